@@ -1,0 +1,151 @@
+"""`fnkit`: the developer's command line (dev server, tokens, database, bundles, benchmarks).
+
+Dev tooling only: nothing here is imported by `shared/` or bundled with a function.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+
+def _repo_root() -> Path:
+    here = Path.cwd().resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / "pyproject.toml").exists() and (candidate / "functions").is_dir():
+            return candidate
+    return here
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from fnkit.tokens import mint_for
+
+    from fnkit.devenv import DEV_JWT_SECRET, DEV_SUPABASE_URL
+
+    # Sign for the same project the functions verify against: its secret and issuer.
+    secret = os.environ.get("SUPABASE_JWT_SECRET") or DEV_JWT_SECRET
+    issuer = (os.environ.get("SUPABASE_URL") or DEV_SUPABASE_URL).rstrip("/") + "/auth/v1"
+    token = mint_for(
+        args.sub,
+        secret,
+        role=args.role,
+        aal=args.aal,
+        expires_in=args.exp,
+        email=args.email,
+        issuer=issuer,
+    )
+    print(token)
+    return 0
+
+
+def _services(start_bridge: bool) -> tuple[str, str, str]:
+    """Database URL and Upstash URL/token that the dev server uses."""
+    from fnkit.db import resolve_database_url
+    from fnkit.devenv import DEV_UPSTASH_PORT
+    from fnkit.upstash_bridge import DEV_UPSTASH_TOKEN
+
+    database_url = resolve_database_url()
+    port = int(os.environ.get("FNKIT_UPSTASH_PORT", DEV_UPSTASH_PORT))
+    upstash_url = os.environ.get("UPSTASH_REDIS_REST_URL") or f"http://127.0.0.1:{port}"
+    token = os.environ.get("UPSTASH_REDIS_REST_TOKEN") or DEV_UPSTASH_TOKEN
+    if start_bridge and not os.environ.get("UPSTASH_REDIS_REST_URL"):
+        from fnkit.upstash_bridge import start_bridge as start
+
+        start(port=port, token=token)
+    return database_url, upstash_url, token
+
+
+def cmd_env(args: argparse.Namespace) -> int:
+    from fnkit.devenv import dev_environment
+
+    database_url, upstash_url, token = _services(start_bridge=False)
+    for key, value in dev_environment(database_url, upstash_url, token).items():
+        print(f"export {key}='{value}'")
+    return 0
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    from werkzeug.serving import run_simple
+
+    from fnkit import db
+    from fnkit.devenv import DEV_PORT, dev_environment
+    from fnkit.devserver import create_app
+
+    root = _repo_root()
+    database_url, upstash_url, token = _services(start_bridge=True)
+    print(f"fnkit: database {db.redact(database_url)}", flush=True)
+    db.bootstrap(database_url)
+    applied = db.migrate(database_url, root / "supabase" / "migrations")
+    if applied:
+        print(f"fnkit: applied {len(applied)} migration(s)", flush=True)
+    db.seed(database_url, root / "supabase" / "seed.sql")
+    os.environ.update(dev_environment(database_url, upstash_url, token))
+    port = int(os.environ.get("PORT", DEV_PORT))
+    app = create_app(root / "functions")
+    names = ", ".join(sorted(app.config["HANDLERS"]))
+    print(f"fnkit: serving {names} at http://127.0.0.1:{port}/functions/v1/<name>", flush=True)
+    run_simple("127.0.0.1", port, app, threaded=True, use_reloader=False)
+    return 0
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from fnkit import db
+
+    root = _repo_root()
+    url = db.resolve_database_url()
+    if args.db_command == "url":
+        print(url)
+    elif args.db_command == "reset":
+        db.reset(url, root / "supabase" / "migrations", root / "supabase" / "seed.sql")
+        print(f"fnkit: database reset ({db.redact(url)})")
+    elif args.db_command == "migrate":
+        db.bootstrap(url)
+        applied = db.migrate(url, root / "supabase" / "migrations")
+        print(json.dumps({"applied": applied}))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fnkit", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    dev = sub.add_parser("dev", help="serve every function at /functions/v1/<name>")
+    dev.set_defaults(run=cmd_dev)
+
+    token = sub.add_parser("token", help="print a JWT signed with the local development secret")
+    token.add_argument("--sub", required=True, help="the user id (uuid)")
+    token.add_argument(
+        "--role", default="authenticated", choices=["authenticated", "anon", "service_role"]
+    )
+    token.add_argument("--aal", default="aal1", choices=["aal1", "aal2"])
+    token.add_argument("--exp", type=int, default=3600, help="seconds until it expires")
+    token.add_argument("--email")
+    token.set_defaults(run=cmd_token)
+
+    env = sub.add_parser("env", help="print the settings `make dev` serves with, as export lines")
+    env.set_defaults(run=cmd_env)
+
+    database = sub.add_parser("db", help="the development database")
+    database.add_argument("db_command", choices=["url", "reset", "migrate"])
+    database.set_defaults(run=cmd_db)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # one clear line for the user, not a traceback
+        if os.environ.get("FNKIT_DEBUG"):
+            raise
+        print(f"fnkit: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

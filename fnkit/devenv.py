@@ -1,0 +1,39 @@
+"""The documented local-development defaults, and the settings `make dev` serves with.
+
+These are the Supabase CLI's well-known local values (public, for development only); a real
+deployment takes every one of them from its own environment.
+"""
+
+from __future__ import annotations
+
+import os
+
+DEV_SUPABASE_URL = "http://127.0.0.1:54321"
+DEV_JWT_SECRET = "super-secret-jwt-token-with-at-least-32-characters-long"
+# The Supabase CLI's demo keys, signed with DEV_JWT_SECRET.
+DEV_ANON_KEY = (
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJzdXBhYmFzZS1kZW1vIiwicm9sZSI6ImFub24iLCJleHAi"
+    "OjE5ODM4MTI5OTZ9.CRXP1A7WOeoJeXxjNni43kdQwgnWNReilDMblYTn_I0"
+)
+DEV_SERVICE_ROLE_KEY = (
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJzdXBhYmFzZS1kZW1vIiwicm9sZSI6InNlcnZpY2Vfcm9s"
+    "ZSIsImV4cCI6MTk4MzgxMjk5Nn0.EGIM96RAZx35lJzdJsyH-qQwv8Hdp7fsn3W0YpN81IU"
+)
+DEV_UPSTASH_PORT = 8079
+DEV_PORT = 8080
+DEV_ALLOWED_ORIGINS = "http://localhost:3000,http://127.0.0.1:3000,http://localhost:5173"
+
+
+def dev_environment(database_url: str, upstash_url: str, upstash_token: str) -> dict[str, str]:
+    """Settings for functions served locally; values already in the environment win."""
+    defaults = {
+        "SUPABASE_URL": DEV_SUPABASE_URL,
+        "SUPABASE_JWT_SECRET": DEV_JWT_SECRET,
+        "SUPABASE_ANON_KEY": DEV_ANON_KEY,
+        "SUPABASE_SERVICE_ROLE_KEY": DEV_SERVICE_ROLE_KEY,
+        "DATABASE_URL": database_url,
+        "UPSTASH_REDIS_REST_URL": upstash_url,
+        "UPSTASH_REDIS_REST_TOKEN": upstash_token,
+        "ALLOWED_ORIGINS": DEV_ALLOWED_ORIGINS,
+    }
+    return {key: os.environ.get(key) or value for key, value in defaults.items()}

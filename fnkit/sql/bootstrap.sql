@@ -1,0 +1,330 @@
+-- fnkit bootstrap: give plain PostgreSQL (15 or 16) what a Supabase project provides, so the
+-- same migrations, policies and tests run on the machine's Postgres, the embedded pgserver and
+-- Supabase. NEVER apply this to a real Supabase project: fnkit.db.bootstrap() skips it when the
+-- role supabase_admin exists.
+--
+-- Idempotent: every create is guarded, so running it twice (or on an older bootstrap) is safe.
+-- Core features only: the embedded Postgres ships no contrib extensions (gen_random_uuid() is
+-- core since PG 13). Must run as a superuser (BYPASSRLS and security definer ownership need it).
+
+-- ---------------------------------------------------------------------------------------------
+-- Roles (cluster-wide). Same attributes as Supabase: API roles cannot log in and do not inherit;
+-- PostgREST logs in as authenticator and switches role per request.
+-- ---------------------------------------------------------------------------------------------
+do $$
+declare
+  spec record;
+begin
+  for spec in
+    select * from (values
+      ('anon', 'nologin noinherit'),
+      ('authenticated', 'nologin noinherit'),
+      ('service_role', 'nologin noinherit bypassrls'),
+      ('authenticator', 'login noinherit')
+    ) as t(name, options)
+  loop
+    if not exists (select 1 from pg_catalog.pg_roles where rolname = spec.name) then
+      begin
+        execute format('create role %I %s', spec.name, spec.options);
+      exception when duplicate_object or unique_violation then
+        null; -- a concurrent bootstrap of another database on this server created it first
+      end;
+    end if;
+  end loop;
+
+  if not (select rolbypassrls from pg_catalog.pg_roles where rolname = 'service_role') then
+    alter role service_role bypassrls;
+  end if;
+
+  -- Grant only what is missing: roles are shared by every database of the server, and writing
+  -- the shared catalog on each run would race between parallel test sessions.
+  for spec in select unnest(array['anon', 'authenticated', 'service_role']) as name loop
+    if not exists (
+      select 1
+      from pg_catalog.pg_auth_members m
+      join pg_catalog.pg_roles granted on granted.oid = m.roleid
+      join pg_catalog.pg_roles member on member.oid = m.member
+      where granted.rolname = spec.name and member.rolname = 'authenticator'
+    ) then
+      execute format('grant %I to authenticator', spec.name);
+    end if;
+  end loop;
+end
+$$;
+
+-- Supabase's grants on public: tables, functions and sequences that migrations create are
+-- reachable by the API roles, and RLS policies decide what each role sees.
+grant usage on schema public to anon, authenticated, service_role;
+alter default privileges in schema public grant all on tables to anon, authenticated, service_role;
+alter default privileges in schema public grant all on functions to anon, authenticated, service_role;
+alter default privileges in schema public grant all on sequences to anon, authenticated, service_role;
+
+-- ---------------------------------------------------------------------------------------------
+-- extensions: where Supabase installs extensions; migrations may reference it.
+-- ---------------------------------------------------------------------------------------------
+create schema if not exists extensions;
+grant usage on schema extensions to anon, authenticated, service_role;
+
+-- ---------------------------------------------------------------------------------------------
+-- auth: the users table GoTrue owns, and the claim helpers policies call.
+-- ---------------------------------------------------------------------------------------------
+create schema if not exists auth;
+grant usage on schema auth to anon, authenticated, service_role;
+
+create table if not exists auth.users (
+  instance_id uuid,
+  id uuid primary key default gen_random_uuid(),
+  aud varchar(255) default 'authenticated',
+  role varchar(255) default 'authenticated',
+  email text unique,
+  encrypted_password varchar(255),
+  email_confirmed_at timestamptz,
+  phone text unique,
+  phone_confirmed_at timestamptz,
+  last_sign_in_at timestamptz,
+  raw_app_meta_data jsonb default '{}'::jsonb,
+  raw_user_meta_data jsonb default '{}'::jsonb,
+  is_super_admin boolean,
+  banned_until timestamptz,
+  deleted_at timestamptz,
+  is_sso_user boolean not null default false,
+  is_anonymous boolean not null default false,
+  created_at timestamptz default now(),
+  updated_at timestamptz default now()
+);
+-- Like Supabase, the API roles get no privileges on auth.users: policies reach it through
+-- security definer helpers, never directly.
+
+-- The four helpers below are Supabase's definitions: the legacy per-claim setting
+-- (request.jwt.claim.<name>) wins, else the claim from the request.jwt.claims JSON.
+create or replace function auth.uid()
+returns uuid
+language sql stable
+as $$
+  select
+  coalesce(
+    nullif(current_setting('request.jwt.claim.sub', true), ''),
+    (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub')
+  )::uuid
+$$;
+
+create or replace function auth.role()
+returns text
+language sql stable
+as $$
+  select
+  coalesce(
+    nullif(current_setting('request.jwt.claim.role', true), ''),
+    (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'role')
+  )::text
+$$;
+
+create or replace function auth.email()
+returns text
+language sql stable
+as $$
+  select
+  coalesce(
+    nullif(current_setting('request.jwt.claim.email', true), ''),
+    (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'email')
+  )::text
+$$;
+
+create or replace function auth.jwt()
+returns jsonb
+language sql stable
+as $$
+  select
+    coalesce(
+        nullif(current_setting('request.jwt.claim', true), ''),
+        nullif(current_setting('request.jwt.claims', true), '')
+    )::jsonb
+$$;
+
+grant execute on function auth.uid(), auth.role(), auth.email(), auth.jwt()
+  to anon, authenticated, service_role;
+
+-- ---------------------------------------------------------------------------------------------
+-- Realtime: the publication Postgres Changes reads, and Broadcast from the database.
+-- ---------------------------------------------------------------------------------------------
+do $$
+begin
+  if not exists (select 1 from pg_catalog.pg_publication where pubname = 'supabase_realtime') then
+    create publication supabase_realtime;
+  end if;
+end
+$$;
+
+create schema if not exists realtime;
+grant usage on schema realtime to anon, authenticated, service_role;
+
+-- Supabase partitions this table by day; one plain table is enough outside Supabase.
+create table if not exists realtime.messages (
+  id uuid primary key default gen_random_uuid(),
+  topic text not null,
+  extension text not null,
+  payload jsonb,
+  event text,
+  private boolean default true,
+  inserted_at timestamptz not null default now(),
+  updated_at timestamptz not null default now()
+);
+alter table realtime.messages enable row level security;
+grant select, insert on realtime.messages to authenticated;
+grant all on realtime.messages to service_role;
+create index if not exists messages_topic_idx on realtime.messages (topic);
+
+-- The topic being authorized; Realtime sets it before checking policies on realtime.messages.
+create or replace function realtime.topic()
+returns text
+language sql stable
+as $$
+  select nullif(current_setting('realtime.topic', true), '')::text;
+$$;
+
+-- Supabase's body. security definer (owned by the bootstrapping superuser) so a trigger firing
+-- for a normal user can write the message although the table has RLS; errors become a
+-- warning, as on Supabase, so a broadcast never aborts the user's write.
+create or replace function realtime.send(
+  payload jsonb, event text, topic text, private boolean default true
+)
+returns void
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  begin
+    perform pg_catalog.set_config('realtime.topic', topic, true);
+    insert into realtime.messages (payload, event, topic, private, extension)
+    values (payload, event, topic, private, 'broadcast');
+  exception
+    when others then
+      raise warning 'ErrorSendingBroadcastMessage: %', sqlerrm;
+  end;
+end;
+$$;
+
+-- Supabase's signature and payload ({old_record, record, operation, table, schema}); called
+-- from a row trigger as realtime.broadcast_changes(topic, TG_OP, TG_OP, TG_TABLE_NAME,
+-- TG_TABLE_SCHEMA, NEW, OLD).
+create or replace function realtime.broadcast_changes(
+  topic_name text,
+  event_name text,
+  operation text,
+  table_name text,
+  table_schema text,
+  new record,
+  old record,
+  level text default 'ROW'
+)
+returns void
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  row_data jsonb := '{}'::jsonb;
+begin
+  if level = 'STATEMENT' then
+    raise exception 'function can only be triggered for each row, not for each statement';
+  end if;
+  if operation in ('INSERT', 'UPDATE', 'DELETE') then
+    row_data := pg_catalog.jsonb_build_object(
+      'old_record', old,
+      'record', new,
+      'operation', operation,
+      'table', table_name,
+      'schema', table_schema
+    );
+    perform realtime.send(row_data, event_name, topic_name);
+  else
+    raise exception 'Unexpected operation type: %', operation;
+  end if;
+exception
+  when others then
+    raise exception 'Failed to process the record: %', sqlerrm;
+end;
+$$;
+
+grant execute on function realtime.topic(), realtime.send(jsonb, text, text, boolean),
+  realtime.broadcast_changes(text, text, text, text, text, record, record, text)
+  to anon, authenticated, service_role;
+
+-- ---------------------------------------------------------------------------------------------
+-- storage: the tables Storage keeps its metadata in (policies on storage.objects authorize
+-- uploads and downloads) and the path helpers those policies use.
+-- ---------------------------------------------------------------------------------------------
+create schema if not exists storage;
+grant usage on schema storage to anon, authenticated, service_role;
+
+create table if not exists storage.buckets (
+  id text primary key,
+  name text not null unique,
+  owner uuid,
+  public boolean default false,
+  file_size_limit bigint,
+  allowed_mime_types text[],
+  created_at timestamptz default now(),
+  updated_at timestamptz default now()
+);
+
+create table if not exists storage.objects (
+  id uuid primary key default gen_random_uuid(),
+  bucket_id text references storage.buckets (id),
+  name text,
+  owner uuid,
+  metadata jsonb,
+  path_tokens text[] generated always as (pg_catalog.string_to_array(name, '/')) stored,
+  version text,
+  created_at timestamptz default now(),
+  updated_at timestamptz default now(),
+  last_accessed_at timestamptz default now()
+);
+create unique index if not exists bucketid_objname on storage.objects (bucket_id, name);
+
+alter table storage.buckets enable row level security;
+alter table storage.objects enable row level security;
+grant all on storage.buckets, storage.objects to anon, authenticated, service_role;
+
+-- Supabase's definitions: 'a/b/c.png' -> {a,b}, 'c.png', 'png'.
+create or replace function storage.foldername(name text)
+returns text[]
+language plpgsql
+as $$
+declare
+  _parts text[];
+begin
+  select pg_catalog.string_to_array(name, '/') into _parts;
+  return _parts[1:pg_catalog.array_length(_parts, 1) - 1];
+end
+$$;
+
+create or replace function storage.filename(name text)
+returns text
+language plpgsql
+as $$
+declare
+  _parts text[];
+begin
+  select pg_catalog.string_to_array(name, '/') into _parts;
+  return _parts[pg_catalog.array_length(_parts, 1)];
+end
+$$;
+
+create or replace function storage.extension(name text)
+returns text
+language plpgsql
+as $$
+declare
+  _parts text[];
+  _filename text;
+begin
+  select pg_catalog.string_to_array(name, '/') into _parts;
+  select _parts[pg_catalog.array_length(_parts, 1)] into _filename;
+  return pg_catalog.reverse(pg_catalog.split_part(pg_catalog.reverse(_filename), '.', 1));
+end
+$$;
+
+grant execute on function storage.foldername(text), storage.filename(text), storage.extension(text)
+  to anon, authenticated, service_role;

@@ -1,0 +1,326 @@
+"""`App`: one cloud function's routes and the request pipeline around them.
+
+A function file declares routes with decorators and exposes `handler = app.handler`, the
+entry point functions-framework calls with a Flask request.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import flask
+
+from shared.auth import AuthLevel, TokenVerifier
+from shared.cors import CorsPolicy
+from shared.envelope import Result, dumps, error_body, success_body
+from shared.errors import ApiError, MethodNotAllowed, NotFound, map_exception
+from shared.idempotency import idempotency_step
+from shared.logs import log, trace_field
+from shared.pipeline import (
+    Middleware,
+    Reply,
+    auth_step,
+    body_step,
+    call_endpoint,
+    compose,
+    rate_limit_step,
+    transaction_step,
+    validation_step,
+)
+from shared.ratelimit import DEFAULT, RateLimiter, RatePolicy
+from shared.request import Request
+from shared.request_id import accept_or_mint
+from shared.routing import Route, function_relative
+from shared.settings import Settings, SettingsError, get_settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+_WRITE_METHODS = {"POST", "PUT", "PATCH"}
+
+
+class App:
+    """A function: a name, its routes, and the pipeline every route goes through."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        title: str | None = None,
+        description: str | None = None,
+        middleware: Sequence[Middleware] = (),
+        settings: Settings | None = None,
+    ) -> None:
+        try:
+            self.settings = settings or get_settings()
+        except SettingsError as exc:
+            raise SystemExit(f"{name}: {exc}") from None
+        self.name = name
+        self.title = title or name
+        self.description = description
+        self.routes: list[Route] = []
+        self.cors = CorsPolicy(self.settings.allowed_origins)
+        self.verifier = TokenVerifier(self.settings)
+        self.limiter = RateLimiter(self.settings, name)
+        self._extra_middleware = tuple(middleware)
+        self._chain: Callable[[Request], Reply] | None = None
+        self._openapi: dict[str, Any] | None = None
+        self.route(
+            "GET",
+            "/openapi.json",
+            auth="public",
+            raw=True,
+            summary="This function's OpenAPI document",
+        )(self._openapi_endpoint)
+
+    # ---- declaring routes -------------------------------------------------------------
+
+    def route(
+        self,
+        method: str,
+        path: str,
+        *,
+        auth: AuthLevel = "user",
+        rate: RatePolicy = DEFAULT,
+        path_model: Any = None,
+        query: Any = None,
+        body: Any = None,
+        response: Any = None,
+        status: int = 200,
+        idempotent: bool | None = None,
+        summary: str | None = None,
+        description: str | None = None,
+        raw: bool = False,
+    ) -> Callable[[F], F]:
+        """Declare a route; the decorated function gets `(request, **models)`."""
+
+        def register(endpoint: F) -> F:
+            self.routes.append(
+                Route(
+                    method=method,
+                    path=path,
+                    endpoint=endpoint,
+                    auth=auth,
+                    rate=rate,
+                    path_model=path_model,
+                    query=query,
+                    body=body,
+                    response=response,
+                    status=status,
+                    idempotent=method.upper() in _WRITE_METHODS
+                    if idempotent is None
+                    else idempotent,
+                    summary=summary or _first_line(endpoint.__doc__),
+                    description=description or endpoint.__doc__,
+                    raw=raw,
+                )
+            )
+            self._chain = None
+            return endpoint
+
+        return register
+
+    def get(self, path: str, **options: Any) -> Callable[[F], F]:
+        return self.route("GET", path, **options)
+
+    def post(self, path: str, **options: Any) -> Callable[[F], F]:
+        return self.route("POST", path, **options)
+
+    def put(self, path: str, **options: Any) -> Callable[[F], F]:
+        return self.route("PUT", path, **options)
+
+    def patch(self, path: str, **options: Any) -> Callable[[F], F]:
+        return self.route("PATCH", path, **options)
+
+    def delete(self, path: str, **options: Any) -> Callable[[F], F]:
+        return self.route("DELETE", path, **options)
+
+    # ---- serving ------------------------------------------------------------------------
+
+    def handler(self, raw: flask.Request) -> flask.Response:
+        """The functions-framework entry point."""
+        started = time.perf_counter()
+        request_id = accept_or_mint(raw.headers.get("X-Request-Id"))
+        origin = raw.headers.get("Origin")
+        request = Request(
+            function=self.name,
+            method=raw.method.upper(),
+            path=function_relative(raw.path, self.name),
+            headers=raw.headers,
+            args=raw.args,
+            request_id=request_id,
+            client_ip=self._client_ip(raw),
+            settings=self.settings,
+        )
+        head = request.method == "HEAD"
+        if head:
+            request.method = "GET"
+        error: ApiError | None = None
+        try:
+            reply = self._dispatch(request, raw)
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt | SystemExit):
+                raise
+            error = map_exception(exc)
+            reply = Reply(result=Result(status=error.status), headers=dict(error.headers))
+            if error.status >= 500:
+                self._log_exception(request, exc, error)
+        response = self._to_response(request, reply, error, origin, head, started)
+        self._log_request(request, response.status_code, error, started, raw)
+        return response
+
+    def _dispatch(self, request: Request, raw: flask.Request) -> Reply:
+        matches = [
+            (route, params)
+            for route in self.routes
+            if (params := route.match(request.path)) is not None
+        ]
+        if not matches:
+            raise NotFound(f"No route for {request.path}")
+        allowed = sorted(
+            {route.method for route, _ in matches}
+            | {"OPTIONS"}
+            | ({"HEAD"} if any(r.method == "GET" for r, _ in matches) else set())
+        )
+        if request.method == "OPTIONS":
+            origin = request.headers.get("Origin")
+            return Reply(
+                result=Result(status=204),
+                headers={
+                    "Allow": ", ".join(allowed),
+                    **self.cors.preflight_headers(origin, allowed),
+                },
+            )
+        for route, params in matches:
+            if route.method == request.method:
+                request.route, request.path_params = route, params
+                return self._pipeline(raw)(request)
+        raise MethodNotAllowed(allowed)
+
+    def _pipeline(self, raw: flask.Request) -> Callable[[Request], Reply]:
+        # The body reader is per request; everything else is composed once.
+        if self._chain is None:
+            self._chain = compose(
+                [
+                    auth_step(self.verifier),
+                    rate_limit_step(self.limiter),
+                    validation_step,
+                    *self._extra_middleware,
+                    transaction_step,
+                    idempotency_step,
+                ],
+                call_endpoint,
+            )
+        chain = self._chain
+        reader = body_step(lambda limit: raw.stream.read(limit), self.settings.max_body_bytes)
+        return lambda request: reader(request, chain)
+
+    def openapi(self) -> dict[str, Any]:
+        """The OpenAPI 3.1 document built from the route declarations (built once)."""
+        if self._openapi is None:
+            from shared.openapi import build_document
+
+            self._openapi = build_document(self)
+        return self._openapi
+
+    def _openapi_endpoint(self, request: Request) -> Any:
+        return self.openapi()
+
+    def _client_ip(self, raw: flask.Request) -> str:
+        hops = self.settings.trusted_proxy_hops
+        if hops:
+            forwarded = [
+                part.strip()
+                for part in raw.headers.get("X-Forwarded-For", "").split(",")
+                if part.strip()
+            ]
+            if len(forwarded) >= hops:
+                return forwarded[-hops]
+        return raw.remote_addr or "unknown"
+
+    def _to_response(
+        self,
+        request: Request,
+        reply: Reply,
+        error: ApiError | None,
+        origin: str | None,
+        head: bool,
+        started: float,
+    ) -> flask.Response:
+        result = reply.result
+        if error is not None:
+            payload: str | None = dumps(error_body(error, request.request_id))
+        elif result.status == 204:
+            payload = None
+        elif reply.raw:
+            payload = dumps(result.data)
+        else:
+            payload = dumps(success_body(result, request.request_id))
+        headers: dict[str, str] = {
+            **request.response_headers,
+            **result.headers,
+            **reply.headers,
+            **self.cors.headers_for(origin),
+            "X-Request-Id": request.request_id,
+            "Cache-Control": "no-store",
+            "Server-Timing": _server_timing(request, started),
+        }
+        if error is not None:
+            headers.update(error.headers)
+        body = b"" if head or payload is None else payload.encode()
+        response = flask.Response(body, status=result.status, headers=headers)
+        if payload is not None:
+            response.content_type = "application/json"
+        return response
+
+    def _log_request(
+        self,
+        request: Request,
+        status: int,
+        error: ApiError | None,
+        started: float,
+        raw: flask.Request,
+    ) -> None:
+        severity = "ERROR" if status >= 500 else "WARNING" if status >= 400 else "INFO"
+        claims = request.claims
+        log(
+            severity,
+            f"{request.method} {request.path} {status}",
+            request_id=request.request_id,
+            function=self.name,
+            route=request.route.path if request.route else None,
+            method=request.method,
+            path=request.path,
+            status=status,
+            latency_ms=round((time.perf_counter() - started) * 1000, 2),
+            user=claims.sub if claims else None,
+            error=error.code if error else None,
+            trace=trace_field(
+                raw.headers.get("X-Cloud-Trace-Context"), raw.headers.get("traceparent")
+            ),
+        )
+
+    def _log_exception(self, request: Request, exc: BaseException, error: ApiError) -> None:
+        log(
+            "ERROR",
+            f"{type(exc).__name__} while serving {request.method} {request.path}",
+            request_id=request.request_id,
+            function=self.name,
+            error=error.code,
+            exception="".join(traceback.format_exception(exc))
+            if error.code == "INTERNAL"
+            else str(exc)[:500],
+        )
+
+
+def _server_timing(request: Request, started: float) -> str:
+    parts = [f"total;dur={(time.perf_counter() - started) * 1000:.2f}"]
+    tx = request.transaction
+    if tx is not None and tx.elapsed:
+        parts.append(f"db;dur={tx.elapsed * 1000:.2f}")
+    return ", ".join(parts)
+
+
+def _first_line(doc: str | None) -> str | None:
+    return doc.strip().splitlines()[0] if doc and doc.strip() else None

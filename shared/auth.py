@@ -1,0 +1,216 @@
+"""Verify Supabase JWTs locally: no network call per request.
+
+Asymmetric tokens (ES256, RS256) are checked against the project's JWKS, fetched once and
+refetched when a token names an unknown `kid` (at most once per `jwks_min_refresh_s`, so a
+flood of forged kids cannot turn into a flood of fetches). Legacy HS256 tokens are checked
+against `SUPABASE_JWT_SECRET` when it is set. An HS token is never checked with a public key,
+and `none` is never accepted. Verified tokens are cached until their `exp` so a hot client
+pays for signature checks once, not per request.
+"""
+
+from __future__ import annotations
+
+import hmac
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import jwt
+
+from shared.errors import MfaRequired, Unauthenticated, Unavailable
+from shared.settings import Settings
+
+AuthLevel = Literal["public", "user", "user+aal2", "service_role"]
+ASYMMETRIC_ALGORITHMS = ("ES256", "RS256")
+LEEWAY_S = 10
+AUDIENCE = "authenticated"
+
+
+@dataclass(frozen=True, slots=True)
+class Claims:
+    """Who is calling, as the verified token says. `raw` is what Postgres sees."""
+
+    role: str
+    sub: str | None = None
+    email: str | None = None
+    aal: str | None = None
+    amr: list[Any] = field(default_factory=list)
+    session_id: str | None = None
+    is_anonymous: bool = False
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> Claims:
+        return cls(
+            role=str(payload.get("role") or "anon"),
+            sub=payload.get("sub"),
+            email=payload.get("email"),
+            aal=payload.get("aal"),
+            amr=list(payload.get("amr") or []),
+            session_id=payload.get("session_id"),
+            is_anonymous=bool(payload.get("is_anonymous", False)),
+            raw=payload,
+        )
+
+
+ANON = Claims(role="anon", raw={"role": "anon"})
+SERVICE = Claims(role="service_role", raw={"role": "service_role"})
+
+
+class JwksCache:
+    """The project's public keys by kid, refreshed on demand, at most once per interval."""
+
+    def __init__(self, url: str, min_refresh_s: float) -> None:
+        self.url = url
+        self.min_refresh_s = min_refresh_s
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._fetched_at = float("-inf")
+        self._lock = threading.Lock()
+        self.fetches = 0
+        # Bumped when a key disappears, so tokens verified with it drop out of caches.
+        self.generation = 0
+
+    def key_for(self, kid: str) -> jwt.PyJWK | None:
+        key = self._keys.get(kid)
+        if key is not None:
+            return key
+        with self._lock:
+            key = self._keys.get(kid)
+            if key is None and time.monotonic() - self._fetched_at >= self.min_refresh_s:
+                self._refresh()
+                key = self._keys.get(kid)
+        return key
+
+    def _refresh(self) -> None:
+        import httpx  # deferred: only asymmetric-key projects pay for it
+
+        self._fetched_at = time.monotonic()
+        self.fetches += 1
+        try:
+            response = httpx.get(self.url, timeout=3.0)
+            response.raise_for_status()
+            document = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise Unavailable("The signing keys could not be fetched") from exc
+        keys: dict[str, jwt.PyJWK] = {}
+        for entry in document.get("keys", []):
+            if entry.get("alg") not in ASYMMETRIC_ALGORITHMS or "kid" not in entry:
+                continue
+            try:
+                keys[entry["kid"]] = jwt.PyJWK(entry)
+            except jwt.PyJWTError:
+                continue
+        if set(self._keys) - set(keys):
+            self.generation += 1
+        self._keys = keys
+
+
+class TokenVerifier:
+    """Turns an Authorization header into Claims or raises Unauthenticated."""
+
+    def __init__(self, settings: Settings, cache_size: int = 4096) -> None:
+        self.settings = settings
+        self.jwks = JwksCache(settings.jwks_url, settings.jwks_min_refresh_s)
+        # token -> (claims, exp, JWKS generation it was verified under)
+        self._cache: OrderedDict[str, tuple[Claims, float, int]] = OrderedDict()
+        self._cache_size = cache_size
+        self._cache_lock = threading.Lock()
+
+    def claims_for(self, authorization: str | None, apikey: str | None = None) -> Claims:
+        """Claims of the caller; anonymous when no credential is sent at all."""
+        if not authorization:
+            # A bare `apikey` header (what Supabase clients add) only ever names a project key.
+            return (self._api_key_role(apikey) if apikey else None) or ANON
+        token = _bearer(authorization)
+        api_role = self._api_key_role(token)
+        if api_role is not None:
+            return api_role
+        return self.verify(token)
+
+    def _api_key_role(self, token: str) -> Claims | None:
+        """The project's own anon/service keys are accepted as is, compared in constant time."""
+        settings = self.settings
+        if settings.service_role_key and hmac.compare_digest(token, settings.service_role_key):
+            return SERVICE
+        if settings.anon_key and hmac.compare_digest(token, settings.anon_key):
+            return ANON
+        return None
+
+    def verify(self, token: str) -> Claims:
+        now = time.time()
+        with self._cache_lock:
+            hit = self._cache.get(token)
+            if hit is not None:
+                if hit[1] + LEEWAY_S > now and hit[2] == self.jwks.generation:
+                    self._cache.move_to_end(token)
+                    return hit[0]
+                del self._cache[token]
+        generation = self.jwks.generation
+        payload = self._decode(token)
+        claims = Claims.from_payload(payload)
+        with self._cache_lock:
+            self._cache[token] = (claims, float(payload["exp"]), generation)
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return claims
+
+    def _decode(self, token: str) -> dict[str, Any]:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise Unauthenticated("The token is malformed") from None
+        alg = header.get("alg")
+        key: Any
+        if alg == "HS256" and self.settings.jwt_secret:
+            key = self.settings.jwt_secret
+        elif alg in ASYMMETRIC_ALGORITHMS:
+            kid = header.get("kid")
+            jwk = self.jwks.key_for(kid) if isinstance(kid, str) else None
+            if jwk is None or jwk.algorithm_name != alg:
+                raise Unauthenticated("The token's signing key is unknown")
+            key = jwk.key
+        else:
+            raise Unauthenticated("The token's algorithm is not accepted")
+        try:
+            payload: dict[str, Any] = jwt.decode(
+                token,
+                key,
+                algorithms=[alg],
+                audience=AUDIENCE,
+                issuer=self.settings.jwt_issuer,
+                leeway=LEEWAY_S,
+                options={"require": ["exp", "sub", "role"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthenticated("The token has expired") from None
+        except jwt.InvalidAudienceError:
+            raise Unauthenticated("The token is not for this audience") from None
+        except jwt.InvalidIssuerError:
+            raise Unauthenticated("The token was not issued by this project") from None
+        except jwt.PyJWTError:
+            raise Unauthenticated("The token is not valid") from None
+        return payload
+
+
+def require_level(claims: Claims, level: AuthLevel) -> None:
+    """Refuse a caller whose claims do not reach the route's auth level."""
+    if level == "public":
+        return
+    if level == "service_role":
+        if claims.role != "service_role":
+            raise Unauthenticated("This route needs the service role")
+        return
+    if claims.role not in ("authenticated", "service_role") or not claims.sub:
+        raise Unauthenticated()
+    if level == "user+aal2" and claims.aal != "aal2":
+        raise MfaRequired()
+
+
+def _bearer(header: str) -> str:
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthenticated("The Authorization header must be 'Bearer <token>'")
+    return token

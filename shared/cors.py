@@ -1,0 +1,47 @@
+"""CORS: answer preflights before auth, echo only allow-listed origins.
+
+`*` in ALLOWED_ORIGINS allows any origin, and then credentials are never allowed, so the
+combination browsers refuse (and attackers love) cannot be produced.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ALLOWED_HEADERS = (
+    "authorization, content-type, idempotency-key, if-match, x-request-id, apikey, x-client-info"
+)
+EXPOSED_HEADERS = (
+    "x-request-id, etag, ratelimit, ratelimit-policy, retry-after, idempotent-replayed"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CorsPolicy:
+    origins: tuple[str, ...]
+    max_age: int = 600
+
+    @property
+    def any_origin(self) -> bool:
+        return "*" in self.origins
+
+    def allows(self, origin: str | None) -> bool:
+        return bool(origin) and (self.any_origin or origin in self.origins)
+
+    def headers_for(self, origin: str | None) -> dict[str, str]:
+        """Headers for an actual (non-preflight) response."""
+        headers = {"Vary": "Origin"}
+        if origin and self.allows(origin):
+            headers["Access-Control-Allow-Origin"] = origin
+            headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
+            if not self.any_origin:
+                headers["Access-Control-Allow-Credentials"] = "true"
+        return headers
+
+    def preflight_headers(self, origin: str | None, methods: list[str]) -> dict[str, str]:
+        headers = self.headers_for(origin)
+        if "Access-Control-Allow-Origin" in headers:
+            headers["Access-Control-Allow-Methods"] = ", ".join(methods)
+            headers["Access-Control-Allow-Headers"] = ALLOWED_HEADERS
+            headers["Access-Control-Max-Age"] = str(self.max_age)
+        return headers

@@ -1,0 +1,180 @@
+"""Postgres access that impersonates the caller, exactly as PostgREST does.
+
+Each request gets at most one transaction. Its first statement is batched (pipeline mode)
+with the settings that make RLS see the caller: `role`, `request.jwt.claims`,
+`request.method`, `request.path`, `request.headers`, and a statement timeout. So a simple
+request costs one network round trip before its COMMIT.
+
+The pool is opened lazily and uses no server-side prepared statements
+(`prepare_threshold=None`), as Supavisor's transaction pooler requires.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from shared.settings import Settings
+
+if TYPE_CHECKING:
+    import psycopg
+    from psycopg_pool import ConnectionPool
+
+Params = Sequence[Any] | Mapping[str, Any] | None
+Row = dict[str, Any]
+
+_pools: dict[str, ConnectionPool[Any]] = {}
+_pools_lock = threading.Lock()
+
+_IMPERSONATE = (
+    "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true),"
+    " set_config('request.jwt.claim.sub', %s, true),"
+    " set_config('request.jwt.claim.role', %s, true),"
+    " set_config('request.method', %s, true), set_config('request.path', %s, true),"
+    " set_config('request.headers', %s, true), set_config('statement_timeout', %s, true)"
+)
+_DB_ROLES = {"anon", "authenticated", "service_role"}
+
+
+def get_pool(settings: Settings) -> ConnectionPool[Any]:
+    """The process's pool for DATABASE_URL, created on first use."""
+    pool = _pools.get(settings.database_url)
+    if pool is None:
+        with _pools_lock:
+            pool = _pools.get(settings.database_url)
+            if pool is None:
+                pool = _open_pool(settings)
+                _pools[settings.database_url] = pool
+    return pool
+
+
+def _open_pool(settings: Settings) -> ConnectionPool[Any]:
+    from psycopg.rows import dict_row
+    from psycopg_pool import ConnectionPool
+
+    return ConnectionPool(
+        settings.database_url,
+        min_size=1,
+        max_size=settings.db_pool_max,
+        kwargs={"prepare_threshold": None, "autocommit": False, "row_factory": dict_row},
+        timeout=5.0,
+        max_idle=300,
+        reconnect_timeout=30,
+        check=_check_connection,
+        open=True,
+        name="fnkit",
+    )
+
+
+def _check_connection(conn: psycopg.Connection[Any]) -> None:
+    """Drop dead connections before a request gets them (cheap: only when idle > a while)."""
+    from psycopg_pool import ConnectionPool
+
+    ConnectionPool.check_connection(conn)
+
+
+def close_pools() -> None:
+    with _pools_lock:
+        for pool in _pools.values():
+            pool.close()
+        _pools.clear()
+
+
+class Transaction:
+    """One request's transaction as the caller. Opened on first use, closed by the pipeline."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        claims: Mapping[str, Any],
+        role: str,
+        method: str,
+        path: str,
+        headers: Mapping[str, str],
+    ) -> None:
+        if role not in _DB_ROLES:
+            role = "anon"
+        self._settings = settings
+        self._impersonation: tuple[str, ...] = (
+            role,
+            json.dumps(claims, separators=(",", ":")),
+            str(claims.get("sub") or ""),
+            role,
+            method,
+            path,
+            json.dumps(dict(headers), separators=(",", ":")),
+            f"{settings.db_statement_timeout_ms}ms",
+        )
+        self._pool: ConnectionPool[Any] | None = None
+        self._conn: psycopg.Connection[Row] | None = None
+        self.queries = 0
+        self.elapsed = 0.0
+
+    @property
+    def started(self) -> bool:
+        return self._conn is not None
+
+    def _run(self, sql: str, params: Params) -> psycopg.Cursor[Row]:
+        started = time.perf_counter()
+        try:
+            return self._execute(sql, params)
+        finally:
+            self.elapsed += time.perf_counter() - started
+
+    def _execute(self, sql: str, params: Params) -> psycopg.Cursor[Row]:
+        self.queries += 1
+        if self._conn is None:
+            self._pool = get_pool(self._settings)
+            conn: psycopg.Connection[Row] = self._pool.getconn()
+            self._conn = conn
+            with conn.pipeline():
+                conn.execute(_IMPERSONATE, self._impersonation)
+                cursor = conn.execute(sql, params)
+            return cursor
+        return self._conn.execute(sql, params)
+
+    def all(self, sql: str, params: Params = None) -> list[Row]:
+        """All rows of a query, as dicts."""
+        return self._run(sql, params).fetchall()
+
+    def one(self, sql: str, params: Params = None) -> Row | None:
+        """The first row of a query, or None."""
+        return self._run(sql, params).fetchone()
+
+    def value(self, sql: str, params: Params = None) -> Any:
+        """The first column of the first row, or None."""
+        row = self.one(sql, params)
+        return None if row is None else next(iter(row.values()))
+
+    def execute(self, sql: str, params: Params = None) -> int:
+        """Run a statement; return the number of rows it touched."""
+        return self._run(sql, params).rowcount
+
+    def savepoint(self) -> Any:
+        """A nested transaction block (`with tx.savepoint(): ...`)."""
+        if self._conn is None:
+            self.value("select 1")
+        assert self._conn is not None
+        return self._conn.transaction()
+
+    def finish(self, commit: bool) -> None:
+        """Commit or roll back and give the connection back; safe to call when never opened."""
+        conn, pool = self._conn, self._pool
+        self._conn = None
+        if conn is None or pool is None:
+            return
+        started = time.perf_counter()
+        try:
+            if commit:
+                conn.commit()
+            elif not conn.closed:
+                # A broken connection cannot roll back; the pool discards it on putconn.
+                with contextlib.suppress(Exception):
+                    conn.rollback()
+        finally:
+            pool.putconn(conn)
+            self.elapsed += time.perf_counter() - started

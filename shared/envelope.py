@@ -1,0 +1,67 @@
+"""The one response shape every function returns, and the JSON encoding behind it.
+
+Success: {"success": true, "data": ..., "meta": {...}}.
+Failure: {"success": false, "error": {"code", "message", "details"?}, "meta": {...}}.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from shared.errors import ApiError
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+
+
+def dumps(payload: Any) -> str:
+    """Compact JSON that understands UUIDs, datetimes, decimals and pydantic models."""
+    return json.dumps(payload, default=_default, separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass(slots=True)
+class Result:
+    """What a handler returns when it needs more than 200 and a body.
+
+    `pagination` lands in `meta.pagination`; `headers` are added to the response.
+    """
+
+    data: Any = None
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    pagination: dict[str, Any] | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def success_body(result: Result, request_id: str) -> dict[str, Any]:
+    meta: dict[str, Any] = {"request_id": request_id, **result.meta}
+    if result.pagination is not None:
+        meta["pagination"] = result.pagination
+    return {"success": True, "data": result.data, "meta": meta}
+
+
+def error_body(error: ApiError, request_id: str) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": error.code, "message": error.message}
+    if error.details:
+        body["details"] = error.details
+    return {"success": False, "error": body, "meta": {"request_id": request_id}}

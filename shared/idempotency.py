@@ -1,0 +1,90 @@
+"""Idempotency-Key on POST, PUT and PATCH, recorded in the same transaction as the change.
+
+Scope is caller, function, route and key; the fingerprint is the method, path, query and
+canonical body. The same key with another request is 422 IDEMPOTENCY_KEY_REUSED. A
+concurrent duplicate waits on the key's row until the first transaction ends (at most
+`lock_timeout`, then 409 IDEMPOTENCY_KEY_IN_USE with `Retry-After`) and then replays.
+Only successful outcomes are recorded: a 4xx changed nothing and a 5xx rolled back, so a
+retry of either simply runs again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any
+
+from shared.envelope import Result, dumps
+from shared.errors import BadRequest, IdempotencyKeyInUse, IdempotencyKeyReused
+from shared.pipeline import Next, Reply
+from shared.request import Request
+
+_KEY = re.compile(r"[\x21-\x7e]{1,255}")
+_REPLAYED_HEADERS = ("ETag", "Location")
+
+
+def fingerprint(request: Request) -> str:
+    body = json.dumps(request.json, sort_keys=True, separators=(",", ":"))
+    query = sorted((k, v) for k, values in request.args.lists() for v in values)
+    material = json.dumps([request.method, request.path, query, body], separators=(",", ":"))
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+def idempotency_step(request: Request, nxt: Next) -> Reply:
+    route = request.route
+    key = request.headers.get("Idempotency-Key")
+    if route is None or not route.idempotent or key is None:
+        return nxt(request)
+    if not _KEY.fullmatch(key):
+        raise BadRequest("Idempotency-Key must be 1 to 255 visible ASCII characters")
+    scope = (request.client_ip, request.function, f"{route.method} {route.path}", key)
+    fp = fingerprint(request)
+    try:
+        claim = request.db.one(
+            "select * from private.idempotency_claim(%s, %s, %s, %s, %s)", (*scope, fp)
+        )
+    except Exception as exc:
+        if getattr(exc, "sqlstate", None) == "55P03":  # lock_timeout: the first is still running
+            raise IdempotencyKeyInUse(headers={"Retry-After": "1"}) from None
+        raise
+    assert claim is not None
+    if not claim["claimed"]:
+        if claim["fingerprint"] != fp:
+            raise IdempotencyKeyReused()
+        if claim["status_code"] is None:
+            raise IdempotencyKeyInUse(headers={"Retry-After": "1"})
+        return _replay(claim["status_code"], claim["response"])
+    reply = nxt(request)
+    result = reply.result
+    if result.status < 400:
+        request.db.execute(
+            "select private.idempotency_complete(%s, %s, %s, %s, %s, %s::jsonb)",
+            (*scope, result.status, dumps(_stored(reply))),
+        )
+    return reply
+
+
+def _stored(reply: Reply) -> dict[str, Any]:
+    result = reply.result
+    headers = {
+        k: v for k, v in {**result.headers, **reply.headers}.items() if k in _REPLAYED_HEADERS
+    }
+    return {
+        "data": result.data,
+        "pagination": result.pagination,
+        "meta": result.meta,
+        "headers": headers,
+        "raw": reply.raw,
+    }
+
+
+def _replay(status: int, stored: dict[str, Any]) -> Reply:
+    result = Result(
+        data=stored.get("data"),
+        status=status,
+        headers={**stored.get("headers", {}), "Idempotent-Replayed": "true"},
+        pagination=stored.get("pagination"),
+        meta=stored.get("meta") or {},
+    )
+    return Reply(result=result, raw=bool(stored.get("raw")))

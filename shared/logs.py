@@ -1,0 +1,55 @@
+"""Structured JSON logs, one line per event, in the shape Cloud Logging reads.
+
+`severity` and `message` are Cloud Logging's fields; a trace header, when present, becomes
+`logging.googleapis.com/trace` so request logs group under the trace in the console.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+import threading
+from typing import Any, TextIO
+
+from shared.envelope import dumps
+
+_lock = threading.Lock()
+_stream: TextIO = sys.stdout
+
+
+def set_stream(stream: TextIO) -> None:
+    """Redirect log lines (tests capture them)."""
+    global _stream
+    _stream = stream
+
+
+def trace_field(header_cloud: str | None, header_w3c: str | None) -> str | None:
+    """Cloud Logging's trace reference from `X-Cloud-Trace-Context` or `traceparent`."""
+    trace_id = None
+    if header_cloud:
+        trace_id = header_cloud.split("/", 1)[0]
+    elif header_w3c:
+        parts = header_w3c.split("-")
+        if len(parts) >= 3:
+            trace_id = parts[1]
+    if not trace_id or not trace_id.isalnum() or len(trace_id) > 64:
+        return None
+    project = os.environ.get("GOOGLE_CLOUD_PROJECT")
+    return f"projects/{project}/traces/{trace_id}" if project else trace_id
+
+
+def log(severity: str, message: str, **fields: Any) -> None:
+    """Write one JSON line; fields with value None are left out."""
+    record: dict[str, Any] = {
+        "severity": severity,
+        "message": message,
+        "time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+    }
+    for key, value in fields.items():
+        if value is not None:
+            record["logging.googleapis.com/trace" if key == "trace" else key] = value
+    line = dumps(record)
+    with _lock:
+        _stream.write(line + "\n")
+        _stream.flush()

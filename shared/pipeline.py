@@ -1,0 +1,169 @@
+"""The steps every request passes, as `(request, next)` middleware composed once at import.
+
+Order (outer to inner): CORS → body → auth → rate limit → validation → idempotency →
+transaction → handler. Routing, request ids, error mapping and the log line wrap the chain
+in `shared.app`, because they must also cover requests that match no route.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.auth import TokenVerifier, require_level
+from shared.envelope import Result
+from shared.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from shared.ratelimit import RateLimiter
+from shared.request import Request
+from shared.validation import parse_json, query_data, validate
+
+
+@dataclass(slots=True)
+class Reply:
+    """A response before it becomes HTTP: envelope data or a raw document."""
+
+    result: Result
+    raw: bool = False
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Next = Callable[[Request], Reply]
+Middleware = Callable[[Request, Next], Reply]
+
+
+def compose(middleware: Sequence[Middleware], endpoint: Next) -> Next:
+    """Fold middleware around the endpoint once, so a request pays no composition cost."""
+    chain = endpoint
+    for step in reversed(middleware):
+        chain = _bind(step, chain)
+    return chain
+
+
+def _bind(step: Middleware, nxt: Next) -> Next:
+    return lambda request: step(request, nxt)
+
+
+_BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def _is_json(content_type: str | None) -> bool:
+    if not content_type:
+        return False
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+def body_step(read_body: Callable[[int], bytes], max_bytes: int) -> Middleware:
+    """Size (413), content type (415) and JSON (400) before anything costly runs."""
+
+    def step(request: Request, nxt: Next) -> Reply:
+        if request.method in _BODY_METHODS:
+            declared = request.headers.get("Content-Length")
+            if declared and declared.isdigit() and int(declared) > max_bytes:
+                raise PayloadTooLarge(f"The body may be at most {max_bytes} bytes")
+            raw = read_body(max_bytes + 1)
+            if len(raw) > max_bytes:
+                raise PayloadTooLarge(f"The body may be at most {max_bytes} bytes")
+            if raw.strip():
+                if not _is_json(request.headers.get("Content-Type")):
+                    raise UnsupportedMediaType()
+                request.raw_body = raw
+                request.json = parse_json(raw)
+        return nxt(request)
+
+    return step
+
+
+def auth_step(verifier: TokenVerifier) -> Middleware:
+    def step(request: Request, nxt: Next) -> Reply:
+        assert request.route is not None
+        request.claims = verifier.claims_for(
+            request.headers.get("Authorization"), request.headers.get("apikey")
+        )
+        require_level(request.claims, request.route.auth)
+        return nxt(request)
+
+    return step
+
+
+def rate_limit_step(limiter: RateLimiter) -> Middleware:
+    def step(request: Request, nxt: Next) -> Reply:
+        assert request.route is not None
+        claims = request.claims
+        who = (
+            f"user:{claims.sub}" if claims is not None and claims.sub else f"ip:{request.client_ip}"
+        )
+        headers = limiter.check(request.route.rate, who, request.request_id)
+        request.response_headers.update(headers)
+        return nxt(request)
+
+    return step
+
+
+def validation_step(request: Request, nxt: Next) -> Reply:
+    """Path, query and body models, all problems reported together."""
+    route = request.route
+    assert route is not None
+    problems: list[dict[str, Any]] = []
+    models: dict[str, Any] = {}
+    for name, model, source in (
+        ("path", route.path_model, lambda: request.path_params),
+        (
+            "query",
+            route.query,
+            lambda: (
+                query_data(route.query, request.args.to_dict(flat=False)) if route.query else {}
+            ),
+        ),
+        ("body", route.body, lambda: request.json),
+    ):
+        if model is None:
+            continue
+        try:
+            data = source()
+            if name == "body" and data is None:
+                raise ValidationFailed(
+                    details=[
+                        {"loc": ["body"], "type": "missing", "message": "A JSON body is required"}
+                    ]
+                )
+            models[name] = validate(model, data, name)
+        except ValidationFailed as exc:
+            problems.extend(exc.details or [])
+    if problems:
+        raise ValidationFailed(details=problems)
+    request.models = models
+    return nxt(request)
+
+
+def transaction_step(request: Request, nxt: Next) -> Reply:
+    """Commit the caller's transaction when the handler succeeds, roll back otherwise."""
+    try:
+        reply = nxt(request)
+    except BaseException:
+        tx = request.transaction
+        if tx is not None:
+            tx.finish(commit=False)
+        raise
+    tx = request.transaction
+    committed = reply.result.status < 400
+    if tx is not None:
+        tx.finish(commit=committed)
+    if committed:
+        for callback in request.after_commit:
+            callback()
+    return reply
+
+
+def call_endpoint(request: Request) -> Reply:
+    route = request.route
+    assert route is not None
+    started = time.perf_counter()
+    out = route.endpoint(request, **request.models)
+    request.timings["handler"] = time.perf_counter() - started
+    result = out if isinstance(out, Result) else Result(data=out, status=route.status)
+    return Reply(result=result, raw=route.raw)

@@ -1,0 +1,91 @@
+"""Rate limits per route through upstash-ratelimit: one Upstash round trip per check.
+
+Headers follow the IETF RateLimit draft (`RateLimit-Policy` and `RateLimit`); a refused
+request gets 429 with `Retry-After`. When Upstash is unreachable the route's policy decides:
+fail open (reads: serve, log a warning) or fail closed (sensitive writes: 503).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from shared.errors import RateLimited, Unavailable
+from shared.logs import log
+from shared.redis_client import get_redis
+from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from upstash_ratelimit import Ratelimit
+
+
+@dataclass(frozen=True, slots=True)
+class RatePolicy:
+    """`limit` requests per `window` seconds (sliding window) for one caller."""
+
+    name: str = "default"
+    limit: int = 60
+    window: int = 60
+    fail_open: bool = True
+
+    @property
+    def policy_header(self) -> str:
+        return f'"{self.name}";q={self.limit};w={self.window}'
+
+
+DEFAULT = RatePolicy()
+READ = RatePolicy("read", 120, 60, fail_open=True)
+WRITE = RatePolicy("write", 30, 60, fail_open=False)
+SENSITIVE = RatePolicy("sensitive", 10, 60, fail_open=False)
+
+
+class RateLimiter:
+    """Checks a caller against a policy; builds one Ratelimit per (function, policy)."""
+
+    def __init__(self, settings: Settings, function: str) -> None:
+        self.settings = settings
+        self.function = function
+        self._limiters: dict[RatePolicy, Ratelimit] = {}
+        self._lock = threading.Lock()
+
+    def _limiter(self, policy: RatePolicy) -> Ratelimit:
+        limiter = self._limiters.get(policy)
+        if limiter is None:
+            from upstash_ratelimit import Ratelimit, SlidingWindow
+
+            with self._lock:
+                limiter = Ratelimit(
+                    redis=get_redis(self.settings),
+                    limiter=SlidingWindow(max_requests=policy.limit, window=policy.window),
+                    prefix=f"rl:{self.function}:{policy.name}",
+                )
+                self._limiters[policy] = limiter
+        return limiter
+
+    def check(self, policy: RatePolicy, identifier: str, request_id: str) -> dict[str, str]:
+        """Return the RateLimit headers, or raise RateLimited / Unavailable."""
+        try:
+            outcome = self._limiter(policy).limit(identifier)
+        except Exception as exc:  # any transport or protocol failure of Upstash
+            log(
+                "WARNING" if policy.fail_open else "ERROR",
+                "rate limiter unavailable",
+                request_id=request_id,
+                policy=policy.name,
+                fail_open=policy.fail_open,
+                error=type(exc).__name__,
+            )
+            if policy.fail_open:
+                return {}
+            raise Unavailable("The rate limiter is unavailable") from exc
+        reset_in = max(0, math.ceil(outcome.reset - time.time()))
+        headers = {
+            "RateLimit-Policy": policy.policy_header,
+            "RateLimit": f'"{policy.name}";r={max(0, outcome.remaining)};t={reset_in}',
+        }
+        if not outcome.allowed:
+            raise RateLimited(headers={**headers, "Retry-After": str(max(1, reset_in))})
+        return headers

@@ -1,0 +1,88 @@
+"""The request object a handler receives: the HTTP request plus who is calling and their data."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from shared.auth import Claims
+from shared.db import Transaction
+from shared.errors import Unauthenticated
+from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from werkzeug.datastructures import Headers, MultiDict
+
+    from shared.routing import Route
+
+
+class Request:
+    """Explicit, small: what a handler may read, and the caller's database transaction."""
+
+    def __init__(
+        self,
+        *,
+        function: str,
+        method: str,
+        path: str,
+        headers: Headers,
+        args: MultiDict[str, str],
+        request_id: str,
+        client_ip: str,
+        settings: Settings,
+    ) -> None:
+        self.function = function
+        self.method = method
+        self.path = path
+        self.headers = headers
+        self.args = args
+        self.request_id = request_id
+        self.client_ip = client_ip
+        self.settings = settings
+        self.claims: Claims | None = None
+        self.route: Route | None = None
+        self.path_params: dict[str, str] = {}
+        self.raw_body: bytes = b""
+        self.json: Any = None
+        self.response_headers: dict[str, str] = {}
+        self.models: dict[str, Any] = {}
+        self.timings: dict[str, float] = {}
+        # Run after the transaction commits (cache invalidation, notifications).
+        self.after_commit: list[Callable[[], None]] = []
+        self._tx: Transaction | None = None
+
+    @property
+    def user_id(self) -> str:
+        """The caller's user id (`sub`); routes at level `user` always have one."""
+        if self.claims is None or not self.claims.sub:
+            raise Unauthenticated()
+        return self.claims.sub
+
+    @property
+    def db(self) -> Transaction:
+        """This request's transaction as the caller; opened on first query."""
+        if self._tx is None:
+            claims = self.claims.raw if self.claims is not None else {"role": "anon"}
+            role = self.claims.role if self.claims is not None else "anon"
+            self._tx = Transaction(
+                self.settings,
+                claims,
+                role,
+                self.method,
+                self.path,
+                _safe_headers(self.headers),
+            )
+        return self._tx
+
+    @property
+    def transaction(self) -> Transaction | None:
+        """The transaction if one was opened (the pipeline commits or rolls it back)."""
+        return self._tx
+
+
+_HIDDEN_HEADERS = {"authorization", "apikey", "cookie"}
+
+
+def _safe_headers(headers: Headers | Mapping[str, str]) -> dict[str, str]:
+    """Headers as PostgREST passes them to SQL, minus credentials that policies never need."""
+    return {k.lower(): v for k, v in headers.items() if k.lower() not in _HIDDEN_HEADERS}

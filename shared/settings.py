@@ -1,0 +1,132 @@
+"""Settings read once from the environment, validated, and frozen.
+
+Why one object: every module reads the same validated values, and a missing or malformed
+setting fails at import of the function (its cold start) with one clear line instead of a
+traceback on the first request.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from urllib.parse import urlsplit
+
+
+class SettingsError(RuntimeError):
+    """A setting is missing or malformed; the message is one line naming it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    supabase_url: str
+    database_url: str
+    upstash_url: str
+    upstash_token: str
+    jwt_secret: str | None = None
+    anon_key: str | None = None
+    service_role_key: str | None = None
+    allowed_origins: tuple[str, ...] = ()
+    max_body_bytes: int = 1_048_576
+    db_pool_max: int = 4
+    db_statement_timeout_ms: int = 8_000
+    redis_timeout_s: float = 1.0
+    jwks_min_refresh_s: float = 30.0
+    trusted_proxy_hops: int = 0
+    attachment_max_bytes: int = 25 * 1_048_576
+    attachment_content_types: tuple[str, ...] = field(default_factory=tuple)
+    version: str = "0.1.0"
+
+    @property
+    def jwt_issuer(self) -> str:
+        return f"{self.supabase_url}/auth/v1"
+
+    @property
+    def jwks_url(self) -> str:
+        return f"{self.supabase_url}/auth/v1/.well-known/jwks.json"
+
+
+def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise SettingsError(f"setting {name} is missing")
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not (parts.netloc or parts.query):
+        raise SettingsError(f"setting {name} must be a {'/'.join(schemes)} URL, got {value!r}")
+    return value.rstrip("/")
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"setting {name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"setting {name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"setting {name} must be a number, got {raw!r}") from None
+    if value <= 0:
+        raise SettingsError(f"setting {name} must be positive, got {raw!r}")
+    return value
+
+
+def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    return tuple(item.strip().rstrip("/") for item in env.get(name, "").split(",") if item.strip())
+
+
+def _optional(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name, "").strip()
+    return value or None
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Build and validate settings; raise SettingsError with one line on the first problem."""
+    env = os.environ if env is None else env
+    jwt_secret = _optional(env, "SUPABASE_JWT_SECRET")
+    if jwt_secret is not None and len(jwt_secret) < 32:
+        raise SettingsError("setting SUPABASE_JWT_SECRET must be at least 32 characters")
+    return Settings(
+        supabase_url=_url(env, "SUPABASE_URL", ("http", "https")),
+        database_url=_url(env, "DATABASE_URL", ("postgres", "postgresql")),
+        upstash_url=_url(env, "UPSTASH_REDIS_REST_URL", ("http", "https")),
+        upstash_token=_required(env, "UPSTASH_REDIS_REST_TOKEN"),
+        jwt_secret=jwt_secret,
+        anon_key=_optional(env, "SUPABASE_ANON_KEY"),
+        service_role_key=_optional(env, "SUPABASE_SERVICE_ROLE_KEY"),
+        allowed_origins=_list(env, "ALLOWED_ORIGINS"),
+        max_body_bytes=_int(env, "MAX_BODY_BYTES", 1_048_576, minimum=1),
+        db_pool_max=_int(env, "DB_POOL_MAX", 4, minimum=1),
+        db_statement_timeout_ms=_int(env, "DB_STATEMENT_TIMEOUT_MS", 8_000, minimum=1),
+        redis_timeout_s=_float(env, "UPSTASH_TIMEOUT_S", 1.0),
+        jwks_min_refresh_s=_float(env, "JWKS_MIN_REFRESH_S", 30.0),
+        trusted_proxy_hops=_int(env, "TRUSTED_PROXY_HOPS", 0),
+        attachment_max_bytes=_int(env, "ATTACHMENT_MAX_BYTES", 25 * 1_048_576, minimum=1),
+        attachment_content_types=_list(env, "ATTACHMENT_CONTENT_TYPES"),
+        version=env.get("APP_VERSION", "0.1.0"),
+    )
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise SettingsError(f"setting {name} is missing")
+    return value
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, loaded on first use."""
+    return load_settings()

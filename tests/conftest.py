@@ -1,0 +1,7 @@
+"""Test session wiring: each fixture family lives in its own module under tests/fixtures."""
+
+pytest_plugins = [
+    "tests.fixtures.db",
+    "tests.fixtures.redis",
+    "tests.fixtures.server",
+]

@@ -1,0 +1,59 @@
+"""echo: a test-only function that exercises every pipeline step with a body."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from shared import App, Model, RatePolicy, Request
+
+app = App("echo")
+
+
+class Item(Model):
+    name: str = Field(min_length=1, max_length=50)
+    count: int = Field(ge=0, le=1000)
+    tags: list[str] = []
+
+
+class Filters(Model):
+    status: list[str] = []
+    limit: int = Field(default=10, ge=1, le=100)
+
+
+TIGHT = RatePolicy("tight", limit=3, window=60, fail_open=False)
+
+
+@app.post("/", body=Item, status=201)
+def create(request: Request, body: Item) -> dict[str, Any]:
+    """Echo the validated body back."""
+    return {"item": body.model_dump(), "user": request.user_id}
+
+
+@app.get("/search", query=Filters, auth="public")
+def search(request: Request, query: Filters) -> dict[str, Any]:
+    return query.model_dump()
+
+
+@app.get("/tight", rate=TIGHT)
+def tight(request: Request) -> dict[str, bool]:
+    return {"ok": True}
+
+
+@app.get("/boom", auth="public")
+def boom(request: Request) -> None:
+    raise RuntimeError("secret internal detail /etc/passwd")
+
+
+@app.get("/aal2", auth="user+aal2")
+def strong(request: Request) -> dict[str, bool]:
+    return {"ok": True}
+
+
+@app.get("/service", auth="service_role")
+def service(request: Request) -> dict[str, str]:
+    return {"role": str(request.db.value("select current_user"))}
+
+
+handler = app.handler

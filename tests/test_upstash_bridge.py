@@ -1,0 +1,358 @@
+"""The Upstash REST bridge, exercised with the real upstash-redis and upstash-ratelimit clients
+against the machine Redis and against embedded fakeredis."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Literal
+
+import httpx
+import pytest
+from upstash_ratelimit import FixedWindow, Ratelimit, SlidingWindow, TokenBucket
+from upstash_ratelimit.limiter import Limiter
+from upstash_redis import Redis
+from upstash_redis.errors import UpstashError
+
+from fnkit.upstash_bridge import BridgeHandle, resolve_redis_url, start_bridge
+
+
+@pytest.fixture(params=["redis", "embedded"])
+def bridge(request: pytest.FixtureRequest) -> BridgeHandle:
+    """Every test here runs against the machine Redis and against fakeredis."""
+    name = "upstash_embedded" if request.param == "embedded" else "upstash"
+    handle: BridgeHandle = request.getfixturevalue(name)
+    if request.param == "redis" and handle.embedded:
+        pytest.skip("no Redis answers on this machine")
+    return handle
+
+
+def client_for(bridge: BridgeHandle, encoding: Literal["base64"] | None = "base64") -> Redis:
+    """The real client as the runtime builds it: no retries, so failures surface at once."""
+    return Redis(url=bridge.url, token=bridge.token, rest_encoding=encoding, rest_retries=0)
+
+
+@pytest.fixture(params=["base64", None], ids=["base64", "plain"])
+def client(bridge: BridgeHandle, request: pytest.FixtureRequest) -> Iterator[Redis]:
+    """The real client with the Upstash-Encoding header on (its default) and off."""
+    redis = client_for(bridge, request.param)
+    yield redis
+    redis.close()  # type: ignore[no-untyped-call]
+
+
+@pytest.fixture
+def key() -> str:
+    return f"test:bridge:{uuid.uuid4().hex}"
+
+
+def set_ok(redis: Redis, key: str, value: str | int) -> bool:
+    """SET through the client; its stubs say str but it returns True (format_set)."""
+    answer: object = redis.set(key, value)
+    return answer is True
+
+
+def post(bridge: BridgeHandle, path: str, body: Any, **headers: str) -> httpx.Response:
+    auth = {"Authorization": f"Bearer {bridge.token}"}
+    return httpx.post(f"{bridge.url}{path}", json=body, headers={**auth, **headers})
+
+
+# --- Commands ------------------------------------------------------------------------------
+
+
+def test_string_and_key_commands(client: Redis, key: str) -> None:
+    assert set_ok(client, key, "v1")
+    assert client.get(key) == "v1"
+    assert set_ok(client, f"{key}:n", 41)
+    assert client.incr(f"{key}:n") == 42
+    assert client.incrby(f"{key}:n", 8) == 50
+    assert client.expire(key, 100) is True
+    assert 0 < client.ttl(key) <= 100
+    assert client.mget(key, f"{key}:missing", f"{key}:n") == ["v1", None, "50"]
+    assert client.exists(key, f"{key}:n", f"{key}:missing") == 2
+    assert client.delete(key, f"{key}:n") == 2
+    assert client.get(key) is None
+
+
+def test_hash_commands(client: Redis, key: str) -> None:
+    assert client.hset(key, values={"name": "Ada", "role": "admin"}) == 2
+    assert client.hgetall(key) == {"name": "Ada", "role": "admin"}
+    assert client.hget(key, "name") == "Ada"
+    assert client.hincrby(key, "visits", 3) == 3
+    assert client.hmget(key, "role", "nope") == ["admin", None]
+
+
+VALUES = [
+    "héllo wörld ✓ 🚀 日本語",
+    "tab\there\nnewline\r\nnul\x00byte\x01\x7f",
+    "OK",  # the one string the client never base64-decodes
+    "T0s=",  # looks like base64
+    "",
+    '{"json": [1, 2.5, null]}',
+    "  leading and trailing  ",
+    "x" * 100_000,
+]
+
+
+@pytest.mark.parametrize("value", VALUES, ids=range(len(VALUES)))
+def test_values_round_trip(client: Redis, key: str, value: str) -> None:
+    client.set(key, value)
+    assert client.get(key) == value
+    client.hset(f"{key}:h", values={"ünï": value})  # hset(key, field, "") drops the pair
+    assert client.hgetall(f"{key}:h") == {"ünï": value}
+
+
+def test_unicode_keys(client: Redis) -> None:
+    key = f"test:bridge:ключ:{uuid.uuid4().hex}:🔑"
+    client.set(key, "v")
+    assert client.get(key) == "v"
+    assert client.keys(f"{key[:-1]}*") == [key]
+
+
+def test_base64_is_binary_safe_and_nested(bridge: BridgeHandle, key: str) -> None:
+    raw = bytes(range(256))  # not UTF-8: only base64 can carry it
+    bridge.redis.set(key, raw)
+    bridge.redis.rpush(f"{key}:l", b"\xff\xfe", b"OK", b"plain")
+    answer = post(bridge, "/", ["GET", key], **{"Upstash-Encoding": "base64"})
+    assert base64.b64decode(answer.json()["result"]) == raw
+    nested = post(bridge, "/", ["LRANGE", f"{key}:l", 0, -1], **{"Upstash-Encoding": "base64"})
+    assert [base64.b64decode(v) for v in nested.json()["result"]] == [b"\xff\xfe", b"OK", b"plain"]
+    status = post(bridge, "/", ["SET", key, "x"], **{"Upstash-Encoding": "base64"})
+    assert status.json() == {"result": "OK"}  # status reply stays verbatim
+    stored_ok = post(bridge, "/", ["LINDEX", f"{key}:l", 1], **{"Upstash-Encoding": "base64"})
+    assert stored_ok.json() == {"result": "OK"}  # at top level a stored "OK" reads the same
+    plain = post(bridge, "/", ["LRANGE", f"{key}:l", 0, -1])
+    assert plain.json() == {"result": ["\ufffd\ufffd", "OK", "plain"]}  # lossy without base64
+
+
+def test_numbers_and_integral_floats_as_arguments(client: Redis, key: str) -> None:
+    assert client.incrbyfloat(key, 1.5) == 1.5
+    assert client.execute(["SET", f"{key}:i", 10.0]) is True
+    assert client.get(f"{key}:i") == "10"
+
+
+# --- Pipelines and transactions ---------------------------------------------------------
+
+
+def test_pipeline(client: Redis, key: str) -> None:
+    pipe = client.pipeline()
+    pipe.set(key, "1")
+    pipe.incr(key)
+    pipe.get(key)
+    pipe.hset(f"{key}:h", values={"a": "1"})
+    pipe.hgetall(f"{key}:h")
+    assert pipe.exec() == [True, 2, "2", 1, {"a": "1"}]
+
+
+def test_multi_exec(client: Redis, key: str) -> None:
+    tx = client.multi()
+    tx.set(key, "10")
+    tx.incrby(key, 5)
+    tx.get(key)
+    assert tx.exec() == [True, 15, "15"]
+
+
+def test_pipeline_error_fails_alone(bridge: BridgeHandle, key: str) -> None:
+    answer = post(bridge, "/pipeline", [["SET", key, "a"], ["INCR", key], ["GET", key]])
+    assert answer.status_code == 200
+    assert answer.json() == [
+        {"result": "OK"},
+        {"error": "ERR value is not an integer or out of range"},
+        {"result": "a"},
+    ]
+
+
+def test_transaction_runtime_error_is_per_command(bridge: BridgeHandle, key: str) -> None:
+    answer = post(bridge, "/multi-exec", [["SET", key, "a"], ["LPUSH", key, "x"], ["GET", key]])
+    body = answer.json()
+    assert body[0] == {"result": "OK"} and body[2] == {"result": "a"}
+    assert body[1]["error"].startswith("WRONGTYPE")
+    with pytest.raises(UpstashError, match="WRONGTYPE"):
+        tx = client_for(bridge).multi()
+        tx.lpush(key, "x")
+        tx.exec()
+
+
+def test_transaction_queue_error_runs_nothing(bridge: BridgeHandle, key: str) -> None:
+    answer = post(bridge, "/multi-exec", [["SET", key, "a"], ["NOSUCHCOMMAND"]])
+    assert answer.status_code == 400
+    first, second = answer.json()
+    assert second["error"].startswith("ERR unknown command")
+    assert (
+        first["error"]
+        == f"EXECABORT Transaction discarded because of previous errors: {second['error']}"
+    )
+    assert bridge.redis.get(key) is None
+    tx = client_for(bridge).multi()
+    tx.set(key, "a")
+    tx.execute(["WATCH", key])  # connection state has no meaning over REST
+    with pytest.raises(UpstashError, match=r"^EXECABORT .*not available: 'WATCH'"):
+        tx.exec()
+    assert bridge.redis.get(key) is None
+
+
+# --- Protocol edges ---------------------------------------------------------------------
+
+
+def test_missing_or_wrong_token_is_401(bridge: BridgeHandle) -> None:
+    bare = httpx.post(bridge.url, json=["PING"])
+    assert (bare.status_code, bare.json()) == (401, {"error": "Unauthorized"})
+    wrong = post(bridge, "/", ["PING"], Authorization="Bearer nope")
+    assert (wrong.status_code, wrong.json()) == (401, {"error": "Unauthorized"})
+    with pytest.raises(UpstashError, match="Unauthorized"):
+        Redis(url=bridge.url, token="nope", rest_retries=0).get("k")
+
+
+def test_errors_come_back_as_upstash_errors(bridge: BridgeHandle, key: str) -> None:
+    answer = post(bridge, "/", ["NOSUCHCOMMAND", "x"])
+    assert answer.status_code == 400
+    assert answer.json()["error"].startswith("ERR unknown command")
+    redis = client_for(bridge)
+    with pytest.raises(UpstashError, match=r"^ERR unknown command"):
+        redis.execute(["NOSUCHCOMMAND"])
+    redis.set(key, "text")
+    with pytest.raises(UpstashError, match=r"^ERR value is not an integer"):
+        redis.incr(key)
+    with pytest.raises(UpstashError, match=r"^WRONGTYPE"):
+        redis.hgetall(key)
+    bad = httpx.post(
+        bridge.url, content=b"{not json", headers={"Authorization": f"Bearer {bridge.token}"}
+    )
+    assert bad.status_code == 400 and bad.json()["error"].startswith("ERR")
+
+
+def test_rest_path_form(bridge: BridgeHandle, key: str) -> None:
+    auth = {"Authorization": f"Bearer {bridge.token}"}
+    assert httpx.get(f"{bridge.url}/set/{key}/a%2Fb", headers=auth).json() == {"result": "OK"}
+    assert httpx.get(f"{bridge.url}/get/{key}?_token={bridge.token}").json() == {"result": "a/b"}
+    posted = httpx.post(f"{bridge.url}/set/{key}", content="from body", headers=auth)
+    assert posted.json() == {"result": "OK"}
+    assert bridge.redis.get(key) == b"from body"
+
+
+def test_flushall_only_flushes_this_database(bridge: BridgeHandle, key: str) -> None:
+    assert post(bridge, "/", ["FLUSHALL"]).json() == {"result": "OK"}
+    assert post(bridge, "/", ["DBSIZE"]).json() == {"result": 0}
+
+
+def test_concurrent_clients(bridge: BridgeHandle, key: str) -> None:
+    def bump(_: int) -> None:
+        redis = client_for(bridge)
+        for _ in range(25):
+            redis.incr(key)
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(bump, range(8)))
+    assert bridge.redis.get(key) == b"200"
+
+
+# --- Scripts and rate limits ------------------------------------------------------------
+
+LIMITERS: dict[str, Limiter] = {
+    "fixed": FixedWindow(max_requests=5, window=1, unit="h"),
+    "sliding": SlidingWindow(max_requests=5, window=1, unit="h"),
+    "token": TokenBucket(max_tokens=5, refill_rate=1, interval=1, unit="h"),
+}
+
+
+@pytest.mark.parametrize("name", LIMITERS)
+def test_ratelimit_exact_counts(client: Redis, key: str, name: str) -> None:
+    ratelimit = Ratelimit(redis=client, limiter=LIMITERS[name], prefix=key)
+    started = time.time()
+    answers = [ratelimit.limit("user-1") for _ in range(6)]
+    assert [a.allowed for a in answers] == [True] * 5 + [False]
+    assert [a.remaining for a in answers] == [4, 3, 2, 1, 0, 0]
+    assert all(a.limit == 5 and a.reset > started for a in answers)
+    assert ratelimit.get_remaining("user-1") == 0
+    assert ratelimit.limit("user-2").remaining == 4  # identifiers are independent
+
+
+def test_evalsha_uses_the_clients_digest_of_the_original_script(client: Redis, key: str) -> None:
+    script = FixedWindow.SCRIPT
+    digest = hashlib.sha1(script.encode()).hexdigest()
+    assert client.script_load(script) == digest
+    assert client.script_exists(digest) == [True]
+    assert client.evalsha(digest, keys=[key], args=["60000", "1"]) == 1
+    assert client.evalsha(digest, keys=[key], args=["60000", "1"]) == 2
+    with pytest.raises(UpstashError, match=r"^NOSCRIPT"):
+        client.evalsha("0" * 40, keys=[key])
+    assert client.eval("return {KEYS[1], ARGV[1], 7}", keys=[key], args=["é"]) == [key, "é", 7]
+
+
+# --- Faults and lifecycle ---------------------------------------------------------------
+
+
+@pytest.fixture
+def own_bridge() -> Iterator[BridgeHandle]:
+    """A private bridge, so fault switches cannot disturb other tests."""
+    with start_bridge(embedded=True) as handle:
+        yield handle
+
+
+def test_down_then_recovered(own_bridge: BridgeHandle, key: str) -> None:
+    redis = client_for(own_bridge)
+    redis.set(key, "v")
+    own_bridge.set_failure("down")
+    with pytest.raises(UpstashError, match="Service Unavailable"):
+        redis.get(key)
+    assert httpx.post(own_bridge.url, json=["GET", key]).status_code == 503
+    own_bridge.set_failure(None)
+    assert redis.get(key) == "v"
+
+
+def test_dropped_connection_raises_a_transport_error(own_bridge: BridgeHandle, key: str) -> None:
+    redis = client_for(own_bridge)
+    own_bridge.set_failure("drop")
+    with pytest.raises(httpx.TransportError):
+        redis.get(key)
+    own_bridge.set_failure(None)
+    assert redis.get(key) is None
+
+
+def test_slow_delays_every_answer(own_bridge: BridgeHandle, key: str) -> None:
+    redis = client_for(own_bridge)
+    own_bridge.set_failure("slow", delay_ms=200)
+    started = time.perf_counter()
+    assert set_ok(redis, key, "v")
+    assert time.perf_counter() - started >= 0.2
+    with pytest.raises(ValueError):
+        own_bridge.set_failure("sideways")  # type: ignore[arg-type]
+
+
+def test_stop_and_restart_on_the_same_port(key: str) -> None:
+    first = start_bridge(embedded=True)
+    redis = client_for(first)
+    redis.set(key, "kept")  # also leaves a kept-alive connection open
+    first.stop()
+    with pytest.raises(httpx.TransportError):
+        redis.get(key)
+    with start_bridge(port=first.port, embedded=True) as second:
+        assert second.url == first.url
+        assert redis.get(key) == "kept"  # embedded data outlives the bridge, as Redis would
+
+
+def test_resolve_redis_url_prefers_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REDIS_URL", "redis://example.invalid:6390/3")
+    assert resolve_redis_url() == "redis://example.invalid:6390/3"
+    monkeypatch.delenv("REDIS_URL")
+    assert resolve_redis_url() in ("redis://127.0.0.1:6379", None)
+
+
+def test_unreachable_redis_fails_fast() -> None:
+    import redis
+
+    with pytest.raises(redis.ConnectionError):
+        start_bridge(redis_url="redis://127.0.0.1:1/0")
+
+
+def test_session_fixture_uses_its_own_database(
+    upstash: BridgeHandle, upstash_redis: Redis, key: str
+) -> None:
+    upstash_redis.set(key, "v")
+    assert upstash.redis.get(key) == b"v"
+    if not upstash.embedded:
+        assert upstash.redis_url is not None and upstash.redis_url.endswith("/9")
+        assert upstash.redis.connection_pool.connection_kwargs["db"] == 9
