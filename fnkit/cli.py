@@ -21,9 +21,8 @@ def _repo_root() -> Path:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
-    from fnkit.tokens import mint_for
-
     from fnkit.devenv import DEV_JWT_SECRET, DEV_SUPABASE_URL
+    from fnkit.tokens import mint_for
 
     # Sign for the same project the functions verify against: its secret and issuer.
     secret = os.environ.get("SUPABASE_JWT_SECRET") or DEV_JWT_SECRET

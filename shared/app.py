@@ -66,6 +66,7 @@ class App:
         self._extra_middleware = tuple(middleware)
         self._chain: Callable[[Request], Reply] | None = None
         self._openapi: dict[str, Any] | None = None
+        self.handler = self._entry_point()
         self.route(
             "GET",
             "/openapi.json",
@@ -138,8 +139,8 @@ class App:
 
     # ---- serving ------------------------------------------------------------------------
 
-    def handler(self, raw: flask.Request) -> flask.Response:
-        """The functions-framework entry point."""
+    def handle(self, raw: flask.Request) -> flask.Response:
+        """Serve one request through the pipeline."""
         started = time.perf_counter()
         request_id = accept_or_mint(raw.headers.get("X-Request-Id"))
         origin = raw.headers.get("Origin")
@@ -215,6 +216,15 @@ class App:
         chain = self._chain
         reader = body_step(lambda limit: raw.stream.read(limit), self.settings.max_body_bytes)
         return lambda request: reader(request, chain)
+
+    def _entry_point(self) -> Callable[[flask.Request], flask.Response]:
+        """functions-framework wants a plain function, not a bound method."""
+
+        def handler(request: flask.Request) -> flask.Response:
+            return self.handle(request)
+
+        handler.__doc__ = f"Entry point of the {self.name} function."
+        return handler
 
     def openapi(self) -> dict[str, Any]:
         """The OpenAPI 3.1 document built from the route declarations (built once)."""
