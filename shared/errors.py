@@ -7,6 +7,7 @@ sees a traceback and Postgres errors keep stable codes keyed by SQLSTATE.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 
@@ -115,7 +116,7 @@ class Timeout(ApiError):
 # SQLSTATE → (error class, message). Classes of SQLSTATE (first two characters) as fallback.
 _SQLSTATE: dict[str, tuple[type[ApiError], str]] = {
     "23505": (Conflict, "A row with these values already exists"),
-    "23503": (Conflict, "A referenced row does not exist or is still referenced"),
+    "23503": (Conflict, "The row is still referenced"),
     "23514": (ValidationFailed, "A value breaks a rule of the data"),
     "23502": (ValidationFailed, "A required value is missing"),
     "22P02": (ValidationFailed, "A value has the wrong format"),
@@ -136,12 +137,49 @@ _SQLSTATE_CLASS: dict[str, type[ApiError]] = {
 }
 
 
+# Named constraints whose violation means something more precise than their SQLSTATE.
+CONSTRAINT_ERRORS: dict[str, tuple[type[ApiError], str]] = {
+    "workspace_keeps_an_owner": (Conflict, "A workspace must keep at least one owner"),
+    "workspaces_slug_key": (Conflict, "That slug is taken"),
+    "workspace_members_pkey": (Conflict, "That user is already a member"),
+    "tasks_assignee_is_member": (ValidationFailed, "The assignee is not a member of the workspace"),
+}
+
+
+_PARENT_MESSAGE = re.compile(
+    r"[a-z_ ]{1,40} [0-9a-f-]{36} (does not exist|belongs to another workspace)"
+)
+
+
+def _constraint(exc: BaseException) -> str | None:
+    diag = getattr(exc, "diag", None)
+    name = getattr(diag, "constraint_name", None)
+    return name if isinstance(name, str) else None
+
+
+def _message(exc: BaseException) -> str:
+    diag = getattr(exc, "diag", None)
+    primary = getattr(diag, "message_primary", None)
+    return primary if isinstance(primary, str) else ""
+
+
 def map_exception(exc: BaseException) -> ApiError:
     """Map any exception to the ApiError a caller sees; unknown ones become INTERNAL."""
     if isinstance(exc, ApiError):
         return exc
     sqlstate = getattr(exc, "sqlstate", None)
     if isinstance(sqlstate, str):
+        constraint = _constraint(exc)
+        if constraint in CONSTRAINT_ERRORS:
+            cls, message = CONSTRAINT_ERRORS[constraint]
+            return cls(message)
+        if sqlstate == "23503" and "still referenced" not in _message(exc):
+            # The referenced row does not exist, or RLS hides it: the input is wrong. Our own
+            # parent checks say which row, in words that only repeat the caller's input.
+            message = _message(exc)
+            if not _PARENT_MESSAGE.fullmatch(message):
+                message = "A referenced row does not exist"
+            return ValidationFailed(message[:1].upper() + message[1:])
         if sqlstate in _SQLSTATE:
             cls, message = _SQLSTATE[sqlstate]
             return cls(message)
