@@ -24,16 +24,35 @@ DEV_PORT = 8080
 DEV_ALLOWED_ORIGINS = "http://localhost:3000,http://127.0.0.1:3000,http://localhost:5173"
 
 
+def supabase_api_answers(url: str = DEV_SUPABASE_URL, timeout: float = 0.2) -> bool:
+    """Whether the Supabase CLI's API gateway (`supabase start`) is running."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 80), timeout):
+            return True
+    except OSError:
+        return False
+
+
 def dev_environment(database_url: str, upstash_url: str, upstash_token: str) -> dict[str, str]:
-    """Settings for functions served locally; values already in the environment win."""
+    """Settings for functions served locally; values already in the environment win.
+
+    The service role key is only set when Supabase's API answers: without Supabase Auth and
+    Storage running, the routes that need them answer 503 naming the missing setting instead
+    of timing out against nothing.
+    """
     defaults = {
         "SUPABASE_URL": DEV_SUPABASE_URL,
         "SUPABASE_JWT_SECRET": DEV_JWT_SECRET,
         "SUPABASE_ANON_KEY": DEV_ANON_KEY,
-        "SUPABASE_SERVICE_ROLE_KEY": DEV_SERVICE_ROLE_KEY,
+        "SUPABASE_SERVICE_ROLE_KEY": DEV_SERVICE_ROLE_KEY if supabase_api_answers() else "",
         "DATABASE_URL": database_url,
         "UPSTASH_REDIS_REST_URL": upstash_url,
         "UPSTASH_REDIS_REST_TOKEN": upstash_token,
         "ALLOWED_ORIGINS": DEV_ALLOWED_ORIGINS,
     }
-    return {key: os.environ.get(key) or value for key, value in defaults.items()}
+    merged = {key: os.environ.get(key) or value for key, value in defaults.items()}
+    return {key: value for key, value in merged.items() if value}
