@@ -1,9 +1,9 @@
 """Postgres access that impersonates the caller, exactly as PostgREST does.
 
-Each request gets at most one transaction. Its first statement is batched (pipeline mode)
-with the settings that make RLS see the caller: `role`, `request.jwt.claims`,
-`request.method`, `request.path`, `request.headers`, and a statement timeout. So a simple
-request costs one network round trip before its COMMIT.
+Every statement runs with the settings that make RLS see the caller: `role`,
+`request.jwt.claims`, `request.method`, `request.path`, `request.headers`, and a statement
+timeout, sent together with the statement (see `Transaction` for how reads and writes
+differ), so a simple read costs one network round trip and a simple write two.
 
 The pool is opened lazily and uses no server-side prepared statements
 (`prepare_threshold=None`), as Supavisor's transaction pooler requires.
@@ -64,17 +64,9 @@ def _open_pool(settings: Settings) -> ConnectionPool[Any]:
         timeout=5.0,
         max_idle=300,
         reconnect_timeout=30,
-        check=_check_connection,
         open=True,
         name="fnkit",
     )
-
-
-def _check_connection(conn: psycopg.Connection[Any]) -> None:
-    """Drop dead connections before a request gets them (cheap: only when idle > a while)."""
-    from psycopg_pool import ConnectionPool
-
-    ConnectionPool.check_connection(conn)
 
 
 def close_pools() -> None:
@@ -85,7 +77,19 @@ def close_pools() -> None:
 
 
 class Transaction:
-    """One request's transaction as the caller. Opened on first use, closed by the pipeline."""
+    """One request's database work as the caller. Opened on first use, closed by the pipeline.
+
+    Writes (POST, PUT, PATCH, DELETE) run in one explicit transaction: BEGIN, the
+    impersonation and the first statement go out in one pipeline (one round trip), COMMIT at
+    the end. Reads (GET, HEAD) need no COMMIT: each query is sent as one simple-query
+    message `impersonation; query`, which Postgres runs as one implicit transaction, so a
+    read costs exactly one round trip per query. Under READ COMMITTED that is the same
+    isolation a read transaction would give (each statement sees a fresh snapshot).
+
+    A pooled connection found dead on first use (Postgres restarted, a pooler dropped it) is
+    discarded, the pool's idle connections are checked, and the first statement is retried
+    once: nothing was committed on the dead connection, so the retry cannot write twice.
+    """
 
     def __init__(
         self,
@@ -99,6 +103,7 @@ class Transaction:
         if role not in _DB_ROLES:
             role = "anon"
         self._settings = settings
+        self.read_only = method in ("GET", "HEAD")
         self._impersonation: tuple[str, ...] = (
             role,
             json.dumps(claims, separators=(",", ":")),
@@ -111,6 +116,7 @@ class Transaction:
         )
         self._pool: ConnectionPool[Any] | None = None
         self._conn: psycopg.Connection[Row] | None = None
+        self._prefix: str | None = None
         self.queries = 0
         self.elapsed = 0.0
 
@@ -120,22 +126,53 @@ class Transaction:
 
     def _run(self, sql: str, params: Params) -> psycopg.Cursor[Row]:
         started = time.perf_counter()
+        self.queries += 1
         try:
-            return self._execute(sql, params)
+            if self._conn is None:
+                return self._first(sql, params)
+            return self._send(self._conn, sql, params)
         finally:
             self.elapsed += time.perf_counter() - started
 
-    def _execute(self, sql: str, params: Params) -> psycopg.Cursor[Row]:
-        self.queries += 1
-        if self._conn is None:
-            self._pool = get_pool(self._settings)
-            conn: psycopg.Connection[Row] = self._pool.getconn()
-            self._conn = conn
+    def _first(self, sql: str, params: Params) -> psycopg.Cursor[Row]:
+        import psycopg
+
+        pool = self._pool = get_pool(self._settings)
+        for attempt in (1, 2):
+            conn: psycopg.Connection[Row] = pool.getconn()
+            try:
+                conn.autocommit = self.read_only
+                self._conn = conn
+                return self._send(conn, sql, params, first=True)
+            except psycopg.OperationalError:
+                self._conn = None
+                if not conn.closed and not conn.broken:
+                    pool.putconn(conn)
+                    raise  # the server answered: a real error, not a dead connection
+                pool.putconn(conn)  # the pool discards a closed connection
+                if attempt == 2:
+                    raise
+                pool.check()  # its idle siblings likely died too (a restart): replace them
+        raise AssertionError("unreachable")
+
+    def _send(
+        self, conn: psycopg.Connection[Row], sql: str, params: Params, first: bool = False
+    ) -> psycopg.Cursor[Row]:
+        if self.read_only:
+            import psycopg
+
+            cursor = psycopg.ClientCursor(conn)
+            if self._prefix is None:
+                self._prefix = cursor.mogrify(_IMPERSONATE, self._impersonation)
+            cursor.execute(self._prefix + ";\n" + cursor.mogrify(sql, params))
+            cursor.nextset()
+            return cursor
+        if first:
             with conn.pipeline():
                 conn.execute(_IMPERSONATE, self._impersonation)
-                cursor = conn.execute(sql, params)
-            return cursor
-        return self._conn.execute(sql, params)
+                cursor_ = conn.execute(sql, params)
+            return cursor_
+        return conn.execute(sql, params)
 
     def all(self, sql: str, params: Params = None) -> list[Row]:
         """All rows of a query, as dicts."""
@@ -155,10 +192,10 @@ class Transaction:
         return self._run(sql, params).rowcount
 
     def savepoint(self) -> Any:
-        """A nested transaction block (`with tx.savepoint(): ...`)."""
+        """A nested transaction block (`with tx.savepoint(): ...`); writes only."""
         if self._conn is None:
             self.value("select 1")
-        assert self._conn is not None
+        assert self._conn is not None and not self.read_only
         return self._conn.transaction()
 
     def finish(self, commit: bool) -> None:
@@ -169,7 +206,9 @@ class Transaction:
             return
         started = time.perf_counter()
         try:
-            if commit:
+            if conn.autocommit:
+                pass  # reads: every message was its own implicit transaction
+            elif commit:
                 conn.commit()
             elif not conn.closed:
                 # A broken connection cannot roll back; the pool discards it on putconn.

@@ -56,4 +56,19 @@ def service(request: Request) -> dict[str, str]:
     return {"role": str(request.db.value("select current_user"))}
 
 
+@app.post("/slow", auth="public", idempotent=False)
+def slow(request: Request) -> None:
+    """Runs past its statement timeout: the database cancels it (504)."""
+    request.db.value("select set_config('statement_timeout', '100ms', true)")
+    request.db.value("select pg_sleep(2)")
+
+
+@app.get("/reads", auth="public")
+def reads(request: Request) -> dict[str, Any]:
+    """Two reads in one request: both see the caller's role."""
+    first = request.db.value("select current_user")
+    second = request.db.value("select current_setting('request.method')")
+    return {"first": first, "second": second}
+
+
 handler = app.handler

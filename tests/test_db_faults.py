@@ -1,0 +1,45 @@
+"""The database side of the pipeline under faults: dead pooled connections, timeouts."""
+
+from __future__ import annotations
+
+from tests.fixtures.server import Served, as_user
+from tests.test_pipeline import assert_error
+
+
+def _kill_pool_connections(db_admin) -> int:
+    return len(
+        db_admin.execute(
+            "select pg_terminate_backend(pid) from pg_stat_activity"
+            " where datname = current_database() and pid <> pg_backend_pid() and backend_type = 'client backend'"
+        ).fetchall()
+    )
+
+
+def test_killed_pooled_connections_heal_without_an_error(served: Served, db_admin) -> None:
+    with as_user(served, "member") as client:
+        assert client.get("/me").status_code == 200
+        assert client.post("/workspaces", json={"name": "before kill"}).status_code == 201
+        assert _kill_pool_connections(db_admin) >= 1
+        # Reads and writes both find their connection dead, discard it and retry once.
+        assert client.get("/me").status_code == 200
+        assert _kill_pool_connections(db_admin) >= 1
+        response = client.post("/workspaces", json={"name": "after kill"})
+    assert response.status_code == 201, response.text
+    assert (
+        db_admin.execute(
+            "select count(*) from public.workspaces where name = 'after kill'"
+        ).fetchone()[0]
+        == 1
+    )
+
+
+def test_statement_timeout_is_504(served: Served) -> None:
+    with served.client() as client:
+        response = client.post("/echo/slow")
+    assert_error(response, 504, "TIMEOUT")
+
+
+def test_reads_run_each_query_as_the_caller(served: Served) -> None:
+    with as_user(served, "member") as client:
+        data = client.get("/echo/reads").json()["data"]
+    assert data == {"first": "authenticated", "second": "GET"}
