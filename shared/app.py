@@ -83,7 +83,7 @@ class App:
         path: str,
         *,
         auth: AuthLevel = "user",
-        rate: RatePolicy = DEFAULT,
+        rate: RatePolicy | None = DEFAULT,
         path_model: Any = None,
         query: Any = None,
         body: Any = None,

@@ -150,12 +150,13 @@ def _operation(app: App, route: Route, schemas: _Schemas) -> dict[str, Any]:
         "parameters": _parameters(route, schemas),
         "responses": responses,
         "x-auth": route.auth,
-        "x-rate-limit": {
+    }
+    if route.rate is not None:
+        operation["x-rate-limit"] = {
             "policy": route.rate.name,
             "limit": route.rate.limit,
             "window": route.rate.window,
-        },
-    }
+        }
     if route.description and route.description.strip() != operation["summary"]:
         operation["description"] = route.description.strip()
     if route.auth != "public":

@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel
+
 from shared.auth import TokenVerifier, require_level
 from shared.envelope import Result
 from shared.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
@@ -93,6 +95,8 @@ def auth_step(verifier: TokenVerifier) -> Middleware:
 def rate_limit_step(limiter: RateLimiter) -> Middleware:
     def step(request: Request, nxt: Next) -> Reply:
         assert request.route is not None
+        if request.route.rate is None:  # declared unlimited (internal or bench routes)
+            return nxt(request)
         claims = request.claims
         who = (
             f"user:{claims.sub}" if claims is not None and claims.sub else f"ip:{request.client_ip}"
@@ -104,39 +108,39 @@ def rate_limit_step(limiter: RateLimiter) -> Middleware:
     return step
 
 
-def validation_step(request: Request, nxt: Next) -> Reply:
-    """Path, query and body models, all problems reported together."""
+def _inputs(request: Request) -> dict[str, tuple[type[BaseModel], Callable[[], Any]]]:
+    """The declared models of the route and where each one's data comes from."""
     route = request.route
     assert route is not None
+    inputs: dict[str, tuple[type[BaseModel], Callable[[], Any]]] = {}
+    if route.path_model is not None:
+        inputs["path"] = (route.path_model, lambda: request.path_params)
+    if route.query is not None:
+        model = route.query
+        inputs["query"] = (model, lambda: query_data(model, request.args.to_dict(flat=False)))
+    if route.body is not None:
+        inputs["body"] = (route.body, lambda: _required_body(request))
+    return inputs
+
+
+def _required_body(request: Request) -> Any:
+    if request.json is None:
+        raise ValidationFailed(
+            details=[{"loc": ["body"], "type": "missing", "message": "A JSON body is required"}]
+        )
+    return request.json
+
+
+def validation_step(request: Request, nxt: Next) -> Reply:
+    """Path, query and body models, all problems reported together."""
     problems: list[dict[str, Any]] = []
-    models: dict[str, Any] = {}
-    for name, model, source in (
-        ("path", route.path_model, lambda: request.path_params),
-        (
-            "query",
-            route.query,
-            lambda: (
-                query_data(route.query, request.args.to_dict(flat=False)) if route.query else {}
-            ),
-        ),
-        ("body", route.body, lambda: request.json),
-    ):
-        if model is None:
-            continue
+    for name, (model, source) in _inputs(request).items():
         try:
-            data = source()
-            if name == "body" and data is None:
-                raise ValidationFailed(
-                    details=[
-                        {"loc": ["body"], "type": "missing", "message": "A JSON body is required"}
-                    ]
-                )
-            models[name] = validate(model, data, name)
+            request.models[name] = validate(model, source(), name)
         except ValidationFailed as exc:
             problems.extend(exc.details or [])
     if problems:
         raise ValidationFailed(details=problems)
-    request.models = models
     return nxt(request)
 
 

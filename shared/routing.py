@@ -26,7 +26,7 @@ class Route:
     path: str
     endpoint: Callable[..., Any]
     auth: AuthLevel = "user"
-    rate: RatePolicy = DEFAULT
+    rate: RatePolicy | None = DEFAULT
     path_model: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
     body: type[BaseModel] | None = None
