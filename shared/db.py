@@ -61,7 +61,7 @@ def _open_pool(settings: Settings) -> ConnectionPool[Any]:
         min_size=1,
         max_size=settings.db_pool_max,
         kwargs={"prepare_threshold": None, "autocommit": False, "row_factory": dict_row},
-        timeout=5.0,
+        timeout=settings.db_pool_timeout_s,
         max_idle=300,
         reconnect_timeout=30,
         open=True,

@@ -30,6 +30,7 @@ class Settings:
     allowed_origins: tuple[str, ...] = ()
     max_body_bytes: int = 1_048_576
     db_pool_max: int = 4
+    db_pool_timeout_s: float = 5.0
     db_statement_timeout_ms: int = 8_000
     redis_timeout_s: float = 1.0
     jwks_min_refresh_s: float = 30.0
@@ -109,6 +110,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         allowed_origins=_list(env, "ALLOWED_ORIGINS"),
         max_body_bytes=_int(env, "MAX_BODY_BYTES", 1_048_576, minimum=1),
         db_pool_max=_int(env, "DB_POOL_MAX", 4, minimum=1),
+        db_pool_timeout_s=_float(env, "DB_POOL_TIMEOUT_S", 5.0),
         db_statement_timeout_ms=_int(env, "DB_STATEMENT_TIMEOUT_MS", 8_000, minimum=1),
         redis_timeout_s=_float(env, "UPSTASH_TIMEOUT_S", 1.0),
         jwks_min_refresh_s=_float(env, "JWKS_MIN_REFRESH_S", 30.0),
