@@ -98,16 +98,19 @@ def invite_user_by_email(settings: Settings, email: str) -> str:
 
 def create_signed_upload_url(settings: Settings, bucket: str, path: str) -> dict[str, str]:
     """A URL the client PUTs the file to, without credentials of its own: url, token, path."""
-    client = get_client(settings, "Uploading attachments")
+    client = get_client(settings, "Signing Storage upload URLs")
     signed = _call(
-        "storage", "The file", lambda: client.storage.from_(bucket).create_signed_upload_url(path)
+        "storage",
+        "The file",
+        lambda: client.storage.from_(bucket).create_signed_upload_url(path),
+        missing=_no_bucket(bucket),
     )
     return {"url": signed["signed_url"], "token": signed["token"], "path": signed["path"]}
 
 
 def create_signed_url(settings: Settings, bucket: str, path: str, expires_in: int) -> str:
     """A download URL for one object, valid for `expires_in` seconds."""
-    client = get_client(settings, "Downloading attachments")
+    client = get_client(settings, "Signing Storage download URLs")
     signed = _call(
         "storage",
         "The file",
@@ -121,18 +124,32 @@ def create_signed_url(settings: Settings, bucket: str, path: str, expires_in: in
 
 def remove_objects(settings: Settings, bucket: str, paths: Sequence[str]) -> None:
     """Remove objects; ones already gone are not an error (Storage answers 200 for them)."""
-    client = get_client(settings, "Deleting attachments")
-    _call("storage", "The file", lambda: client.storage.from_(bucket).remove(list(paths)))
+    client = get_client(settings, "Removing Storage objects")
+    _call(
+        "storage",
+        "The file",
+        lambda: client.storage.from_(bucket).remove(list(paths)),
+        missing=_no_bucket(bucket),
+    )
 
 
 # ---- error mapping --------------------------------------------------------------------------
 
 
-def _call(service: str, subject: str, call: Callable[[], T]) -> T:
+def _call(
+    service: str, subject: str, call: Callable[[], T], *, missing: ApiError | None = None
+) -> T:
+    """Run one upstream call; `missing` replaces a 404 where it can only mean our setup."""
     try:
         return call()
     except Exception as exc:  # the boundary to Supabase: every failure gets our envelope
-        raise _mapped(service, subject, exc) from None
+        error = _mapped(service, subject, exc)
+        raise (missing if missing is not None and isinstance(error, NotFound) else error) from None
+
+
+def _no_bucket(bucket: str) -> ApiError:
+    # Signing an upload or removing objects is only "not found" when the bucket is missing.
+    return Unavailable(f"Supabase Storage has no bucket named {bucket!r}")
 
 
 def _mapped(service: str, subject: str, exc: Exception) -> ApiError:

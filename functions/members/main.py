@@ -1,0 +1,237 @@
+"""members: who belongs to a workspace, with which role; adding by email, inviting strangers.
+
+Rules (the RLS policies say the same; the handler checks first so that a refusal is a clear
+403 rather than an UPDATE that silently changes 0 rows):
+- Members see the roster; a workspace the caller is not in is 404.
+- Owners and admins add, change and remove members; admins never touch owners, nor make one.
+- Granting or removing the owner role needs an `aal2` session (403 MFA_REQUIRED otherwise).
+- Anyone may leave (delete their own membership); an owner leaving removes an owner, so aal2.
+- A workspace keeps at least one owner: the database refuses the change (constraint
+  `workspace_keeps_an_owner`), answered as 409 CONFLICT.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Literal, TypeVar
+from uuid import UUID
+
+from pydantic import BaseModel, Field, field_validator
+
+from shared import (
+    READ,
+    SENSITIVE,
+    WRITE,
+    App,
+    Conflict,
+    Forbidden,
+    MfaRequired,
+    Model,
+    NotFound,
+    Request,
+    Result,
+    Unavailable,
+    supabase_admin,
+)
+
+app = App("members", title="Members", description="Workspace members, roles and invitations.")
+
+T = TypeVar("T")
+Role = Literal["owner", "admin", "member", "viewer"]
+MANAGERS = {"owner", "admin"}
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+# ---- models ---------------------------------------------------------------------------
+
+
+class WorkspaceQuery(Model):
+    workspace_id: UUID
+
+
+class MemberIn(Model):
+    workspace_id: UUID
+    email: str = Field(min_length=3, max_length=320)
+    role: Role = "member"
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        if not _EMAIL.fullmatch(value):
+            raise ValueError("must be an email address")
+        return value.lower()
+
+
+class MemberPath(Model):
+    workspace_id: UUID
+    user_id: UUID
+
+
+class RoleIn(Model):
+    role: Role
+
+
+class Member(BaseModel):
+    workspace_id: UUID
+    user_id: UUID
+    email: str | None
+    role: Role
+    created_at: datetime
+
+
+class AddedMember(Member):
+    invited: bool
+
+
+# ---- routes and handlers --------------------------------------------------------------
+
+
+@app.get("/", query=WorkspaceQuery, response=list[Member], rate=READ)
+def list_members(request: Request, query: WorkspaceQuery) -> list[dict[str, Any]]:
+    """The workspace's members with their email and role, oldest first.
+
+    `member_directory` is empty unless the caller is a member, and a workspace always has
+    at least the caller then: empty means "not yours" → 404.
+    """
+    rows = request.db.all(
+        "select %s::uuid as workspace_id, d.user_id, d.email, d.role, d.created_at"
+        " from private.member_directory(%s) d",
+        (query.workspace_id, query.workspace_id),
+    )
+    if not rows:
+        raise NotFound("Workspace not found")
+    return rows
+
+
+@app.post("/", body=MemberIn, response=AddedMember, status=201, rate=SENSITIVE)
+def add_member(request: Request, body: MemberIn) -> Result:
+    """Add a user by email; an email without an account is invited through Supabase Auth.
+
+    The invite happens before the membership insert: Auth creates the user (the row in
+    `auth.users` the membership references) and sends the email. Should the insert then
+    fail, the invited user exists without the membership, and a retry finds them by email
+    and adds them: no duplicate invite, nothing half-written here.
+    """
+    # One round trip: the caller's role, and the email's account (answered to managers only).
+    found = request.db.one(
+        "select private.member_role(%s) as caller_role, private.user_id_by_email(%s) as user_id",
+        (body.workspace_id, body.email),
+    )
+    assert found is not None
+    caller_role = found["caller_role"]
+    _require_manager(caller_role, "add members")
+    _check_owner_change(request, caller_role, touches_owner=body.role == "owner")
+    user_id, invited = found["user_id"], found["user_id"] is None
+    if invited:
+        user_id = supabase_admin.invite_user_by_email(request.settings, body.email)
+    try:
+        row = request.db.one(
+            "insert into public.workspace_members (workspace_id, user_id, role)"
+            " values (%s, %s, %s) on conflict (workspace_id, user_id) do nothing"
+            " returning workspace_id, user_id, role, created_at",
+            (body.workspace_id, user_id, body.role),
+        )
+    except Exception as exc:
+        if invited and getattr(exc, "sqlstate", None) == "23503":
+            # Auth said it created the user, but this database has no such auth.users row:
+            # DATABASE_URL and SUPABASE_URL point at different projects.
+            raise Unavailable(
+                "Supabase Auth and the database disagree about the new user"
+            ) from None
+        raise
+    if row is None:
+        raise Conflict("This user is already a member of the workspace")
+    return Result({**row, "email": body.email, "invited": invited}, status=201)
+
+
+@app.patch(
+    "/{workspace_id}/{user_id}", path_model=MemberPath, body=RoleIn, response=Member, rate=WRITE
+)
+def change_role(request: Request, path: MemberPath, body: RoleIn) -> dict[str, Any]:
+    """Change a member's role (owners and admins; the owner role needs an owner and aal2)."""
+    target = _member(request, path)
+    caller_role = target.pop("caller_role")
+    _require_manager(caller_role, "change roles")
+    if target["role"] == body.role:
+        return target
+    _check_owner_change(request, caller_role, touches_owner="owner" in (target["role"], body.role))
+    row = _keeping_an_owner(
+        lambda: request.db.one(
+            "update public.workspace_members set role = %s"
+            " where workspace_id = %s and user_id = %s returning role",
+            (body.role, path.workspace_id, path.user_id),
+        )
+    )
+    if row is None:
+        raise Forbidden("You may not change this member's role")
+    return {**target, **row}
+
+
+@app.delete("/{workspace_id}/{user_id}", path_model=MemberPath, status=204, rate=WRITE)
+def remove_member(request: Request, path: MemberPath) -> Result:
+    """Remove a member (owners and admins), or leave the workspace (anyone, for themselves)."""
+    target = _member(request, path)
+    caller_role = target["caller_role"]
+    if str(path.user_id) != request.user_id:
+        _require_manager(caller_role, "remove other members")
+    _check_owner_change(request, caller_role, touches_owner=target["role"] == "owner")
+    deleted = _keeping_an_owner(
+        lambda: request.db.execute(
+            "delete from public.workspace_members where workspace_id = %s and user_id = %s",
+            (path.workspace_id, path.user_id),
+        )
+    )
+    if deleted == 0:
+        raise Forbidden("You may not remove this member")
+    return Result(status=204)
+
+
+# ---- helpers --------------------------------------------------------------------------
+
+
+def _member(request: Request, path: MemberPath) -> dict[str, Any]:
+    """The target membership plus the caller's role, in one query; 404 when either the
+    caller or the target is not in the workspace (the directory is empty for outsiders)."""
+    row = request.db.one(
+        "select %s::uuid as workspace_id, d.user_id, d.email, d.role, d.created_at,"
+        " private.member_role(%s) as caller_role"
+        " from private.member_directory(%s) d where d.user_id = %s",
+        (path.workspace_id, path.workspace_id, path.workspace_id, path.user_id),
+    )
+    if row is None:
+        raise NotFound("Member not found")
+    return row
+
+
+def _require_manager(caller_role: str | None, action: str) -> None:
+    if caller_role is None:
+        raise NotFound("Workspace not found")
+    if caller_role not in MANAGERS:
+        raise Forbidden(f"Only owners and admins may {action}")
+
+
+def _check_owner_change(request: Request, caller_role: str | None, *, touches_owner: bool) -> None:
+    """Only owners grant or remove the owner role, and only from an aal2 (MFA) session."""
+    if not touches_owner:
+        return
+    if caller_role != "owner":
+        raise Forbidden("Only owners may grant or remove the owner role")
+    if request.claims is None or request.claims.aal != "aal2":
+        raise MfaRequired("Granting or removing the owner role needs an aal2 (MFA) session")
+
+
+def _keeping_an_owner(change: Callable[[], T]) -> T:
+    """Run a change; the database's last-owner rule becomes a 409 that says what to do."""
+    try:
+        return change()
+    except Exception as exc:
+        diag = getattr(exc, "diag", None)
+        if getattr(diag, "constraint_name", None) == "workspace_keeps_an_owner":
+            raise Conflict(
+                "A workspace must keep an owner: make another member owner first"
+            ) from None
+        raise
+
+
+handler = app.handler

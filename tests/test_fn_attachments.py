@@ -1,0 +1,613 @@
+"""attachments: rows in Postgres, files in Supabase Storage through signed URLs.
+
+Real HTTP to the served function on the seeded database; Supabase Storage is faked with respx
+at the HTTP boundary (only `/storage/v1/...` is answered; everything else, our own client
+included, passes through to the network).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import flask
+import httpx
+import psycopg
+import pytest
+import respx
+from werkzeug.serving import make_server
+
+from fnkit.devenv import DEV_SERVICE_ROLE_KEY
+from tests.fixtures.server import Served, as_user
+from tests.test_fn_members import (
+    MEMBER,
+    OWNER,
+    UPSTREAM_SECRET,
+    assert_error,
+    check_service_call,
+    copy_client,
+    make_user,
+    make_workspace,
+)
+
+PDF = {"filename": "report.pdf", "content_type": "application/pdf", "size": 1234}
+
+
+# ---- setup ----------------------------------------------------------------------------------
+
+
+def make_task(db: psycopg.Connection[Any], ws: str) -> str:
+    project, task = str(uuid.uuid4()), str(uuid.uuid4())
+    db.execute(
+        "insert into public.projects (id, workspace_id, name, created_by) values (%s, %s, 'P', %s)",
+        (project, ws, OWNER),
+    )
+    db.execute(
+        "insert into public.tasks (id, project_id, title, created_by) values (%s, %s, 'T', %s)",
+        (task, project, OWNER),
+    )
+    return task
+
+
+def make_attachment(
+    db: psycopg.Connection[Any], task: str, uploaded_by: str = MEMBER, name: str = "a.txt"
+) -> tuple[str, str]:
+    """An attachment row as a finished upload would leave it: (id, storage_path)."""
+    row = db.execute(
+        "insert into public.attachments (task_id, filename, content_type, size_bytes, uploaded_by)"
+        " values (%s, %s, 'text/plain', 10, %s) returning id::text, storage_path",
+        (task, name, uploaded_by),
+    ).fetchone()
+    assert row is not None
+    return row[0], row[1]
+
+
+def attachment_count(db: psycopg.Connection[Any], task: str) -> int:
+    row = db.execute(
+        "select count(*) from public.attachments where task_id = %s", (task,)
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+@pytest.fixture
+def task(db_admin: Any) -> tuple[str, str]:
+    ws = make_workspace(db_admin)
+    return ws, make_task(db_admin, ws)
+
+
+# ---- the fake Supabase Storage --------------------------------------------------------------
+
+
+class FakeStorage:
+    """Named respx routes for the three Storage calls; each answers like Storage does."""
+
+    def __init__(self, router: respx.MockRouter) -> None:
+        self.sign_upload = router.post(
+            path__startswith="/storage/v1/object/upload/sign/", name="sign_upload"
+        )
+        self.sign_upload.side_effect = self._sign_upload
+        self.sign_download = router.post(
+            path__startswith="/storage/v1/object/sign/", name="sign_download"
+        )
+        self.sign_download.side_effect = self._sign_download
+        self.remove = router.delete(path="/storage/v1/object/attachments", name="remove")
+        self.remove.side_effect = self._remove
+        self.other = router.route(path__startswith="/storage/v1/", name="other").respond(418)
+
+    @staticmethod
+    def _object(request: httpx.Request, prefix: str) -> str:
+        return request.url.path.removeprefix(prefix)
+
+    def _sign_upload(self, request: httpx.Request) -> httpx.Response:
+        name = self._object(request, "/storage/v1/object/upload/sign/")
+        return httpx.Response(200, json={"url": f"/object/upload/sign/{name}?token=up-token"})
+
+    def _sign_download(self, request: httpx.Request) -> httpx.Response:
+        name = self._object(request, "/storage/v1/object/sign/")
+        return httpx.Response(200, json={"signedURL": f"/object/sign/{name}?token=down-token"})
+
+    def _remove(self, request: httpx.Request) -> httpx.Response:
+        names = json.loads(request.content)["prefixes"]
+        return httpx.Response(200, json=[{"name": n, "bucket_id": "attachments"} for n in names])
+
+
+@pytest.fixture
+def storage(served: Served) -> Iterator[FakeStorage]:
+    with respx.mock(assert_all_called=False) as router:
+        fake = FakeStorage(router)
+        router.route().pass_through()
+        yield fake
+    assert not fake.other.called
+
+
+def storage_error(status: int, upstream_status: str | None = None) -> Callable[..., httpx.Response]:
+    body = {
+        "statusCode": upstream_status or str(status),
+        "error": "error",
+        "message": UPSTREAM_SECRET,
+    }
+    return lambda request: httpx.Response(status, json=body)
+
+
+def _raise(exc: type[Exception]) -> Callable[[httpx.Request], httpx.Response]:
+    def fail(request: httpx.Request) -> httpx.Response:
+        raise exc(UPSTREAM_SECRET, request=request)
+
+    return fail
+
+
+# ---- POST /attachments ----------------------------------------------------------------------
+
+
+def test_an_attachment_is_recorded_with_a_signed_upload_url(
+    served: Served, db_admin: Any, task: tuple[str, str], storage: FakeStorage
+) -> None:
+    ws, task_id = task
+    with as_user(served, "member") as client:
+        response = client.post("/attachments", json={"task_id": task_id, **PDF})
+    assert response.status_code == 201, response.text
+    data = response.json()["data"]
+    path = f"{ws}/{task_id}/{data['id']}"
+    assert data["storage_path"] == path
+    assert data["workspace_id"] == ws and data["task_id"] == task_id
+    assert data["filename"] == "report.pdf" and data["content_type"] == "application/pdf"
+    assert data["size_bytes"] == 1234 and data["uploaded_by"] == MEMBER
+    storage_url = f"{served.auth.url}/storage/v1"
+    assert data["upload"] == {
+        "url": f"{storage_url}/object/upload/sign/attachments/{path}?token=up-token",
+        "token": "up-token",
+        "path": path,
+    }
+    assert storage.sign_upload.call_count == 1
+    request = storage.sign_upload.calls.last.request
+    check_service_call(request, "POST", f"{storage_url}/object/upload/sign/attachments/{path}")
+    assert request.content == b""
+    assert attachment_count(db_admin, task_id) == 1
+
+
+def test_who_may_attach(
+    served: Served, db_admin: Any, task: tuple[str, str], storage: FakeStorage
+) -> None:
+    _, task_id = task
+    expected = {
+        "owner": 201,
+        "admin": 201,
+        "member": 201,
+        "viewer": 403,
+        "outsider": 404,
+        "anon": 401,
+    }
+    for who, status in expected.items():
+        with as_user(served, who) as client:
+            response = client.post("/attachments", json={"task_id": task_id, **PDF})
+        assert response.status_code == status, (who, response.text)
+    assert attachment_count(db_admin, task_id) == 3
+    assert storage.sign_upload.call_count == 3
+    with as_user(served, "member") as client:
+        missing = client.post("/attachments", json={"task_id": str(uuid.uuid4()), **PDF})
+    assert_error(missing, 404, "NOT_FOUND")
+
+
+@pytest.mark.parametrize(
+    ("change", "loc"),
+    [
+        ({"size": 25 * 1_048_576 + 1}, ["body", "size"]),
+        ({"size": -1}, ["body", "size"]),
+        ({"size": "12"}, ["body", "size"]),
+        ({"size": 1.5}, ["body", "size"]),
+        ({"content_type": "text/html"}, ["body", "content_type"]),
+        ({"content_type": "image/svg+xml"}, ["body", "content_type"]),
+        ({"content_type": "pdf"}, ["body", "content_type"]),
+        ({"content_type": "text/plain; charset=utf-8\r\nX: y"}, ["body", "content_type"]),
+        ({"filename": "../etc/passwd"}, ["body", "filename"]),
+        ({"filename": "a\\b.txt"}, ["body", "filename"]),
+        ({"filename": "evil\x00.txt"}, ["body", "filename"]),
+        ({"filename": "two\nlines.txt"}, ["body", "filename"]),
+        ({"filename": "rtl\u202etxt.exe"}, ["body", "filename"]),
+        ({"filename": ".."}, ["body", "filename"]),
+        ({"filename": "   "}, ["body", "filename"]),
+        ({"filename": "x" * 256}, ["body", "filename"]),
+        ({"task_id": "not-a-uuid"}, ["body", "task_id"]),
+        ({"extra": True}, ["body", "extra"]),
+    ],
+)
+def test_bad_attachments_are_refused_before_anything_is_written(
+    served: Served,
+    db_admin: Any,
+    task: tuple[str, str],
+    storage: FakeStorage,
+    change: dict[str, Any],
+    loc: list[str],
+) -> None:
+    _, task_id = task
+    with as_user(served, "member") as client:
+        response = client.post("/attachments", json={"task_id": task_id, **PDF, **change})
+    body = assert_error(response, 422, "VALIDATION_FAILED")
+    assert [d["loc"] for d in body["error"]["details"]] == [loc]
+    assert attachment_count(db_admin, task_id) == 0
+    assert not storage.sign_upload.called
+
+
+def test_size_and_type_problems_are_reported_together_and_valid_names_pass(
+    served: Served, db_admin: Any, task: tuple[str, str], storage: FakeStorage
+) -> None:
+    _, task_id = task
+    with as_user(served, "member") as client:
+        both = client.post(
+            "/attachments",
+            json={"task_id": task_id, **PDF, "size": 10**12, "content_type": "video/mp4"},
+        )
+        unicode_name = client.post(
+            "/attachments",
+            json={
+                "task_id": task_id,
+                "filename": "\u00dcbersicht \u2013 Q3 (final).xlsx",
+                "content_type": "Application/VND.openxmlformats-officedocument.spreadsheetml.sheet",
+                "size": 0,
+            },
+        )
+    details = assert_error(both, 422, "VALIDATION_FAILED")["error"]["details"]
+    assert [d["loc"] for d in details] == [["body", "size"], ["body", "content_type"]]
+    assert "26214400 bytes" in details[0]["message"]
+    assert "application/pdf" in details[1]["message"]
+    assert unicode_name.status_code == 201, unicode_name.text
+    assert unicode_name.json()["data"]["filename"] == "\u00dcbersicht \u2013 Q3 (final).xlsx"
+    assert unicode_name.json()["data"]["content_type"].startswith("application/vnd.openxml")
+
+
+def test_limits_come_from_the_settings(
+    served: Served, db_admin: Any, task: tuple[str, str], storage: FakeStorage
+) -> None:
+    _, task_id = task
+    with copy_client(
+        served,
+        "attachments",
+        "member",
+        ATTACHMENT_MAX_BYTES="100",
+        ATTACHMENT_CONTENT_TYPES="image/*,text/plain",
+    ) as client:
+        image = client.post(
+            "/attachments",
+            json={
+                "task_id": task_id,
+                "filename": "a.png",
+                "content_type": "image/png",
+                "size": 100,
+            },
+        )
+        text = client.post(
+            "/attachments",
+            json={
+                "task_id": task_id,
+                "filename": "a.txt",
+                "content_type": "text/plain; charset=utf-8",
+                "size": 1,
+            },
+        )
+        pdf = client.post("/attachments", json={"task_id": task_id, **PDF, "size": 1})
+        big = client.post(
+            "/attachments",
+            json={
+                "task_id": task_id,
+                "filename": "b.png",
+                "content_type": "image/png",
+                "size": 101,
+            },
+        )
+    assert image.status_code == 201, image.text
+    assert text.status_code == 201, text.text
+    assert assert_error(pdf, 422, "VALIDATION_FAILED")["error"]["details"][0]["loc"] == [
+        "body",
+        "content_type",
+    ]
+    assert assert_error(big, 422, "VALIDATION_FAILED")["error"]["details"][0]["loc"] == [
+        "body",
+        "size",
+    ]
+    assert attachment_count(db_admin, task_id) == 2
+
+
+@pytest.mark.parametrize(
+    ("side_effect", "status", "code"),
+    [
+        (storage_error(500), 503, "UNAVAILABLE"),
+        (storage_error(503), 503, "UNAVAILABLE"),
+        (storage_error(400, "403"), 503, "UNAVAILABLE"),  # Storage refused our key
+        (storage_error(400, "404"), 503, "UNAVAILABLE"),  # the bucket is missing
+        (storage_error(409), 409, "CONFLICT"),
+        (storage_error(400), 422, "VALIDATION_FAILED"),
+        (
+            lambda request: httpx.Response(200, json={"url": "/object/upload/sign/x"}),
+            503,
+            "UNAVAILABLE",
+        ),
+        (lambda request: httpx.Response(502, text=UPSTREAM_SECRET), 503, "UNAVAILABLE"),
+        (_raise(httpx.ReadTimeout), 503, "UNAVAILABLE"),
+        (_raise(httpx.ConnectError), 503, "UNAVAILABLE"),
+    ],
+    ids=[
+        "500",
+        "503",
+        "403",
+        "404",
+        "409",
+        "400",
+        "no-token",
+        "502-text",
+        "timeout",
+        "unreachable",
+    ],
+)
+def test_a_storage_failure_leaves_no_row_behind(
+    served: Served,
+    db_admin: Any,
+    task: tuple[str, str],
+    storage: FakeStorage,
+    side_effect: Any,
+    status: int,
+    code: str,
+) -> None:
+    _, task_id = task
+    storage.sign_upload.side_effect = side_effect
+    with as_user(served, "member") as client:
+        response = client.post("/attachments", json={"task_id": task_id, **PDF})
+    assert_error(response, status, code)
+    assert UPSTREAM_SECRET not in response.text and DEV_SERVICE_ROLE_KEY not in response.text
+    assert storage.sign_upload.call_count == 1
+    assert attachment_count(db_admin, task_id) == 0
+
+
+def test_a_slow_storage_is_503_within_the_timeout_and_leaves_no_row(
+    served: Served, db_admin: Any, task: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real server that answers too late: httpx's read timeout must end the wait."""
+    from shared import supabase_admin
+
+    monkeypatch.setattr(supabase_admin, "TIMEOUT_S", 0.5)
+    slow = flask.Flask("slow-storage")
+
+    @slow.post("/storage/v1/object/upload/sign/<path:name>")
+    def hang(name: str) -> Any:
+        time.sleep(3)
+        return {"url": f"/object/upload/sign/{name}?token=late"}
+
+    server = make_server("127.0.0.1", 0, slow, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    slow_url = f"http://127.0.0.1:{server.server_port}"
+    _, task_id = task
+    try:
+        with copy_client(served, "attachments", "member", SUPABASE_URL=slow_url) as client:
+            started = time.monotonic()
+            response = client.post("/attachments", json={"task_id": task_id, **PDF})
+            elapsed = time.monotonic() - started
+    finally:
+        server.shutdown()
+    assert_error(response, 503, "UNAVAILABLE")
+    assert elapsed < 2.5
+    assert attachment_count(db_admin, task_id) == 0
+
+
+def test_an_attachment_post_replays_with_its_idempotency_key(
+    served: Served, db_admin: Any, task: tuple[str, str], storage: FakeStorage
+) -> None:
+    _, task_id = task
+    headers = {"Idempotency-Key": uuid.uuid4().hex}
+    with as_user(served, "member") as client:
+        first = client.post("/attachments", json={"task_id": task_id, **PDF}, headers=headers)
+        again = client.post("/attachments", json={"task_id": task_id, **PDF}, headers=headers)
+        other = client.post(
+            "/attachments", json={"task_id": task_id, **PDF, "size": 1}, headers=headers
+        )
+    assert first.status_code == again.status_code == 201
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json()["data"] == first.json()["data"]
+    assert_error(other, 422, "IDEMPOTENCY_KEY_REUSED")
+    assert attachment_count(db_admin, task_id) == 1
+    assert storage.sign_upload.call_count == 1
+
+
+# ---- GET /attachments -----------------------------------------------------------------------
+
+
+def test_list_pages_without_skipping_or_repeating(
+    served: Served, db_admin: Any, task: tuple[str, str]
+) -> None:
+    _, task_id = task
+    created = [make_attachment(db_admin, task_id, name=f"f{n}.txt")[0] for n in range(5)]
+    seen: list[str] = []
+    cursor = None
+    with as_user(served, "viewer") as client:
+        while True:
+            params = {"task_id": task_id, "limit": 2, **({"cursor": cursor} if cursor else {})}
+            response = client.get("/attachments", params=params)
+            assert response.status_code == 200, response.text
+            body = response.json()
+            seen += [row["id"] for row in body["data"]]
+            assert body["meta"]["pagination"]["limit"] == 2
+            cursor = body["meta"]["pagination"]["next_cursor"]
+            if len(seen) == 2:  # rows added between pages show up at the end, once
+                created.append(make_attachment(db_admin, task_id, name="late.txt")[0])
+            if cursor is None:
+                break
+    assert seen == created
+
+
+def test_list_refuses_outsiders_anon_and_bad_cursors(
+    served: Served, db_admin: Any, task: tuple[str, str]
+) -> None:
+    _, task_id = task
+    make_attachment(db_admin, task_id)
+    with as_user(served, "outsider") as client:
+        assert_error(client.get("/attachments", params={"task_id": task_id}), 404, "NOT_FOUND")
+    with as_user(served, "anon") as client:
+        assert_error(
+            client.get("/attachments", params={"task_id": task_id}), 401, "UNAUTHENTICATED"
+        )
+    with as_user(served, "member") as client:
+        assert_error(
+            client.get("/attachments", params={"task_id": str(uuid.uuid4())}), 404, "NOT_FOUND"
+        )
+        for params in (
+            {"task_id": task_id, "cursor": "garbage"},
+            {"task_id": task_id, "limit": 0},
+            {"task_id": task_id, "limit": 101},
+            {},
+        ):
+            assert_error(client.get("/attachments", params=params), 422, "VALIDATION_FAILED")
+
+
+# ---- GET /attachments/{id} ------------------------------------------------------------------
+
+
+def test_get_answers_a_short_lived_download_url(
+    served: Served, db_admin: Any, task: tuple[str, str], storage: FakeStorage
+) -> None:
+    _, task_id = task
+    attachment, path = make_attachment(db_admin, task_id)
+    with as_user(served, "viewer") as client:
+        response = client.get(f"/attachments/{attachment}")
+    assert response.status_code == 200, response.text
+    data = response.json()["data"]
+    storage_url = f"{served.auth.url}/storage/v1"
+    assert data["id"] == attachment and data["storage_path"] == path
+    assert data["download"] == {
+        "url": f"{storage_url}/object/sign/attachments/{path}?token=down-token",
+        "expires_in": 60,
+    }
+    request = storage.sign_download.calls.last.request
+    check_service_call(request, "POST", f"{storage_url}/object/sign/attachments/{path}")
+    assert json.loads(request.content) == {"expiresIn": "60"}
+
+    for who, status in {"outsider": 404, "anon": 401}.items():
+        with as_user(served, who) as client:
+            assert client.get(f"/attachments/{attachment}").status_code == status
+    with as_user(served, "member") as client:
+        assert_error(client.get(f"/attachments/{uuid.uuid4()}"), 404, "NOT_FOUND")
+        assert_error(client.get("/attachments/nope"), 422, "VALIDATION_FAILED")
+    assert storage.sign_download.call_count == 1
+
+
+def test_get_maps_storage_failures(
+    served: Served, db_admin: Any, task: tuple[str, str], storage: FakeStorage
+) -> None:
+    _, task_id = task
+    attachment, _ = make_attachment(db_admin, task_id)
+    with as_user(served, "member") as client:
+        storage.sign_download.side_effect = storage_error(400, "404")  # never uploaded
+        missing = client.get(f"/attachments/{attachment}")
+        storage.sign_download.side_effect = _raise(httpx.ReadTimeout)
+        slow = client.get(f"/attachments/{attachment}")
+    assert "not found" in assert_error(missing, 404, "NOT_FOUND")["error"]["message"]
+    assert_error(slow, 503, "UNAVAILABLE")
+    assert UPSTREAM_SECRET not in missing.text + slow.text
+
+
+# ---- DELETE /attachments/{id} ---------------------------------------------------------------
+
+
+def test_delete_removes_the_row_and_the_object(
+    served: Served, db_admin: Any, task: tuple[str, str], storage: FakeStorage
+) -> None:
+    _, task_id = task
+    attachment, path = make_attachment(db_admin, task_id, uploaded_by=MEMBER)
+    with as_user(served, "member") as client:
+        response = client.delete(f"/attachments/{attachment}")
+        assert response.status_code == 204 and response.content == b""
+        assert_error(client.delete(f"/attachments/{attachment}"), 404, "NOT_FOUND")
+    request = storage.remove.calls.last.request
+    check_service_call(request, "DELETE", f"{served.auth.url}/storage/v1/object/attachments")
+    assert json.loads(request.content) == {"prefixes": [path]}
+    assert storage.remove.call_count == 1
+    assert attachment_count(db_admin, task_id) == 0
+
+
+def test_who_may_delete(
+    served: Served, db_admin: Any, task: tuple[str, str], storage: FakeStorage
+) -> None:
+    ws, task_id = task
+    other_member, _ = make_user(db_admin)
+    db_admin.execute(
+        "insert into public.workspace_members (workspace_id, user_id, role) values (%s, %s, 'member')",
+        (ws, other_member),
+    )
+    attachment, _ = make_attachment(db_admin, task_id, uploaded_by=MEMBER)
+    for who, status in {"viewer": 403, "outsider": 404, "anon": 401, other_member: 403}.items():
+        with as_user(served, who) as client:
+            assert client.delete(f"/attachments/{attachment}").status_code == status, who
+    assert attachment_count(db_admin, task_id) == 1
+    assert not storage.remove.called
+    for who in ("owner", "admin"):
+        attachment, _ = make_attachment(db_admin, task_id, uploaded_by=MEMBER)
+        with as_user(served, who) as client:
+            assert client.delete(f"/attachments/{attachment}").status_code == 204, who
+    assert attachment_count(db_admin, task_id) == 1
+    assert storage.remove.call_count == 2
+
+
+@pytest.mark.parametrize(
+    "side_effect", [storage_error(500), _raise(httpx.ReadTimeout), storage_error(400, "403")]
+)
+def test_a_failed_object_removal_keeps_the_row(
+    served: Served, db_admin: Any, task: tuple[str, str], storage: FakeStorage, side_effect: Any
+) -> None:
+    _, task_id = task
+    attachment, _ = make_attachment(db_admin, task_id)
+    storage.remove.side_effect = side_effect
+    with as_user(served, "admin") as client:
+        response = client.delete(f"/attachments/{attachment}")
+    assert_error(response, 503, "UNAVAILABLE")
+    assert storage.remove.call_count == 1
+    assert attachment_count(db_admin, task_id) == 1
+
+
+# ---- local mode: no service role key ------------------------------------------------------
+
+
+def test_without_the_service_role_key_storage_routes_are_503_and_the_list_works(
+    served: Served, db_admin: Any, task: tuple[str, str]
+) -> None:
+    _, task_id = task
+    attachment, _ = make_attachment(db_admin, task_id)
+    with copy_client(served, "attachments", "member", SUPABASE_SERVICE_ROLE_KEY=None) as client:
+        created = client.post("/attachments", json={"task_id": task_id, **PDF})
+        fetched = client.get(f"/attachments/{attachment}")
+        deleted = client.delete(f"/attachments/{attachment}")
+        listed = client.get("/attachments", params={"task_id": task_id})
+    for response in (created, fetched, deleted):
+        body = assert_error(response, 503, "UNAVAILABLE")
+        assert "SUPABASE_SERVICE_ROLE_KEY" in body["error"]["message"]
+    assert listed.status_code == 200
+    assert [row["id"] for row in listed.json()["data"]] == [attachment]
+    assert attachment_count(db_admin, task_id) == 1  # nothing created, nothing deleted
+
+
+def test_supabase_py_is_loaded_only_on_first_use() -> None:
+    """The functions import shared.supabase_admin at cold start; it must not pull supabase-py."""
+    import subprocess
+    import sys
+
+    from tests.fixtures.server import ROOT
+
+    code = (
+        "import sys; import shared.supabase_admin; "
+        "print(any(m == 'supabase' or m.startswith('supabase.') for m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "False"
+
+
+def test_openapi_declares_every_route(served: Served) -> None:
+    with served.client() as client:
+        doc = client.get("/attachments/openapi.json").json()
+    paths = doc["paths"]
+    assert set(paths["/attachments"]) == {"get", "post"}
+    assert set(paths["/attachments/{id}"]) == {"get", "delete"}
+    assert paths["/attachments"]["post"]["x-rate-limit"]["policy"] == "write"
+    assert "201" in paths["/attachments"]["post"]["responses"]
