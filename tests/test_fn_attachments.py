@@ -611,3 +611,65 @@ def test_openapi_declares_every_route(served: Served) -> None:
     assert set(paths["/attachments/{id}"]) == {"get", "delete"}
     assert paths["/attachments"]["post"]["x-rate-limit"]["policy"] == "write"
     assert "201" in paths["/attachments"]["post"]["responses"]
+
+
+# ---- files left behind by cascades ----------------------------------------------------------
+
+
+def test_deleting_a_task_queues_its_files_and_purge_removes_them(
+    served: Served, db_admin: Any, task: tuple[str, str], storage: FakeStorage
+) -> None:
+    _, task_id = task
+    _, path = make_attachment(db_admin, task_id, uploaded_by=MEMBER)
+    with as_user(served, "owner") as client:
+        assert client.delete(f"/tasks/{task_id}").status_code in (200, 204)
+    queued = db_admin.execute(
+        "select name from private.storage_orphans where name = %s", (path,)
+    ).fetchall()
+    assert queued == [(path,)]
+    with as_user(served, "owner") as client:
+        assert_error(client.post("/attachments/purge"), 401, "UNAUTHENTICATED")
+    with served.client(Authorization=f"Bearer {DEV_SERVICE_ROLE_KEY}") as client:
+        response = client.post("/attachments/purge")
+    assert response.status_code == 200, response.text
+    assert response.json()["data"]["removed"] >= 1
+    removed = [json.loads(call.request.content)["prefixes"] for call in storage.remove.calls]
+    assert any(path in names for names in removed)
+    check_service_call(
+        storage.remove.calls.last.request,
+        "DELETE",
+        f"{served.auth.url}/storage/v1/object/attachments",
+    )
+    assert (
+        db_admin.execute(
+            "select count(*) from private.storage_orphans where name = %s", (path,)
+        ).fetchone()[0]
+        == 0
+    )
+
+
+def test_purge_keeps_the_queue_when_storage_fails(
+    served: Served, db_admin: Any, task: tuple[str, str], storage: FakeStorage
+) -> None:
+    _, task_id = task
+    _, path = make_attachment(db_admin, task_id, uploaded_by=MEMBER)
+    db_admin.execute(
+        "delete from public.projects where id = (select project_id from public.tasks where id = %s)",
+        (task_id,),
+    )
+    # A superuser's cascade (no caller) also queues: depth > 1 is what counts.
+    assert (
+        db_admin.execute(
+            "select count(*) from private.storage_orphans where name = %s", (path,)
+        ).fetchone()[0]
+        == 1
+    )
+    storage.remove.side_effect = storage_error(500)
+    with served.client(Authorization=f"Bearer {DEV_SERVICE_ROLE_KEY}") as client:
+        assert_error(client.post("/attachments/purge"), 503, "UNAVAILABLE")
+    assert (
+        db_admin.execute(
+            "select count(*) from private.storage_orphans where name = %s", (path,)
+        ).fetchone()[0]
+        == 1
+    )

@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from shared import (
     READ,
+    SENSITIVE,
     WRITE,
     App,
     Forbidden,
@@ -40,6 +41,7 @@ app = App("attachments", title="Attachments", description="Files attached to tas
 
 BUCKET = "attachments"
 DOWNLOAD_URL_TTL_S = 60
+PURGE_BATCH = 100  # object names per Storage call
 WRITERS = {"owner", "admin", "member"}
 # Documents, images, text and archives people attach to tasks. Not SVG or HTML: served from
 # Storage's origin they could run scripts.
@@ -232,6 +234,34 @@ def delete_attachment(request: Request, path: AttachmentPath) -> Result:
         raise NotFound("Attachment not found")
     supabase_admin.remove_objects(request.settings, BUCKET, [row["storage_path"]])
     return Result(status=204)
+
+
+class Purged(BaseModel):
+    removed: int
+    remaining: int
+
+
+@app.post("/purge", auth="service_role", response=Purged, rate=SENSITIVE, idempotent=False)
+def purge_orphans(request: Request) -> dict[str, int]:
+    """Remove files left behind when a task, project or workspace was deleted (service role).
+
+    Run it on a schedule. Rows leave the queue only in the transaction that removed their
+    files, so a Storage failure keeps them queued for the next run.
+    """
+    rows = request.db.all(
+        "select name from private.storage_orphans where bucket_id = %s"
+        " order by queued_at limit %s for update skip locked",
+        (BUCKET, PURGE_BATCH),
+    )
+    names = [row["name"] for row in rows]
+    if names:
+        supabase_admin.remove_objects(request.settings, BUCKET, names)
+        request.db.execute(
+            "delete from private.storage_orphans where bucket_id = %s and name = any(%s)",
+            (BUCKET, names),
+        )
+    remaining = request.db.value("select count(*) from private.storage_orphans")
+    return {"removed": len(names), "remaining": int(remaining or 0)}
 
 
 # ---- helpers --------------------------------------------------------------------------
