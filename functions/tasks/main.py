@@ -1,0 +1,554 @@
+"""tasks: list, read, create, edit and delete tasks, one at a time or in an all-or-nothing bulk.
+
+Choices every route shares (the OpenAPI document repeats them per route):
+* A task or project the caller cannot see is 404 NOT_FOUND on a task route and 422
+  VALIDATION_FAILED (`loc` names `project_id`) when it is named in a body; a role that may not
+  do the action on a task the caller sees is 403 FORBIDDEN.
+* Writes need the version the caller read: `If-Match: "<version>"` (`W/"3"` and `3` are read
+  too) or `version` in the body. Missing → 422 VALIDATION_FAILED; stale → 409 VERSION_CONFLICT
+  and nothing changes. The answer carries the new `ETag`.
+* Every write bumps the stats cache version of its workspace (`ws:<workspace_id>`) after commit.
+* SQL text comes only from the fixed fragments below; input only ever travels as parameters.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from shared import READ, WRITE, App, Model, Request, Result
+from shared.cache import invalidate_after_commit
+from shared.errors import ApiError, Forbidden, NotFound, ValidationFailed, VersionConflict
+from shared.pagination import decode_cursor, page
+
+app = App("tasks", title="Tasks", description=__doc__)
+
+Status = Literal["todo", "in_progress", "blocked", "done"]
+SortKey = Literal[
+    "created_at", "-created_at", "updated_at", "-updated_at",
+    "due_date", "-due_date", "priority", "-priority",
+]  # fmt: skip
+Loc = list[str | int]
+Row = dict[str, Any]
+
+# ---- models ---------------------------------------------------------------------------------
+
+
+class Task(BaseModel):
+    id: UUID
+    workspace_id: UUID
+    project_id: UUID
+    title: str
+    description: str | None
+    status: Status
+    priority: int
+    assignee_id: UUID | None
+    due_date: dt.date | None
+    position: float
+    version: int
+    completed_at: dt.datetime | None
+    created_by: UUID | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+Title = Annotated[str, Field(min_length=1, max_length=500)]
+Description = Annotated[str, Field(max_length=20000)]
+Priority = Annotated[int, Field(ge=0, le=4)]
+Position = Annotated[float, Field(allow_inf_nan=False)]
+Version = Annotated[int, Field(ge=1, le=2**31 - 1)]
+
+
+class TaskCreate(Model):
+    project_id: UUID
+    title: Title
+    description: Description | None = None
+    status: Status = "todo"
+    priority: Priority = 2
+    assignee_id: UUID | None = None
+    due_date: dt.date | None = None
+    position: Position | None = Field(default=None, description="Omitted or null: at the end")
+
+
+class TaskChanges(Model):
+    """The columns a user may change (the migration grants UPDATE on exactly these)."""
+
+    project_id: UUID | None = None
+    title: Title | None = None
+    description: Description | None = None
+    status: Status | None = None
+    priority: Priority | None = None
+    assignee_id: UUID | None = None
+    due_date: dt.date | None = None
+    position: Position | None = None
+
+    @field_validator("project_id", "title", "status", "priority", "position")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("This field may not be null")
+        return value
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> TaskChanges:
+        if not self.model_fields_set - {"version"}:
+            raise ValueError("Give at least one field to change")
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in _UPDATABLE if k in self.model_fields_set}
+
+
+class TaskPatch(TaskChanges):
+    version: Version | None = Field(default=None, description="Or the If-Match header")
+
+
+class TaskQuery(Model):
+    project_id: UUID | None = None
+    workspace_id: UUID | None = None
+    status: list[Status] = Field(default=[], description="Several: status=a&status=b or a,b")
+    assignee_id: UUID | Literal["none"] | None = Field(default=None, description="none: unassigned")
+    q: str | None = Field(default=None, min_length=1, max_length=200)
+    due_before: dt.date | None = None
+    sort: SortKey = "-created_at"
+    limit: int = Field(default=50, ge=1, le=100)
+    cursor: str | None = None
+
+    @field_validator("assignee_id", mode="before")
+    @classmethod
+    def _user_or_none(cls, value: Any) -> Any:
+        """One clear error instead of one per member of the union."""
+        try:
+            return value if value in (None, "none") else UUID(str(value))
+        except ValueError:
+            raise ValueError("Give a user id, or none for unassigned tasks") from None
+
+    @model_validator(mode="after")
+    def _one_scope(self) -> TaskQuery:
+        if (self.project_id is None) == (self.workspace_id is None):
+            raise ValueError("Give exactly one of project_id and workspace_id")
+        return self
+
+
+class TaskPath(Model):
+    id: UUID
+
+
+class CreateOp(Model):
+    op: Literal["create"]
+    data: TaskCreate
+
+
+class UpdateOp(Model):
+    op: Literal["update"]
+    id: UUID
+    version: Version
+    data: TaskChanges
+
+
+class DeleteOp(Model):
+    op: Literal["delete"]
+    id: UUID
+    version: Version | None = None
+
+
+class BulkIn(Model):
+    ops: list[Annotated[CreateOp | UpdateOp | DeleteOp, Field(discriminator="op")]] = Field(
+        min_length=1, max_length=100
+    )
+
+
+class Deleted(BaseModel):
+    id: UUID
+    deleted: bool
+
+
+class BulkResult(BaseModel):
+    index: int
+    op: Literal["create", "update", "delete"]
+    id: UUID
+    task: Task | None = Field(description="The task after the op; null for a delete")
+
+
+class BulkOut(BaseModel):
+    results: list[BulkResult]
+
+
+# ---- SQL fragments (the only SQL text there is) ---------------------------------------------
+
+_COLUMNS = (
+    "t.id, t.workspace_id, t.project_id, t.title, t.description, t.status, t.priority,"
+    " t.assignee_id, t.due_date, t.position, t.version, t.completed_at, t.created_by,"
+    " t.created_at, t.updated_at"
+)
+_UPDATABLE = (
+    "project_id", "title", "description", "status", "priority", "assignee_id", "due_date",
+    "position",
+)  # fmt: skip
+_SET = {column: f"{column} = %s" for column in _UPDATABLE}
+_SCOPE = {"project_id": "t.project_id = %s", "workspace_id": "t.workspace_id = %s"}
+_CAN_EDIT = "private.has_role(t.workspace_id, '{owner,admin,member}')"
+_CAN_DELETE = (
+    "(private.has_role(t.workspace_id, '{owner,admin}') or (t.created_by = (select auth.uid())"
+    " and private.has_role(t.workspace_id, '{member}')))"
+)
+
+
+def _integer(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("not an integer")
+    return value
+
+
+@dataclass(frozen=True)
+class Sort:
+    """A sort the list accepts: a column with a `(scope, column, id)` index, a direction."""
+
+    column: str
+    descending: bool
+    parse: Callable[[Any], Any]
+    json_type: type
+    nullable: bool = False
+
+    def order_by(self) -> str:
+        way = " desc" if self.descending else ""
+        return f" order by t.{self.column}{way}, t.id{way}"
+
+    def after(self) -> str:
+        """Keyset as a row comparison, which Postgres turns into an index condition."""
+        return f"(t.{self.column}, t.id) {'<' if self.descending else '>'} (%s, %s)"
+
+    def ranges(self, after: tuple[Any, str] | None) -> list[tuple[list[str], list[Any]]]:
+        """The index ranges a page reads, in order: (conditions, parameters) for each.
+
+        A nullable column has two: the rows with a value in order, then the rows without
+        (nulls last in both directions) by id. A cursor in the second skips the first.
+        """
+        if not self.nullable:
+            return [([self.after()], list(after)) if after else ([], [])]
+        dated, undated = f"t.{self.column} is not null", f"t.{self.column} is null"
+        if after is None:
+            return [([dated], []), ([undated], [])]
+        if after[0] is None:
+            return [([undated, f"t.id {'<' if self.descending else '>'} %s"], [after[1]])]
+        return [([dated, self.after()], list(after)), ([undated], [])]
+
+    def cursor_values(self, row: Row) -> list[Any]:
+        value = row[self.column]
+        return [value.isoformat() if isinstance(value, dt.date) else value, str(row["id"])]
+
+
+_SORTS = {
+    f"{'-' if desc else ''}{column}": Sort(column, desc, parse, json_type, column == "due_date")
+    for column, parse, json_type in (
+        ("created_at", dt.datetime.fromisoformat, str),
+        ("updated_at", dt.datetime.fromisoformat, str),
+        ("due_date", dt.date.fromisoformat, str),
+        ("priority", _integer, int),
+    )
+    for desc in (False, True)
+}
+
+# ---- routes and handlers --------------------------------------------------------------------
+
+
+@app.get("/", query=TaskQuery, response=list[Task], rate=READ)
+def list_tasks(request: Request, query: TaskQuery) -> Result:
+    """List a project's or a workspace's tasks, filtered, sorted, one keyset page at a time.
+
+    Exactly one of `project_id` and `workspace_id`. `sort` defaults to `-created_at` (newest
+    first); ties break on `id` in the same direction. `due_date` sorts put tasks without a due
+    date last in both directions. `next_cursor` is bound to the filters and the sort: reusing
+    it with other ones is a 422. A project or workspace the caller cannot see is a 404.
+    """
+    sort = _SORTS[query.sort]
+    scope_column = "project_id" if query.project_id is not None else "workspace_id"
+    scope_id = query.project_id or query.workspace_id
+    filters = [_SCOPE[scope_column]]
+    params: list[Any] = [scope_id]
+    if query.status:
+        filters.append("t.status = any(%s)")
+        params.append(sorted(set(query.status)))
+    if query.assignee_id == "none":
+        filters.append("t.assignee_id is null")
+    elif query.assignee_id is not None:
+        filters.append("t.assignee_id = %s")
+        params.append(query.assignee_id)
+    if query.q is not None:
+        filters.append("t.search @@ websearch_to_tsquery('simple', %s)")
+        params.append(query.q)
+    if query.due_before is not None:
+        filters.append("t.due_date < %s")
+        params.append(query.due_before)
+    scope = query.model_dump(mode="json", exclude={"limit", "cursor"})
+    scope["status"] = sorted(set(query.status))
+    after = _read_cursor(query.cursor, scope, sort) if query.cursor else None
+
+    def fetch(extra: list[str], extra_params: list[Any], n: int) -> list[Row]:
+        sql = f"select {_COLUMNS} from public.tasks t where " + " and ".join(filters + extra)
+        return request.db.all(sql + sort.order_by() + " limit %s", [*params, *extra_params, n])
+
+    want, rows = query.limit + 1, list[Row]()
+    for extra, extra_params in sort.ranges(after):
+        rows += fetch(extra, extra_params, want - len(rows))
+        if len(rows) == want:
+            break
+    if not rows:
+        _require_scope_visible(request, scope_column, scope_id)
+    items, pagination = page(rows, query.limit, scope, sort.cursor_values)
+    return Result(items, pagination=pagination)
+
+
+@app.post("/", body=TaskCreate, response=Task, status=201, rate=WRITE)
+def create_task(request: Request, body: TaskCreate) -> Result:
+    """Create a task in a project (201, `version` 1); the workspace comes from the project.
+
+    A project the caller cannot see is 422 (`loc` body.project_id); a viewer gets 403. Honours
+    `Idempotency-Key`.
+    """
+    task = _create(request, body, ["body"])
+    invalidate_after_commit(request, f"ws:{task['workspace_id']}")
+    return Result(task, status=201, headers=_etag(task))
+
+
+@app.post("/bulk", body=BulkIn, response=BulkOut, rate=WRITE)
+def bulk(request: Request, body: BulkIn) -> dict[str, Any]:
+    """Apply up to 100 create/update/delete ops in order, all or nothing, in one transaction.
+
+    `update` needs the op's `version`; `delete` checks it when given. The first op that fails
+    (not found, forbidden, stale version, bad data) fails the request with its usual status
+    and code, `details[0].loc` = `["body", "ops", <index>, ...]`, and nothing is changed.
+    """
+    results: list[dict[str, Any]] = []
+    workspaces: set[UUID] = set()
+    for index, op in enumerate(body.ops):
+        at: Loc = ["body", "ops", index]
+        with _naming_op(index):
+            if isinstance(op, CreateOp):
+                task: Row | None = _create(request, op.data, [*at, "data"])
+            elif isinstance(op, UpdateOp):
+                task = _update(request, op.id, op.version, op.data, at, [*at, "data"])
+            else:
+                task = None
+                workspaces.add(_delete(request, op.id, op.version, at)["workspace_id"])
+        if task is not None:
+            workspaces.add(task["workspace_id"])
+        task_id = task["id"] if task is not None else getattr(op, "id", None)
+        results.append({"index": index, "op": op.op, "id": task_id, "task": task})
+    for workspace_id in workspaces:
+        invalidate_after_commit(request, f"ws:{workspace_id}")
+    return {"results": results}
+
+
+@app.get("/{id}", path_model=TaskPath, response=Task, rate=READ)
+def get_task(request: Request, path: TaskPath) -> Result:
+    """One task, with `ETag: "<version>"` for a later PATCH or DELETE."""
+    task = request.db.one(f"select {_COLUMNS} from public.tasks t where t.id = %s", (path.id,))
+    if task is None:
+        raise NotFound("Task not found")
+    return Result(task, headers=_etag(task))
+
+
+@app.patch("/{id}", path_model=TaskPath, body=TaskPatch, response=Task, rate=WRITE)
+def patch_task(request: Request, path: TaskPath, body: TaskPatch) -> Result:
+    """Change some fields of a task, if it is still at the version the caller read.
+
+    The version comes from `If-Match: "<n>"` or from `version` in the body (if both, they must
+    agree); neither is a 422 VALIDATION_FAILED. A stale version is 409 VERSION_CONFLICT and
+    changes nothing. Success returns the task and its new `ETag`. An empty patch is a 422.
+    """
+    header = _if_match(request)
+    if header is not None and body.version is not None and header != body.version:
+        raise _invalid(["body", "version"], "version and If-Match disagree", "version_mismatch")
+    version = header if header is not None else body.version
+    if version is None:
+        raise _invalid(
+            ["header", "If-Match"], 'Send If-Match: "<version>" or a body version', "missing"
+        )
+    task = _update(request, path.id, version, body, ["path", "id"], ["body"])
+    invalidate_after_commit(request, f"ws:{task['workspace_id']}")
+    return Result(task, headers=_etag(task))
+
+
+@app.delete("/{id}", path_model=TaskPath, response=Deleted, rate=WRITE)
+def delete_task(request: Request, path: TaskPath) -> Deleted:
+    """Delete a task: 200 with `{"id", "deleted": true}`.
+
+    Members delete tasks they created, admins and owners any; viewers get 403. An `If-Match`
+    header is optional here; when given, a stale version is 409 and nothing is deleted.
+    """
+    gone = _delete(request, path.id, _if_match(request), ["path", "id"])
+    invalidate_after_commit(request, f"ws:{gone['workspace_id']}")
+    return Deleted(id=gone["id"], deleted=True)
+
+
+# ---- the operations behind the routes (single and bulk) -------------------------------------
+# `at` locates the op in the request (for errors about the task), `data_at` its fields.
+# Callers invalidate the stats cache: bulk once per workspace, not once per op.
+
+
+def _create(request: Request, data: TaskCreate, data_at: Loc) -> Row:
+    values = data.model_dump(exclude_unset=True)
+    if values.get("position") is None:
+        values.pop("position", None)  # the column default puts it at the end
+    columns = [column for column in _UPDATABLE if column in values]
+    sql = (
+        f"insert into public.tasks as t ({', '.join(columns)})"
+        f" values ({', '.join(['%s'] * len(columns))}) returning {_COLUMNS}"
+    )
+    with _database_errors(data_at, "create tasks"):
+        task = request.db.one(sql, [values[column] for column in columns])
+    assert task is not None
+    return task
+
+
+def _update(
+    request: Request, task_id: UUID, version: int, data: TaskChanges, at: Loc, data_at: Loc
+) -> Row:
+    changes = data.changes()
+    sql = (
+        f"update public.tasks t set {', '.join(_SET[column] for column in changes)}"
+        f" where t.id = %s and t.version = %s returning {_COLUMNS}"
+    )
+    with _database_errors(data_at, "edit tasks"):
+        task = request.db.one(sql, [*changes.values(), task_id, version])
+    if task is None:  # hidden, not allowed or stale: find out which, in that order
+        found = request.db.one(
+            f"select t.version, {_CAN_EDIT} as allowed from public.tasks t where t.id = %s",
+            (task_id,),
+        )
+        _explain_miss(found, version, at, "edit tasks")
+    assert task is not None
+    return task
+
+
+def _delete(request: Request, task_id: UUID, version: int | None, at: Loc) -> Row:
+    gone = request.db.one(
+        "delete from public.tasks t where t.id = %s"
+        " and t.version = coalesce(%s::integer, t.version) returning t.id, t.workspace_id",
+        (task_id, version),
+    )
+    if gone is None:
+        found = request.db.one(
+            f"select t.version, {_CAN_DELETE} as allowed from public.tasks t where t.id = %s",
+            (task_id,),
+        )
+        _explain_miss(found, version, at, "delete this task")
+    assert gone is not None
+    return gone
+
+
+def _explain_miss(found: Row | None, version: int | None, at: Loc, action: str) -> None:
+    """A write that touched no row: 404 if hidden, 403 if the role forbids it, else 409."""
+    if found is None:
+        raise NotFound("Task not found", details=[_detail(at, "not_found", "Task not found")])
+    if not found["allowed"]:
+        message = f"Your role in this workspace may not {action}"
+        raise Forbidden(message, details=[_detail(at, "forbidden", message)])
+    message = (
+        f"The task changed: it is at version {found['version']}, not {version}."
+        " Read it again and retry."
+    )
+    raise VersionConflict(message, details=[_detail(at, "version_conflict", message)])
+
+
+# ---- helpers --------------------------------------------------------------------------------
+
+_IF_MATCH = re.compile(r'(?:W/)?(?:"(\d{1,10})"|(\d{1,10}))')
+
+
+def _if_match(request: Request) -> int | None:
+    """The version in `If-Match`: `"3"`, `W/"3"` or `3`; None when absent."""
+    raw = request.headers.get("If-Match")
+    if raw is None:
+        return None
+    found = _IF_MATCH.fullmatch(raw.strip())
+    number = int(found.group(1) or found.group(2)) if found else 0
+    if not 1 <= number < 2**31:
+        raise _invalid(["header", "If-Match"], 'If-Match must be one version, e.g. "3"', "format")
+    return number
+
+
+def _etag(task: Row) -> dict[str, str]:
+    return {"ETag": f'"{task["version"]}"'}
+
+
+def _detail(loc: Loc, kind: str, message: str) -> dict[str, Any]:
+    return {"loc": loc, "type": kind, "message": message}
+
+
+def _invalid(loc: Loc, message: str, kind: str) -> ValidationFailed:
+    return ValidationFailed(message, details=[_detail(loc, kind, message)])
+
+
+def _read_cursor(cursor: str, scope: dict[str, Any], sort: Sort) -> tuple[Any, str]:
+    """The (sort value, id) a cursor holds, type-checked: a forged cursor is a 422, not a 500."""
+    value, last_id = decode_cursor(cursor, scope, (sort.json_type, str))
+    try:
+        if last_id is None or (value is None and not sort.nullable):
+            raise ValueError("missing value")
+        return (None if value is None else sort.parse(value)), str(UUID(last_id))
+    except (ValueError, TypeError):
+        raise _invalid(
+            ["query", "cursor"], "The cursor is not valid for this query", "cursor_invalid"
+        ) from None
+
+
+def _require_scope_visible(request: Request, column: str, scope_id: UUID | None) -> None:
+    sql = (
+        "select exists (select 1 from public.projects where id = %s)"
+        if column == "project_id"
+        else "select private.is_member(%s)"
+    )
+    if not request.db.value(sql, (scope_id,)):
+        raise NotFound("Project not found" if column == "project_id" else "Workspace not found")
+
+
+@contextmanager
+def _database_errors(data_at: Loc, action: str) -> Iterator[None]:
+    """Name the field behind a database refusal; the transaction is rolled back anyway."""
+    try:
+        yield
+    except ApiError:
+        raise
+    except Exception as exc:
+        state = getattr(exc, "sqlstate", None)
+        if state is None:
+            raise
+        diag = getattr(exc, "diag", None)
+        constraint = getattr(diag, "constraint_name", None)
+        text = str(getattr(diag, "message_primary", None) or "")
+        if state == "23503" and constraint == "tasks_assignee_is_member":
+            message = "The assignee is not a member of the task's workspace"
+            raise _invalid([*data_at, "assignee_id"], message, "assignee_not_member") from None
+        if state == "23503" and "belongs to another workspace" in text:
+            message = "Tasks cannot move to a project of another workspace"
+            raise _invalid([*data_at, "project_id"], message, "project_other_workspace") from None
+        if state == "23503":
+            raise _invalid([*data_at, "project_id"], "Project not found", "not_found") from None
+        if state == "42501":
+            message = f"Your role in this workspace may not {action}"
+            raise Forbidden(message, details=[_detail(data_at, "forbidden", message)]) from None
+        raise  # the pipeline maps the rest by SQLSTATE
+
+
+@contextmanager
+def _naming_op(index: int) -> Iterator[None]:
+    """Make any error of a bulk op name the op: `details[0].loc` starts with its index."""
+    try:
+        yield
+    except ApiError as error:
+        error.message = f"ops[{index}]: {error.message}"
+        if not error.details:
+            error.details = [_detail(["body", "ops", index], error.code.lower(), error.message)]
+        raise
+
+
+handler = app.handler
