@@ -282,6 +282,8 @@ class App:
         response = flask.Response(body, status=result.status, headers=headers)
         if payload is not None:
             response.content_type = "application/json"
+        else:  # 204: no body, so no Content-Type (Flask would default to text/html)
+            del response.headers["Content-Type"]
         return response
 
     def _log_request(

@@ -1,7 +1,7 @@
 """Idempotency-Key on POST, PUT and PATCH, recorded in the same transaction as the change.
 
-Scope is caller, function, route and key; the fingerprint is the method, path, query and
-canonical body. The same key with another request is 422 IDEMPOTENCY_KEY_REUSED. A
+Scope is caller, function, route and key; the fingerprint is the method, path, query,
+canonical body and `If-Match`. The same key with another request is 422 IDEMPOTENCY_KEY_REUSED. A
 concurrent duplicate waits on the key's row until the first transaction ends (at most
 `lock_timeout`, then 409 IDEMPOTENCY_KEY_IN_USE with `Retry-After`) and then replays.
 Only successful outcomes are recorded: a 4xx changed nothing and a 5xx rolled back, so a
@@ -27,7 +27,11 @@ _REPLAYED_HEADERS = ("ETag", "Location")
 def fingerprint(request: Request) -> str:
     body = json.dumps(request.json, sort_keys=True, separators=(",", ":"))
     query = sorted((k, v) for k, values in request.args.lists() for v in values)
-    material = json.dumps([request.method, request.path, query, body], separators=(",", ":"))
+    # If-Match changes what the request means (which version it may overwrite).
+    condition = request.headers.get("If-Match")
+    material = json.dumps(
+        [request.method, request.path, query, body, condition], separators=(",", ":")
+    )
     return hashlib.sha256(material.encode()).hexdigest()
 
 

@@ -133,10 +133,9 @@ def _operation(app: App, route: Route, schemas: _Schemas) -> dict[str, Any]:
             },
         }
     responses: dict[str, Any] = {
-        str(route.status): {
-            "description": "Success",
-            "content": {"application/json": {"schema": success}},
-        }
+        str(route.status): {"description": "Success"}
+        if route.status == 204  # no body, no content
+        else {"description": "Success", "content": {"application/json": {"schema": success}}}
     }
     for status, text in _ERROR_STATUSES.items():
         responses[status] = {

@@ -2,8 +2,9 @@
 
 A cursor is base64url JSON of `[fingerprint, values]`. The fingerprint is a short hash of the
 sort and filters, so a cursor replayed against a different query is refused instead of
-silently skipping rows. A malformed or forged cursor is a 422, never a 500: the values are
-type-checked before they reach SQL (as parameters, always).
+silently skipping rows. It is not a signature: anyone can build a cursor, which is harmless,
+because it only says where a page starts, its values are type-checked (a malformed one is a
+422, never a 500), they reach SQL only as parameters, and RLS still decides what is seen.
 """
 
 from __future__ import annotations

@@ -49,6 +49,7 @@ class Request:
         self.timings: dict[str, float] = {}
         # Run after the transaction commits (cache invalidation, notifications).
         self.after_commit: list[Callable[[], None]] = []
+        self.invalidated_scopes: set[str] = set()
         self._tx: Transaction | None = None
 
     @property

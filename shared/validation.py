@@ -2,11 +2,16 @@
 
 Details list `loc`, `type` and a message per problem. Pydantic's `input` and `ctx` are left
 out on purpose: they can echo a caller's secrets back into responses and logs.
+
+Text that Postgres cannot store is refused here, not at the database: a NUL character
+(`\u0000`, which `text` cannot hold) is a 422 naming the field, and a lone UTF-16 surrogate
+(`"\ud800"`, valid JSON syntax but not Unicode, so not encodable as UTF-8) is a 400.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import typing
 from collections.abc import Mapping
 from typing import Any, TypeVar
@@ -31,11 +36,40 @@ def _details(error: ValidationError, where: str) -> list[dict[str, Any]]:
     ]
 
 
+def _nul_locs(data: Any, where: str) -> list[list[str | int]]:
+    """Where a string (or a key: then its object's place) holds a NUL character."""
+    found: list[list[str | int]] = []
+    stack: list[tuple[Any, list[str | int]]] = [(data, [where])]
+    while stack:
+        item, loc = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                found.append(loc)
+        elif isinstance(item, dict):
+            if any(isinstance(key, str) and "\x00" in key for key in item):
+                found.append(loc)
+            else:
+                stack.extend((value, [*loc, key]) for key, value in item.items())
+        elif isinstance(item, list | tuple):
+            stack.extend((value, [*loc, index]) for index, value in enumerate(item))
+    return sorted(found, key=str)
+
+
 def validate(model: type[M], data: Any, where: str) -> M:
+    details: list[dict[str, Any]] = []
     try:
-        return model.model_validate(data)
+        validated = model.model_validate(data)
     except ValidationError as exc:
-        raise ValidationFailed(details=_details(exc, where)) from None
+        details = _details(exc, where)
+    reported = {tuple(d["loc"]) for d in details}
+    for loc in _nul_locs(data, where):
+        if tuple(loc) not in reported:
+            details.append(
+                {"loc": loc, "type": "string_nul", "message": "Text may not contain NUL (\\u0000)"}
+            )
+    if details:
+        raise ValidationFailed(details=details)
+    return validated
 
 
 def _is_list_field(annotation: Any) -> bool:
@@ -76,9 +110,31 @@ def parse_json(raw: bytes) -> Any:
     except UnicodeDecodeError:
         raise InvalidJson("The body is not valid UTF-8") from None
     try:
-        return json.loads(text, parse_constant=_refuse_constant)
+        value = json.loads(text, parse_constant=_refuse_constant)
     except (ValueError, RecursionError):
         raise InvalidJson() from None
+    # Decoded UTF-8 holds no surrogates; only a `\uD800`-style escape can bring one in.
+    if "\\u" in text and _has_lone_surrogate(value):
+        raise InvalidJson("The body has a lone UTF-16 surrogate (\\uD800-\\uDFFF escape)")
+    return value
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _refuse_constant(name: str) -> Any:
