@@ -357,4 +357,3 @@ def test_session_fixture_uses_its_own_database(
         db = upstash.redis.connection_pool.connection_kwargs["db"]
         assert 9 <= db <= 15
         assert upstash.redis_url is not None and upstash.redis_url.endswith(f"/{db}")
-        assert upstash.redis.get("fnkit:test-session") is not None
