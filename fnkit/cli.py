@@ -86,6 +86,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
     app = create_app(root / "functions")
     names = ", ".join(sorted(app.config["HANDLERS"]))
     print(f"fnkit: serving {names} at http://127.0.0.1:{port}/functions/v1/<name>", flush=True)
+    print(f"fnkit: API reference at http://127.0.0.1:{port}/docs", flush=True)
     run_simple("127.0.0.1", port, app, threaded=True, use_reloader=False)
     return 0
 
@@ -105,6 +106,57 @@ def cmd_db(args: argparse.Namespace) -> int:
         applied = db.migrate(url, root / "supabase" / "migrations")
         print(json.dumps({"applied": applied}))
     return 0
+
+
+def cmd_bundle(args: argparse.Namespace) -> int:
+    from fnkit import bundle
+
+    root = _repo_root()
+    for built in bundle.build_all(root, args.names, Path(args.out) if args.out else None):
+        count = len(built.direct)
+        print(f"fnkit: {built.name}: {built.path} ({count} direct requirement(s))")
+    return 0
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    from fnkit import bundle, deploy
+
+    root = _repo_root()
+    built = bundle.build(args.name, root)
+    plan = deploy.plan(
+        args.name,
+        root,
+        env_file=Path(args.env_file) if args.env_file else None,
+        secrets=args.secret,
+        region=args.region,
+        project=args.project,
+        memory=args.memory,
+        timeout=args.timeout,
+        max_instances=args.max_instances,
+        source=built.path,
+        uses=built.uses,
+    )
+    for warning in plan.warnings:
+        print(f"fnkit: warning: {warning}", file=sys.stderr)
+    if args.dry_run:
+        print(plan.command)
+        return 0
+    return deploy.deploy(plan, root)
+
+
+def cmd_new(args: argparse.Namespace) -> int:
+    from fnkit import scaffold
+
+    for path in scaffold.create(args.name, _repo_root()):
+        print(f"fnkit: wrote {path}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from fnkit.bench.runner import run
+
+    only = set(args.only.split(",")) if args.only else None
+    return run(quick=args.quick, json_path=Path(args.json), only=only)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -130,6 +182,39 @@ def build_parser() -> argparse.ArgumentParser:
     database = sub.add_parser("db", help="the development database")
     database.add_argument("db_command", choices=["url", "reset", "migrate"])
     database.set_defaults(run=cmd_db)
+
+    bundle = sub.add_parser("bundle", help="write build/functions/<name>/ for deployment")
+    bundle.add_argument("names", nargs="*", help="functions to bundle (default: all)")
+    bundle.add_argument("--out", help="folder to write bundles to (default: build/functions)")
+    bundle.set_defaults(run=cmd_bundle)
+
+    dep = sub.add_parser("deploy", help="bundle one function and run `gcloud functions deploy`")
+    dep.add_argument("name")
+    dep.add_argument("--dry-run", action="store_true", help="print the command, do not run it")
+    dep.add_argument("--env-file", help="KEY=VALUE settings file (secrets in it are skipped)")
+    dep.add_argument(
+        "--secret",
+        action="append",
+        default=[],
+        metavar="NAME=SECRET:VERSION",
+        help="a setting from Secret Manager (repeatable)",
+    )
+    dep.add_argument("--region")
+    dep.add_argument("--project")
+    dep.add_argument("--memory", help="override the function's default (e.g. 512Mi)")
+    dep.add_argument("--timeout", help="override the function's default (e.g. 60s)")
+    dep.add_argument("--max-instances", type=int)
+    dep.set_defaults(run=cmd_deploy)
+
+    new = sub.add_parser("new", help="scaffold functions/<name>/main.py and its test")
+    new.add_argument("name")
+    new.set_defaults(run=cmd_new)
+
+    bench = sub.add_parser("bench", help="measure what a function costs; print a table")
+    bench.add_argument("--quick", action="store_true", help="shorter runs (under 2 minutes)")
+    bench.add_argument("--json", default="bench-results.json", help="where to write the figures")
+    bench.add_argument("--only", help="comma-separated sections (overhead,roundtrips,...)")
+    bench.set_defaults(run=cmd_bench)
     return parser
 
 

@@ -65,7 +65,11 @@ def create_app(functions_dirs: Path | list[Path]) -> flask.Flask:
         return flask.jsonify(
             functions={name: f"/functions/v1/{name}" for name in sorted(handlers)},
             openapi={name: f"/functions/v1/{name}/openapi.json" for name in sorted(handlers)},
+            docs="/docs",
         )
 
+    from fnkit.docs_page import register as register_docs
+
+    register_docs(app, handlers)  # the API reference at /docs
     app.config["HANDLERS"] = handlers
     return app

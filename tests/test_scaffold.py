@@ -1,0 +1,179 @@
+"""`fnkit new`: the scaffolded function works, passes lint and types, and its test passes.
+
+Also the README's complete example (tests/functions/notes_example, under 40 lines): auth,
+validation, the database under RLS, rate limiting and idempotency, through HTTP.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import inspect
+import os
+import secrets
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from werkzeug.serving import make_server
+
+from fnkit import scaffold
+from fnkit.cli import main as fnkit_main
+from tests.fixtures.server import ACME_PROJECTS, SEED_USERS, Served, as_user
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Iterator[Path]:
+    """An empty repository layout, as the current directory."""
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    (tmp_path / "functions").mkdir()
+    cwd = Path.cwd()
+    os.chdir(tmp_path)
+    try:
+        yield tmp_path
+    finally:
+        os.chdir(cwd)
+
+
+def test_new_writes_a_function_and_its_test(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert fnkit_main(["new", "invoice-mailer"]) == 0
+    main = project / "functions" / "invoice-mailer" / "main.py"
+    test = project / "tests" / "test_fn_invoice_mailer.py"
+    assert main.is_file() and test.is_file()
+    assert str(main) in capsys.readouterr().out
+    source = main.read_text()
+    assert 'App("invoice-mailer", title="Invoice Mailer"' in source
+    assert source.index("# ---- models") < source.index("@app.get") < source.index("handler =")
+    assert source.rstrip().endswith("handler = app.handler")
+
+    # The same name again, in either place, is refused and nothing is overwritten.
+    main.write_text("# mine\n")
+    assert fnkit_main(["new", "invoice-mailer"]) == 1
+    assert "functions/invoice-mailer already exists" in capsys.readouterr().err
+    assert main.read_text() == "# mine\n"
+    (project / "tests" / "functions" / "echo2").mkdir(parents=True)
+    assert fnkit_main(["new", "echo2"]) == 1
+    assert "tests/functions/echo2 already exists" in capsys.readouterr().err
+    assert fnkit_main(["new", "invoice_mailer"]) == 1  # its test file would collide
+    assert "test_fn_invoice_mailer.py already exists" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "name", ["Billing", "1st", "a b", "ends-", "ends_", "x" * 64, "../escape", "", "sp/lit", "é"]
+)
+def test_invalid_names_are_refused(
+    project: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    assert fnkit_main(["new", name]) == 1
+    assert "invalid function name" in capsys.readouterr().err
+    assert list((project / "functions").iterdir()) == []
+
+
+def test_the_scaffold_is_lint_and_type_clean(tmp_path: Path) -> None:
+    main = tmp_path / "functions" / "lint-me" / "main.py"
+    test = tmp_path / "tests" / "test_fn_lint_me.py"
+    assert scaffold.create("lint-me", tmp_path) == [main, test]
+    config = ["--config", str(ROOT / "pyproject.toml")]
+    for command in (
+        [str(BIN / "ruff"), "check", *config, str(main), str(test)],
+        [str(BIN / "ruff"), "format", "--check", *config, str(main), str(test)],
+        [sys.executable, "-m", "mypy", "--scripts-are-modules", str(main)],
+    ):
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_scaffolded_test_passes_against_the_served_function(
+    tmp_path: Path, served: Served
+) -> None:
+    """Serve the new function like `make dev` does and run the test it came with."""
+    from fnkit.devserver import create_app
+
+    name = f"greeter-{secrets.token_hex(3)}"  # unique: functions load as modules once
+    _, test = scaffold.create(name, tmp_path)
+    server = make_server("127.0.0.1", 0, create_app(tmp_path / "functions"), threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        mine = dataclasses.replace(served, url=f"http://127.0.0.1:{server.server_port}")
+        spec = importlib.util.spec_from_file_location(f"scaffolded_{uuid.uuid4().hex}", test)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        tests = [
+            f for n, f in inspect.getmembers(module, inspect.isfunction) if n.startswith("test_")
+        ]
+        assert len(tests) == 3
+        for run in tests:
+            run(mine)
+    finally:
+        server.shutdown()
+
+
+# ---- the README's example ------------------------------------------------------------------
+
+
+def test_the_readme_example_is_under_40_lines() -> None:
+    lines = (ROOT / "tests" / "functions" / "notes_example" / "main.py").read_text().splitlines()
+    assert len(lines) < 40
+
+
+@pytest.fixture
+def task(db_admin: psycopg.Connection[tuple[object, ...]]) -> str:
+    """A fresh task in Acme (setup as superuser; the test then goes through HTTP)."""
+    row = db_admin.execute(
+        "insert into public.tasks (project_id, title, created_by) values (%s, %s, %s) returning id",
+        (ACME_PROJECTS[0], "Notes example", SEED_USERS["owner"]),
+    ).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def test_the_readme_example_end_to_end(served: Served, task: str) -> None:
+    key = f"note-{uuid.uuid4()}"
+    body = {"task_id": task, "body": "Ship it on Friday"}
+    with as_user(served, "member") as member:
+        first = member.post("/notes_example", json=body, headers={"Idempotency-Key": key})
+        assert first.status_code == 201, first.text
+        note = first.json()["data"]
+        assert note["task_id"] == task and note["body"] == "Ship it on Friday"
+        assert note["author_id"] == SEED_USERS["member"]  # auth.uid(), not an input
+        assert first.headers["RateLimit-Policy"] == '"write";q=30;w=60'
+
+        again = member.post("/notes_example", json=body, headers={"Idempotency-Key": key})
+        assert again.status_code == 201
+        assert again.headers["Idempotent-Replayed"] == "true"
+        assert again.json()["data"]["id"] == note["id"]
+        other = member.post(
+            "/notes_example", json={**body, "body": "changed"}, headers={"Idempotency-Key": key}
+        )
+        assert other.json()["error"]["code"] == "IDEMPOTENCY_KEY_REUSED"
+
+        mine = member.get("/notes_example")
+        assert mine.status_code == 200
+        assert [n["id"] for n in mine.json()["data"]].count(note["id"]) == 1
+        assert mine.headers["RateLimit-Policy"] == '"read";q=120;w=60'
+
+        bad = member.post("/notes_example", json={"task_id": "nope", "body": "", "extra": 1})
+        assert bad.status_code == 422
+        locs = {tuple(d["loc"]) for d in bad.json()["error"]["details"]}
+        assert locs == {("body", "task_id"), ("body", "body"), ("body", "extra")}
+
+    with as_user(served, "viewer") as viewer:  # sees the task, may not write: 403
+        denied = viewer.post("/notes_example", json=body)
+        assert (denied.status_code, denied.json()["error"]["code"]) == (403, "FORBIDDEN")
+    with as_user(served, "outsider") as outsider:  # cannot see the task: 404, no leak
+        hidden = outsider.post("/notes_example", json=body)
+        assert (hidden.status_code, hidden.json()["error"]["code"]) == (404, "NOT_FOUND")
+        assert note["id"] not in {n["id"] for n in outsider.get("/notes_example").json()["data"]}
+    with as_user(served, "anon") as anon:
+        assert anon.post("/notes_example", json=body).status_code == 401
