@@ -31,6 +31,11 @@ class ApiError(Exception):
         super().__init__(self.message)
 
 
+def detail(loc: list[str | int], kind: str, message: str) -> dict[str, Any]:
+    """One entry of an error's `details`: where, what kind, and a message."""
+    return {"loc": loc, "type": kind, "message": message}
+
+
 class BadRequest(ApiError):
     status, code, default_message = 400, "BAD_REQUEST", "Bad request"
 

@@ -14,10 +14,8 @@ Choices every route shares (the OpenAPI document repeats them per route):
 from __future__ import annotations
 
 import datetime as dt
-import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -25,8 +23,9 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from shared import READ, WRITE, App, Model, Request, Result
 from shared.cache import invalidate_after_commit
-from shared.errors import ApiError, Forbidden, NotFound, ValidationFailed, VersionConflict
-from shared.pagination import decode_cursor, page
+from shared.conditional import etag, if_match_version
+from shared.errors import ApiError, Forbidden, NotFound, ValidationFailed, VersionConflict, detail
+from shared.pagination import KeysetSort, page
 
 app = App("tasks", title="Tasks", description=__doc__)
 
@@ -207,46 +206,10 @@ def _integer(value: Any) -> int:
     return value
 
 
-@dataclass(frozen=True)
-class Sort:
-    """A sort the list accepts: a column with a `(scope, column, id)` index, a direction."""
-
-    column: str
-    descending: bool
-    parse: Callable[[Any], Any]
-    json_type: type
-    nullable: bool = False
-
-    def order_by(self) -> str:
-        way = " desc" if self.descending else ""
-        return f" order by t.{self.column}{way}, t.id{way}"
-
-    def after(self) -> str:
-        """Keyset as a row comparison, which Postgres turns into an index condition."""
-        return f"(t.{self.column}, t.id) {'<' if self.descending else '>'} (%s, %s)"
-
-    def ranges(self, after: tuple[Any, str] | None) -> list[tuple[list[str], list[Any]]]:
-        """The index ranges a page reads, in order: (conditions, parameters) for each.
-
-        A nullable column has two: the rows with a value in order, then the rows without
-        (nulls last in both directions) by id. A cursor in the second skips the first.
-        """
-        if not self.nullable:
-            return [([self.after()], list(after)) if after else ([], [])]
-        dated, undated = f"t.{self.column} is not null", f"t.{self.column} is null"
-        if after is None:
-            return [([dated], []), ([undated], [])]
-        if after[0] is None:
-            return [([undated, f"t.id {'<' if self.descending else '>'} %s"], [after[1]])]
-        return [([dated, self.after()], list(after)), ([undated], [])]
-
-    def cursor_values(self, row: Row) -> list[Any]:
-        value = row[self.column]
-        return [value.isoformat() if isinstance(value, dt.date) else value, str(row["id"])]
-
-
 _SORTS = {
-    f"{'-' if desc else ''}{column}": Sort(column, desc, parse, json_type, column == "due_date")
+    f"{'-' if desc else ''}{column}": KeysetSort(
+        column, desc, parse, json_type, column == "due_date"
+    )
     for column, parse, json_type in (
         ("created_at", dt.datetime.fromisoformat, str),
         ("updated_at", dt.datetime.fromisoformat, str),
@@ -289,7 +252,7 @@ def list_tasks(request: Request, query: TaskQuery) -> Result:
         params.append(query.due_before)
     scope = query.model_dump(mode="json", exclude={"limit", "cursor"})
     scope["status"] = sorted(set(query.status))
-    after = _read_cursor(query.cursor, scope, sort) if query.cursor else None
+    after = sort.decode(query.cursor, scope) if query.cursor else None
 
     def fetch(extra: list[str], extra_params: list[Any], n: int) -> list[Row]:
         sql = f"select {_COLUMNS} from public.tasks t where " + " and ".join(filters + extra)
@@ -315,7 +278,7 @@ def create_task(request: Request, body: TaskCreate) -> Result:
     """
     task = _create(request, body, ["body"])
     invalidate_after_commit(request, f"ws:{task['workspace_id']}")
-    return Result(task, status=201, headers=_etag(task))
+    return Result(task, status=201, headers=etag(task["version"]))
 
 
 @app.post("/bulk", body=BulkIn, response=BulkOut, rate=WRITE)
@@ -353,7 +316,7 @@ def get_task(request: Request, path: TaskPath) -> Result:
     task = request.db.one(f"select {_COLUMNS} from public.tasks t where t.id = %s", (path.id,))
     if task is None:
         raise NotFound("Task not found")
-    return Result(task, headers=_etag(task))
+    return Result(task, headers=etag(task["version"]))
 
 
 @app.patch("/{id}", path_model=TaskPath, body=TaskPatch, response=Task, rate=WRITE)
@@ -364,7 +327,7 @@ def patch_task(request: Request, path: TaskPath, body: TaskPatch) -> Result:
     agree); neither is a 422 VALIDATION_FAILED. A stale version is 409 VERSION_CONFLICT and
     changes nothing. Success returns the task and its new `ETag`. An empty patch is a 422.
     """
-    header = _if_match(request)
+    header = if_match_version(request)
     if header is not None and body.version is not None and header != body.version:
         raise _invalid(["body", "version"], "version and If-Match disagree", "version_mismatch")
     version = header if header is not None else body.version
@@ -374,7 +337,7 @@ def patch_task(request: Request, path: TaskPath, body: TaskPatch) -> Result:
         )
     task = _update(request, path.id, version, body, ["path", "id"], ["body"])
     invalidate_after_commit(request, f"ws:{task['workspace_id']}")
-    return Result(task, headers=_etag(task))
+    return Result(task, headers=etag(task["version"]))
 
 
 @app.delete("/{id}", path_model=TaskPath, response=Deleted, rate=WRITE)
@@ -384,7 +347,7 @@ def delete_task(request: Request, path: TaskPath) -> Deleted:
     Members delete tasks they created, admins and owners any; viewers get 403. An `If-Match`
     header is optional here; when given, a stale version is 409 and nothing is deleted.
     """
-    gone = _delete(request, path.id, _if_match(request), ["path", "id"])
+    gone = _delete(request, path.id, if_match_version(request), ["path", "id"])
     invalidate_after_commit(request, f"ws:{gone['workspace_id']}")
     return Deleted(id=gone["id"], deleted=True)
 
@@ -448,57 +411,22 @@ def _delete(request: Request, task_id: UUID, version: int | None, at: Loc) -> Ro
 def _explain_miss(found: Row | None, version: int | None, at: Loc, action: str) -> None:
     """A write that touched no row: 404 if hidden, 403 if the role forbids it, else 409."""
     if found is None:
-        raise NotFound("Task not found", details=[_detail(at, "not_found", "Task not found")])
+        raise NotFound("Task not found", details=[detail(at, "not_found", "Task not found")])
     if not found["allowed"]:
         message = f"Your role in this workspace may not {action}"
-        raise Forbidden(message, details=[_detail(at, "forbidden", message)])
+        raise Forbidden(message, details=[detail(at, "forbidden", message)])
     message = (
         f"The task changed: it is at version {found['version']}, not {version}."
         " Read it again and retry."
     )
-    raise VersionConflict(message, details=[_detail(at, "version_conflict", message)])
+    raise VersionConflict(message, details=[detail(at, "version_conflict", message)])
 
 
 # ---- helpers --------------------------------------------------------------------------------
 
-_IF_MATCH = re.compile(r'(?:W/)?(?:"(\d{1,10})"|(\d{1,10}))')
-
-
-def _if_match(request: Request) -> int | None:
-    """The version in `If-Match`: `"3"`, `W/"3"` or `3`; None when absent."""
-    raw = request.headers.get("If-Match")
-    if raw is None:
-        return None
-    found = _IF_MATCH.fullmatch(raw.strip())
-    number = int(found.group(1) or found.group(2)) if found else 0
-    if not 1 <= number < 2**31:
-        raise _invalid(["header", "If-Match"], 'If-Match must be one version, e.g. "3"', "format")
-    return number
-
-
-def _etag(task: Row) -> dict[str, str]:
-    return {"ETag": f'"{task["version"]}"'}
-
-
-def _detail(loc: Loc, kind: str, message: str) -> dict[str, Any]:
-    return {"loc": loc, "type": kind, "message": message}
-
 
 def _invalid(loc: Loc, message: str, kind: str) -> ValidationFailed:
-    return ValidationFailed(message, details=[_detail(loc, kind, message)])
-
-
-def _read_cursor(cursor: str, scope: dict[str, Any], sort: Sort) -> tuple[Any, str]:
-    """The (sort value, id) a cursor holds, type-checked: a forged cursor is a 422, not a 500."""
-    value, last_id = decode_cursor(cursor, scope, (sort.json_type, str))
-    try:
-        if last_id is None or (value is None and not sort.nullable):
-            raise ValueError("missing value")
-        return (None if value is None else sort.parse(value)), str(UUID(last_id))
-    except (ValueError, TypeError):
-        raise _invalid(
-            ["query", "cursor"], "The cursor is not valid for this query", "cursor_invalid"
-        ) from None
+    return ValidationFailed(message, details=[detail(loc, kind, message)])
 
 
 def _require_scope_visible(request: Request, column: str, scope_id: UUID | None) -> None:
@@ -535,7 +463,7 @@ def _database_errors(data_at: Loc, action: str) -> Iterator[None]:
             raise _invalid([*data_at, "project_id"], "Project not found", "not_found") from None
         if state == "42501":
             message = f"Your role in this workspace may not {action}"
-            raise Forbidden(message, details=[_detail(data_at, "forbidden", message)]) from None
+            raise Forbidden(message, details=[detail(data_at, "forbidden", message)]) from None
         raise  # the pipeline maps the rest by SQLSTATE
 
 
@@ -547,7 +475,7 @@ def _naming_op(index: int) -> Iterator[None]:
     except ApiError as error:
         error.message = f"ops[{index}]: {error.message}"
         if not error.details:
-            error.details = [_detail(["body", "ops", index], error.code.lower(), error.message)]
+            error.details = [detail(["body", "ops", index], error.code.lower(), error.message)]
         raise
 
 
