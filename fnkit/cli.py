@@ -156,7 +156,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from fnkit.bench.runner import run
 
     only = set(args.only.split(",")) if args.only else None
-    return run(quick=args.quick, json_path=Path(args.json), only=only)
+    return int(run(quick=args.quick, json_path=Path(args.json), only=only))
 
 
 def build_parser() -> argparse.ArgumentParser:
