@@ -1,0 +1,207 @@
+"""Cold start per function, the import-time breakdown, and memory after 1,000 requests.
+
+Cold start: the clock starts just before the `functions-framework --target handler` process
+is launched (gunicorn, as Cloud Run functions runs it) and stops at the first 2xx answer to
+the function's main read route (its real work: token, rate limit, database), polled every
+2 ms. The floor is the bare functions-framework hello world (fnkit/bench/peers/hello.py)
+launched the same way. The median of the runs is reported.
+
+Imports: a fresh interpreter per function under `python -X importtime` (fnkit/bench/probe.py)
+runs functions-framework's `create_app` and then one request; the top-level modules by
+cumulative time, for the load and for the first request apart, and the Supabase client
+modules loaded at each point (none may be, for functions that do not use
+`shared.supabase_admin`).
+
+Memory (in the same process as the first cold start): 1,000 requests from 4 client threads,
+then the resident set size of the worker that served them (psutil), and the proportional
+set size of master and worker together (what the container is charged, roughly).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from fnkit.bench import servers
+from fnkit.bench.services import ACME, ROOT, TASK_WITH_COMMENTS, Services
+from fnkit.bench.stats import median
+
+HELLO = Path(__file__).with_name("peers") / "hello.py"
+PROBES = {
+    "health": "/",
+    "me": "/",
+    "workspaces": "/",
+    "projects": f"/?workspace_id={ACME}",
+    "tasks": f"/?workspace_id={ACME}&limit=50",
+    "comments": f"/?task_id={TASK_WITH_COMMENTS}",
+    "stats": f"/?workspace_id={ACME}",
+    "members": f"/?workspace_id={ACME}",
+    "attachments": f"/?task_id={TASK_WITH_COMMENTS}",
+}
+MiB = 1024 * 1024
+
+
+def functions() -> dict[str, Path]:
+    return {p.parent.name: p for p in sorted((ROOT / "functions").glob("*/main.py"))}
+
+
+def needs_supabase(source: Path) -> bool:
+    return "supabase_admin" in source.read_text()
+
+
+def probe_path(name: str) -> str:
+    return PROBES.get(name, "/openapi.json")
+
+
+def first_response(
+    server: servers.Server, path: str, token: str | None, timeout: float = 30
+) -> tuple[float, float]:
+    """Seconds from launch to the first 2xx, and to the port accepting connections."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:  # the port first: a refused connect costs little
+        if server.proc.poll() is not None:
+            raise RuntimeError(f"{server.name} exited: {server.tail()}")
+        try:
+            socket.create_connection(("127.0.0.1", server.port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.002)
+    port_open = time.perf_counter() - server.launched
+    with httpx.Client(timeout=10) as client:
+        while time.perf_counter() < deadline:
+            try:
+                response = client.get(server.url + path, headers=headers)
+            except httpx.TransportError:
+                time.sleep(0.002)
+                continue
+            if 200 <= response.status_code < 300:
+                return time.perf_counter() - server.launched, port_open
+            raise RuntimeError(
+                f"{server.name}: first answer {response.status_code}: {response.text[:300]}"
+            )
+    raise TimeoutError(f"{server.name} did not answer within {timeout} s")
+
+
+def hammer(server: servers.Server, path: str, tokens: list[str | None], total: int = 1000) -> int:
+    """`total` requests from 4 threads; returns how many were not 2xx."""
+    failures = [0]
+
+    def run(offset: int) -> None:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            for i in range(offset, total, 4):
+                token = tokens[i % len(tokens)]
+                headers = {"Authorization": f"Bearer {token}"} if token else {}
+                if not 200 <= client.get(path, headers=headers).status_code < 300:
+                    failures[0] += 1
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return failures[0]
+
+
+def memory(server: servers.Server) -> dict[str, float]:
+    import psutil
+
+    master = psutil.Process(server.proc.pid)
+    workers = master.children(recursive=True)
+    procs = [master, *workers]
+    return {
+        "worker_rss_mib": max((p.memory_info().rss for p in workers), default=0) / MiB,
+        "total_pss_mib": sum(p.memory_full_info().pss for p in procs) / MiB,
+        "total_rss_mib": sum(p.memory_info().rss for p in procs) / MiB,
+    }
+
+
+def _top_level(lines: list[str]) -> list[tuple[str, int]]:
+    """(module, cumulative µs) of the imports at depth 0 in `-X importtime` lines."""
+    rows = []
+    for line in lines:
+        if not line.startswith("import time:") or "cumulative" in line:
+            continue
+        _, cumulative, name = line[len("import time:") :].split("|")
+        if not name.startswith("  ", 1):  # depth 0 is " name", deeper ones are indented
+            rows.append((name.strip(), int(cumulative)))
+    return sorted(rows, key=lambda row: -row[1])
+
+
+def probe(
+    source: Path, path: str, token: str | None, env: dict[str, str], top: int = 8
+) -> dict[str, Any]:
+    """Imports at load and on the first request, and the Supabase modules then loaded."""
+    from fnkit.bench.probe import MARKS
+
+    argv = [sys.executable, "-X", "importtime", "-m", "fnkit.bench.probe", "--source", str(source)]
+    argv += ["--path", path] + (["--token", token] if token else [])
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60, check=True)
+    line = [x for x in done.stdout.splitlines() if x.startswith('{"at_import"')][-1]
+    result: dict[str, Any] = json.loads(line)
+    err = done.stderr.splitlines()
+    at = {mark: err.index(mark) for mark in MARKS}
+    for phase, first, last in (("load", MARKS[0], MARKS[1]), ("request", MARKS[1], MARKS[2])):
+        rows = _top_level(err[at[first] + 1 : at[last]])
+        result[f"{phase}_imports_ms"] = sum(us for _, us in rows) / 1000
+        result[f"{phase}_imports"] = [{"module": m, "ms": us / 1000} for m, us in rows[:top]]
+    return result
+
+
+def measure(services: Services, quick: bool) -> dict[str, Any]:
+    """Full: 3 cold starts each, 1,000 requests, probes one at a time. Quick: 1 cold start,
+    200 requests, and the probe runs while the requests are served (after the cold start
+    was timed, so only the import timings suffer from the overlap)."""
+    runs, requests = (1, 200) if quick else (3, 1000)
+    owner_token = services.jwks.hs256("11111111-1111-1111-1111-111111111111")
+    env = services.process_env()
+    targets: dict[str, tuple[Path, str, str | None]] = {"hello": (HELLO, "/", None)}
+    for name, source in functions().items():
+        targets[name] = (source, probe_path(name), owner_token)
+    results: dict[str, Any] = {"runs": runs, "requests": requests, "functions": {}}
+    for name, (source, path, token) in targets.items():
+        times: list[float] = []
+        listening: list[float] = []
+        entry: dict[str, Any] = {"probe": path}
+        probed: dict[str, Any] = {}
+
+        def run_probe(
+            source: Path = source,
+            path: str = path,
+            token: str | None = token,
+            into: dict[str, Any] = probed,
+        ) -> None:
+            into.update(probe(source, path, token, env))
+
+        for run in range(runs):
+            services.bridge.flush()
+            with servers.functions_framework(f"cold-{name}", source, services) as server:
+                seconds, port_open = first_response(server, path, token)
+                times.append(seconds * 1000)
+                listening.append(port_open * 1000)
+                if run == 0:
+                    prober = threading.Thread(target=run_probe) if quick else None
+                    if prober is not None:
+                        prober.start()
+                    tokens: list[str | None] = [token] if token is None else list(services.tokens)
+                    entry["failed_requests"] = hammer(server, path, tokens, requests)
+                    entry.update(memory(server))
+                    if prober is not None:
+                        prober.join()
+        if not probed:
+            run_probe()
+        entry["cold_ms"] = median(times)
+        entry["listening_ms"] = median(listening)
+        entry["cold_runs_ms"] = times
+        entry["imports"] = probed
+        entry["needs_supabase"] = name != "hello" and needs_supabase(source)
+        results["functions"][name] = entry
+    return results

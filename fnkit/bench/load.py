@@ -1,0 +1,354 @@
+"""Throughput and latency under load: the tasks function beside its floor and its peer.
+
+16 clients on loopback for a bounded time against:
+* ours: functions/tasks/main.py, functions-framework's app under gunicorn (gthread, 2 workers
+  x 8 threads on 2 cores, DB_POOL_MAX=8 per worker: 16 connections at most);
+* floor: the same SQL through a plain psycopg pool, 2 processes x 8 threads, no HTTP;
+* peer: FastAPI + uvicorn (2 workers) + PyJWT + psycopg's async pool (8 per worker).
+
+Load comes from `wrk` (2 threads, keep-alive) when it is installed, else from the Python
+generator in fnkit/bench/loadgen.py in its own process. Either shares the 2 cores with the
+server, Postgres, Redis and the Upstash bridge (a Python process too, which real Upstash is
+not): the figures compare side by side on one machine; they are not capacity numbers.
+Requests rotate over 2,000 bench users' tokens, so no single user hits the rate limits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from fnkit.bench import servers
+from fnkit.bench.services import ACME, ACME_PROJECT, ROOT, Services
+from fnkit.bench.stats import percentile
+
+CONNECTIONS = 16
+WORKERS = 2
+THREADS = 8
+
+
+@dataclass
+class LoadResult:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    requests: int
+    seconds: float
+    # CPU milliseconds per request, by who spent them (see `CpuMeter`).
+    cpu_ms: dict[str, float] = field(default_factory=dict)
+
+
+class CpuMeter:
+    """CPU time spent during a run by the server, the bridge, Postgres, Redis, the generator.
+
+    Postgres is this database's backends (pg_stat_activity), Redis the redis-server process
+    (shared with anything else using it, usually nothing during a run), the generator the
+    child processes this process waited for (resource.RUSAGE_CHILDREN).
+    """
+
+    def __init__(self, services: Services, server_pid: int | None) -> None:
+        self.services = services
+        self.server_pid = server_pid
+
+    def _backends(self) -> list[psutil.Process]:
+        import psycopg
+
+        with psycopg.connect(self.services.database_url, autocommit=True) as conn:
+            pids = conn.execute(
+                "select pid from pg_stat_activity where datname = current_database()"
+                " and pid <> pg_backend_pid()"
+            ).fetchall()
+        return [psutil.Process(pid) for (pid,) in pids if psutil.pid_exists(pid)]
+
+    def _procs(self) -> dict[str, list[psutil.Process]]:
+        groups = {"bridge": [psutil.Process(self.services.bridge.proc.pid)]}
+        if self.server_pid is not None:
+            root = psutil.Process(self.server_pid)
+            groups["server"] = [root, *root.children(recursive=True)]
+        groups["postgres"] = self._backends()
+        groups["redis"] = [
+            p for p in psutil.process_iter(["name"]) if p.info["name"] == "redis-server"
+        ]
+        return groups
+
+    @staticmethod
+    def _cpu(procs: list[psutil.Process]) -> dict[int, float]:
+        out = {}
+        for proc in procs:
+            try:
+                times = proc.cpu_times()
+                out[proc.pid] = times.user + times.system
+            except psutil.Error:
+                continue
+        return out
+
+    def __enter__(self) -> CpuMeter:
+        self.groups = self._procs()
+        self.before = {name: self._cpu(procs) for name, procs in self.groups.items()}
+        self.children = _children_cpu()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.spent: dict[str, float] = {"generator": _children_cpu() - self.children}
+        known = {p.pid for p in self.groups["postgres"]}
+        # Connections opened during the run (a pool growing) count from zero.
+        self.groups["postgres"] += [p for p in self._backends() if p.pid not in known]
+        for name, procs in self.groups.items():
+            after = self._cpu(procs)
+            self.spent[name] = sum(after[pid] - self.before[name].get(pid, 0.0) for pid in after)
+
+    def per_request(self, requests: int, extra: dict[str, float] | None = None) -> dict[str, float]:
+        spent = {**self.spent, **(extra or {})}
+        return {
+            name: round(seconds * 1000 / max(1, requests), 3) for name, seconds in spent.items()
+        }
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def generator() -> str:
+    """`wrk` when installed (FNKIT_BENCH_LOADGEN=python forces the Python generator)."""
+    if os.environ.get("FNKIT_BENCH_LOADGEN") == "python":
+        return "python"
+    return "wrk" if shutil.which("wrk") else "python"
+
+
+_LUA = """
+local tokens = %(tokens)s
+local method, body = %(method)s, %(body)s
+local counter = 0
+local thread_id = 0
+local next_id = 0
+function setup(thread)
+  thread:set("thread_id", next_id)
+  next_id = next_id + 1
+end
+function request()
+  counter = counter + 1
+  local token = tokens[((counter * 2 + thread_id) %% #tokens) + 1]
+  local headers = {["Authorization"] = "Bearer " .. token, ["Accept"] = "application/json"}
+  if body then headers["Content-Type"] = "application/json" end
+  return wrk.format(method, nil, headers, body)
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    '\\n{"requests":%%d,"duration_us":%%d,"p50_us":%%d,"p99_us":%%d,"errors":%%d}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.status + e.connect + e.read + e.write + e.timeout))
+end
+"""
+
+
+def _lua(method: str, body: str | None, tokens: list[str]) -> str:
+    def quote(text: str) -> str:
+        return json.dumps(text)  # a JSON string is a valid Lua string literal here (ASCII)
+
+    return _LUA % {
+        "tokens": "{" + ",".join(quote(t) for t in tokens) + "}",
+        "method": quote(method),
+        "body": quote(body) if body else "nil",
+    }
+
+
+def drive(url: str, method: str, body: str | None, tokens: list[str], seconds: float) -> LoadResult:
+    """Run the load generator against `url` for `seconds`; bounded by a hard timeout."""
+    timeout = seconds + 30
+    if generator() == "wrk":
+        script = servers.LOG_DIR / f"wrk-{method.lower()}.lua"
+        script.write_text(_lua(method, body, tokens))
+        argv = [
+            "wrk", "-t2", f"-c{CONNECTIONS}", f"-d{max(1, round(seconds))}s",
+            "--timeout", "5s", "-s", str(script), url,
+        ]  # fmt: skip
+    else:
+        tokens_file = servers.LOG_DIR / "tokens.json"
+        tokens_file.write_text(json.dumps(tokens))
+        argv = [
+            sys.executable,
+            "-m",
+            "fnkit.bench.loadgen",
+            "--url",
+            url,
+            "--method",
+            method,
+            "--seconds",
+            str(seconds),
+            "--connections",
+            str(CONNECTIONS),
+            "--tokens-file",
+            str(tokens_file),
+        ] + (["--body", body] if body else [])
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=True)
+    line = [x for x in done.stdout.splitlines() if x.startswith("{")][-1]
+    data = json.loads(line)
+    secs = data["duration_us"] / 1e6
+    return LoadResult(
+        rps=data["requests"] / secs,
+        p50_ms=data["p50_us"] / 1000,
+        p99_ms=data["p99_us"] / 1000,
+        errors=int(data["errors"]),
+        requests=int(data["requests"]),
+        seconds=secs,
+    )
+
+
+def floor(services: Services, kind: str, seconds: float, warmup: float) -> LoadResult:
+    """WORKERS processes x THREADS threads of plain psycopg, merged."""
+    tokens_file = servers.LOG_DIR / "tokens.json"
+    tokens_file.write_text(json.dumps(services.tokens))
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "fnkit.bench.floor",
+                "--url",
+                services.database_url,
+                "--kind",
+                kind,
+                "--seconds",
+                str(seconds),
+                "--warmup",
+                str(warmup),
+                "--threads",
+                str(THREADS),
+                "--workspace",
+                ACME,
+                "--project",
+                ACME_PROJECT,
+                "--tokens-file",
+                str(tokens_file),
+                "--offset",
+                str(n * 1009),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=services.process_env(),
+        )
+        for n in range(WORKERS)
+    ]
+    # Handshake: each process warms up and says "warm"; the meter starts; "go" starts the
+    # counted run; after its result line the process waits for "quit" before closing its
+    # pool, so its Postgres backends are still there to be measured.
+    outs = []
+    try:
+        for proc in procs:
+            assert proc.stdout is not None
+            if proc.stdout.readline().strip() != "warm":
+                raise RuntimeError("the floor process did not warm up")
+        with CpuMeter(services, None) as meter:
+            for proc in procs:
+                assert proc.stdin is not None
+                proc.stdin.write("go\n")
+                proc.stdin.flush()
+            for proc in procs:
+                assert proc.stdout is not None
+                outs.append(json.loads(proc.stdout.readline()))
+    finally:
+        for proc in procs:
+            with contextlib.suppress(OSError, ValueError):
+                assert proc.stdin is not None
+                proc.stdin.write("quit\n")
+                proc.stdin.close()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    latencies = sorted(x for o in outs for x in o["latencies"])
+    secs = max(o["seconds"] for o in outs)
+    # The floor's own processes count as the server; the generator is them too (no HTTP).
+    meter.spent.pop("generator", None)
+    meter.spent.pop("bridge", None)
+    cpu = meter.per_request(len(latencies), {"server": sum(o["cpu_s"] for o in outs)})
+    return LoadResult(
+        rps=len(latencies) / secs,
+        p50_ms=percentile(latencies, 50),
+        p99_ms=percentile(latencies, 99),
+        errors=sum(o["errors"] for o in outs),
+        requests=len(latencies),
+        seconds=secs,
+        cpu_ms=cpu,
+    )
+
+
+def measure(services: Services, quick: bool) -> dict[str, Any]:
+    seconds, warmup = (3.0, 1.0) if quick else (12.0, 2.0)
+    list_path = f"/tasks?workspace_id={ACME}&limit=50"
+    body = json.dumps({"project_id": ACME_PROJECT, "title": "bench task"})
+    cases = {"get": ("GET", list_path, None), "post": ("POST", "/tasks", body)}
+    results: dict[str, Any] = {
+        "generator": generator(),
+        "connections": CONNECTIONS,
+        "seconds": seconds,
+        "layout": f"{WORKERS} workers x {THREADS} threads",
+    }
+    ours = servers.gunicorn(
+        "tasks-load",
+        ROOT / "functions" / "tasks" / "main.py",
+        services,
+        workers=WORKERS,
+        threads=THREADS,
+    )
+    proposed = servers.gunicorn(
+        "tasks-load-proposed",
+        ROOT / "functions" / "tasks" / "main.py",
+        services,
+        workers=WORKERS,
+        threads=THREADS,
+        FNKIT_BENCH_PROPOSALS="1",
+    )
+    peer = servers.uvicorn(
+        "peer",
+        "fnkit.bench.peers.fastapi_tasks:app",
+        services,
+        workers=WORKERS,
+        DB_POOL_MAX=str(THREADS),
+    )
+    try:
+        ours.wait()
+        proposed.wait()
+        peer.wait()
+        for kind, (method, path, payload) in cases.items():
+            row: dict[str, Any] = {}
+            for name, server in (("ours", ours), ("peer", peer), ("proposed", proposed)):
+                if name == "peer":
+                    row["floor"] = asdict(floor(services, kind, seconds, warmup))
+                services.bridge.flush()
+                drive(server.url + path, method, payload, services.tokens, warmup)
+                with CpuMeter(services, server.proc.pid) as meter:
+                    result = drive(server.url + path, method, payload, services.tokens, seconds)
+                result.cpu_ms = meter.per_request(result.requests)
+                row[name] = asdict(result)
+            results[kind] = row
+    finally:
+        ours.stop()
+        proposed.stop()
+        peer.stop()
+    return results
+
+
+def wrk_version() -> str:
+    if not shutil.which("wrk"):
+        return ""
+    done = subprocess.run(["wrk", "-v"], capture_output=True, text=True, timeout=5, check=False)
+    return (done.stdout + done.stderr).split("[", 1)[0].strip()
+
+
+def log_dir() -> Path:
+    return servers.LOG_DIR

@@ -1,0 +1,1 @@
+"""The floors and peers the benchmark compares the functions with."""

@@ -1,0 +1,330 @@
+"""Turn a run's raw results into figures, each beside its floor or peer and its target.
+
+`figures(results)` is the list the table and the JSON share; `render(results)` is the text
+table (also valid Markdown, so the README can show it as it is printed).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class Figure:
+    section: str
+    name: str
+    ours: str
+    against: str
+    target: str
+    met: bool | None  # None: no target, shown for context
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+def _verdict(met: bool | None) -> str:
+    return "—" if met is None else ("met" if met else "MISSED")
+
+
+def _overhead(data: dict[str, Any]) -> list[Figure]:
+    out = []
+    bare = data["bare"]["p50_us"]
+    for case, label in (
+        ("hs256", "HS256 token (verified once, then cached)"),
+        ("es256", "ES256 token (verified once, then cached)"),
+        ("hs256_uncached", "HS256 token, never seen before"),
+        ("es256_uncached", "ES256 token, never seen before"),
+    ):
+        ours = data[case]["p50_us"]
+        ratio, added = ours / bare, ours - bare
+        cached = not case.endswith("_uncached")
+        met = (ratio <= 1.5 and added <= 100) if cached else None
+        out.append(
+            Figure(
+                "1. Pipeline overhead, CPU time per request, p50 (in-process WSGI, no network)",
+                label,
+                f"{ours:.0f} µs ({ratio:.1f}x, +{added:.0f} µs)",
+                f"bare Flask {bare:.0f} µs",
+                "≤ 1.5x and ≤ +100 µs" if cached else "",
+                met,
+                {
+                    "ours_us": ours,
+                    "bare_us": bare,
+                    "ratio": ratio,
+                    "added_us": added,
+                    "ours_p99_us": data[case]["p99_us"],
+                    "bare_p99_us": data["bare"]["p99_us"],
+                    "ours_wall_p50_us": data[case]["wall_p50_us"],
+                    "bare_wall_p50_us": data["bare"]["wall_p50_us"],
+                },
+            )
+        )
+    return out
+
+
+def _trips(data: dict[str, Any]) -> list[Figure]:
+    out = []
+    ours, peer, proposed = data["ours"], data["peer"], data.get("proposed", {})
+    rows = (
+        ("get", "GET /tasks?limit=50", 1, 1),
+        ("post", "POST /tasks", 1, 1),
+        ("post_idempotency_key", "POST /tasks with Idempotency-Key", None, None),
+    )
+    for case, label, pg_target, up_target in rows:
+        for store, target in (("postgres", pg_target), ("upstash", up_target)):
+            value = ours[case][store]
+            theirs = peer.get(case, {}).get(store)
+            after = proposed.get(case, {}).get(store)
+            against = "" if theirs is None else f"FastAPI peer {theirs:g}"
+            if store == "upstash" and theirs is not None:
+                against += " (no rate limit)"
+            target_text = (
+                ""
+                if target is None
+                else f"{target}"
+                + (" (the rate limit)" if store == "upstash" and case == "post" else "")
+            )
+            out.append(
+                Figure(
+                    "2. Round trips per request, counted by a TCP proxy",
+                    f"{label} → {'Postgres' if store == 'postgres' else 'Upstash'}",
+                    f"{value:g}" + ("" if after is None else f" (with proposals: {after:g})"),
+                    against,
+                    target_text,
+                    None if target is None else value <= target,
+                    {
+                        "ours": value,
+                        "peer": theirs,
+                        "ok": ours[case]["ok"],
+                        "new_connections": ours[case][
+                            "pg_connections" if store == "postgres" else "upstash_connections"
+                        ],
+                    },
+                )
+            )
+    return out
+
+
+def _cold(data: dict[str, Any]) -> list[Figure]:
+    out = []
+    fns = data["functions"]
+    hello = fns["hello"]["cold_ms"]
+    for name, entry in fns.items():
+        if name == "hello":
+            continue
+        cold = entry["cold_ms"]
+        loaded = entry["imports"]["after_request"]
+        if entry["needs_supabase"]:
+            target, met = "(uses supabase-py)", None
+        else:
+            target = "≤ floor + 150 ms, no supabase-py"
+            met = cold - hello <= 150 and not loaded
+        note = f"{cold:.0f} ms (+{cold - hello:.0f}; listening at {entry['listening_ms']:.0f})"
+        if loaded and not entry["needs_supabase"]:
+            note += f", imports {', '.join(loaded)}"
+        elif not entry["needs_supabase"]:
+            note += ", no supabase-py"
+        out.append(
+            Figure(
+                "3. Cold start: launch → first 2xx (functions-framework, gunicorn)",
+                name,
+                note,
+                f"hello world {hello:.0f} ms (listening at {fns['hello']['listening_ms']:.0f})",
+                target,
+                met,
+                {
+                    "cold_ms": cold,
+                    "hello_ms": hello,
+                    "listening_ms": entry["listening_ms"],
+                    "supabase_modules": loaded,
+                    "load_imports_ms": entry["imports"]["load_imports_ms"],
+                    "request_imports_ms": entry["imports"]["request_imports_ms"],
+                },
+            )
+        )
+    return out
+
+
+def _load(data: dict[str, Any]) -> list[Figure]:
+    out = []
+    section = (
+        f"4. Load: {data['connections']} clients, {data['seconds']:.0f} s, "
+        f"{data['layout']}, load from {data['generator']}"
+    )
+    for case, label in (("get", "GET /tasks?limit=50"), ("post", "POST /tasks")):
+        row = data[case]
+        ours, floor, peer = row["ours"], row["floor"], row["peer"]
+        share = ours["rps"] / floor["rps"] if floor["rps"] else 0.0
+        errors = ours["errors"]
+        out.append(
+            Figure(
+                section,
+                f"{label}: requests/s",
+                f"{ours['rps']:.0f} ({share:.0%} of floor), {errors} errors",
+                f"floor {floor['rps']:.0f}, peer {peer['rps']:.0f} ({peer['errors']} errors)",
+                "≥ 60% of floor, > peer, 0 errors",
+                share >= 0.6 and ours["rps"] > peer["rps"] and errors == 0,
+                {"ours": ours, "floor": floor, "peer": peer, "share_of_floor": share},
+            )
+        )
+        out.append(
+            Figure(
+                section,
+                f"{label}: latency p50 / p99",
+                f"{ours['p50_ms']:.1f} / {ours['p99_ms']:.1f} ms",
+                f"floor {floor['p50_ms']:.1f} / {floor['p99_ms']:.1f}, "
+                f"peer {peer['p50_ms']:.1f} / {peer['p99_ms']:.1f}",
+                "",
+                None,
+            )
+        )
+        out.append(
+            Figure(
+                section,
+                f"{label}: CPU ms per request",
+                _cpu(ours["cpu_ms"]),
+                f"floor {_cpu(floor['cpu_ms'])}; peer {_cpu(peer['cpu_ms'])}",
+                "",
+                None,
+            )
+        )
+        if "proposed" in row:
+            new = row["proposed"]
+            new_share = new["rps"] / floor["rps"] if floor["rps"] else 0.0
+            would = new_share >= 0.6 and new["rps"] > peer["rps"] and new["errors"] == 0
+            out.append(
+                Figure(
+                    section,
+                    f"{label}: requests/s with the proposals (prototype)",
+                    f"{new['rps']:.0f} ({new_share:.0%} of floor), {new['errors']} errors; "
+                    f"p50 / p99 {new['p50_ms']:.1f} / {new['p99_ms']:.1f} ms",
+                    f"CPU ms per request {_cpu(new['cpu_ms'])}",
+                    f"would be {'met' if would else 'missed'}",
+                    None,
+                    {"proposed": new, "share_of_floor": new_share, "would_meet": would},
+                )
+            )
+    return out
+
+
+def _cpu(parts: dict[str, float]) -> str:
+    if not parts:
+        return ""
+    total = sum(parts.values())
+    named = ", ".join(f"{k} {v:.2f}" for k, v in parts.items() if v >= 0.005)
+    return f"{total:.2f} ({named})"
+
+
+def _growth(data: dict[str, Any]) -> list[Figure]:
+    out = []
+    sizes = data["sizes"]
+    base = sizes["1000"]["p50_ms"]
+    for size, entry in sizes.items():
+        p50 = entry["p50_ms"]
+        last = size == "100000"
+        db = entry.get("db_p50_ms")
+        out.append(
+            Figure(
+                "5. Growth: GET /tasks?limit=50, p50 by tasks in the workspace",
+                f"{int(size):,} tasks",
+                f"{p50:.2f} ms ({p50 / base:.2f}x 1k)" + (f", db {db:.2f} ms" if db else ""),
+                "",
+                "≤ 1.5x the 1k figure" if last else "",
+                p50 <= 1.5 * base if last else None,
+                entry,
+            )
+        )
+    return out
+
+
+def _memory(data: dict[str, Any]) -> list[Figure]:
+    out = []
+    fns = data["functions"]
+    hello = fns["hello"].get("worker_rss_mib", 0.0)
+    for name, entry in fns.items():
+        if name == "hello" or "worker_rss_mib" not in entry:
+            continue
+        rss = entry["worker_rss_mib"]
+        out.append(
+            Figure(
+                f"6. Memory after {data['requests']:,} requests: RSS of the worker process",
+                name,
+                f"{rss:.0f} MiB (master + worker PSS {entry['total_pss_mib']:.0f} MiB)",
+                f"hello world {hello:.0f} MiB",
+                "< 128 MiB",
+                rss < 128 and entry.get("failed_requests", 0) == 0,
+                {
+                    "worker_rss_mib": rss,
+                    "total_pss_mib": entry["total_pss_mib"],
+                    "failed_requests": entry.get("failed_requests"),
+                },
+            )
+        )
+    return out
+
+
+def figures(results: dict[str, Any]) -> list[Figure]:
+    out: list[Figure] = []
+    for key, build in (
+        ("overhead", _overhead),
+        ("roundtrips", _trips),
+        ("coldstart", _cold),
+        ("load", _load),
+        ("growth", _growth),
+        ("coldstart", _memory),
+    ):
+        if key in results:
+            out.extend(build(results[key]))
+    return out
+
+
+def _imports(results: dict[str, Any]) -> list[str]:
+    fns = results.get("coldstart", {}).get("functions", {})
+    lines = []
+    for name in ("hello", "tasks"):
+        if name not in fns:
+            continue
+        imports = fns[name]["imports"]
+        for phase in ("load", "request"):
+            top = ", ".join(f"{m['module']} {m['ms']:.0f}" for m in imports[f"{phase}_imports"][:6])
+            total = imports[f"{phase}_imports_ms"]
+            lines.append(f"- {name}, imports at {phase} ({total:.0f} ms; top-level, ms): {top}")
+    return lines
+
+
+def render(results: dict[str, Any]) -> str:
+    meta = results.get("meta", {})
+    lines = [
+        f"fnkit bench{' --quick' if meta.get('quick') else ''}: {meta.get('machine', '')}",
+        "",
+    ]
+    section = None
+    for fig in figures(results):
+        if fig.section != section:
+            section = fig.section
+            lines += [
+                "",
+                f"**{section}**",
+                "",
+                "| measure | ours | floor / peer | target | result |",
+                "|---|---|---|---|---|",
+            ]
+        lines.append(
+            f"| {fig.name} | {fig.ours} | {fig.against} | {fig.target} | {_verdict(fig.met)} |"
+        )
+    extra = _imports(results)
+    if extra:
+        lines += ["", *extra]
+    notes = meta.get("notes", [])
+    if notes:
+        lines += ["", *[f"- {note}" for note in notes]]
+    all_figs = [f for f in figures(results) if f.met is not None]
+    met = sum(1 for f in all_figs if f.met)
+    lines += ["", f"Targets met: {met} of {len(all_figs)}."]
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def write_json(results: dict[str, Any], path: Path) -> None:
+    payload = {**results, "figures": [asdict(f) for f in figures(results)]}
+    path.write_text(json.dumps(payload, indent=2, default=str) + "\n")

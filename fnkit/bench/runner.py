@@ -1,0 +1,115 @@
+"""`fnkit bench`: run every measurement once, print the table, write the JSON.
+
+Sections, in order: pipeline overhead (in process), round trips (counting proxies), cold
+start with imports and memory, load, growth. Each runs against the same throwaway database
+(bootstrapped, migrated, seeded, plus 2,000 bench members of the seed workspace) and the
+Upstash bridge over the machine's Redis (logical DB 10) or an embedded one. The database is
+dropped and every process started is ended at the end, also on failure or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from fnkit.bench import coldstart, growth, load, overhead, report, roundtrips, servers
+from fnkit.bench.services import ROOT, Services
+
+SECTIONS = ("overhead", "roundtrips", "coldstart", "load", "growth")
+
+
+def _commit() -> str:
+    done = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+        capture_output=True, text=True, timeout=5, check=False,
+    )  # fmt: skip
+    return done.stdout.strip() or "unknown"
+
+
+def _say(message: str) -> None:
+    print(f"fnkit bench: {message}", file=sys.stderr, flush=True)
+
+
+def run(quick: bool = False, json_path: Path | None = None, only: set[str] | None = None) -> int:
+    wanted = [s for s in SECTIONS if not only or s in only]
+    started = time.perf_counter()
+    load_start = os.getloadavg()[0]
+    results: dict[str, Any] = {}
+    durations: dict[str, float] = {}
+    _say(f"{'quick' if quick else 'full'} run of {', '.join(wanted)}; setting up services")
+    services = Services.start()
+    try:
+        for section in wanted:
+            _say(f"{section} ...")
+            began = time.perf_counter()
+            if section == "overhead":
+                results[section] = overhead.measure(quick, services.jwks)
+            elif section == "roundtrips":
+                results[section] = roundtrips.measure(services, quick)
+            elif section == "coldstart":
+                results[section] = coldstart.measure(services, quick)
+            elif section == "load":
+                results[section] = load.measure(services, quick)
+            elif section == "growth":
+                results[section] = growth.measure(services, quick)
+            durations[section] = round(time.perf_counter() - began, 1)
+            _say(f"{section} done in {durations[section]:.0f} s")
+    finally:
+        services.stop()
+    load_end = os.getloadavg()[0]
+    results["meta"] = _meta(quick, services, started, load_start, load_end, durations)
+    print(report.render(results), end="")
+    if json_path is not None:
+        report.write_json(results, json_path)
+        _say(f"figures written to {json_path}")
+    shutil.rmtree(servers.LOG_DIR, ignore_errors=True)
+    return 0
+
+
+def _meta(
+    quick: bool,
+    services: Services,
+    started: float,
+    load_start: float,
+    load_end: float,
+    durations: dict[str, float],
+) -> dict[str, Any]:
+    cores = os.cpu_count() or 0
+    redis = "embedded fakeredis" if services.bridge.embedded else "machine Redis"
+    machine = (
+        f"{cores} cores, Python {platform.python_version()}, PostgreSQL "
+        f"{services.server_version.split(' ')[0]}, {redis} behind the Upstash bridge, "
+        f"commit {_commit()}, {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC"
+    )
+    notes = [
+        "Everything shares this machine's cores: functions, Postgres, Redis, the Upstash bridge "
+        "(a Python process; real Upstash is remote) and the load generator. Compare figures "
+        "side by side, not with another machine.",
+        f"Load average (1 min) {load_start:.2f} at start, {load_end:.2f} at end"
+        + (
+            ": other work was running, timings are noisy."
+            if max(load_start, load_end) > cores / 2
+            else "."
+        ),
+    ]
+    return {
+        "quick": quick,
+        "machine": machine,
+        "cores": cores,
+        "python": platform.python_version(),
+        "postgres": services.server_version,
+        "load_generator": load.generator()
+        + (f" ({load.wrk_version()})" if load.generator() == "wrk" else ""),
+        "loadavg_start": load_start,
+        "loadavg_end": load_end,
+        "durations_s": durations,
+        "total_s": round(time.perf_counter() - started, 1),
+        "notes": notes,
+    }
