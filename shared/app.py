@@ -15,7 +15,7 @@ import flask
 
 from shared.auth import AuthLevel, TokenVerifier
 from shared.cors import CorsPolicy
-from shared.envelope import Result, dumps, error_body, success_body
+from shared.envelope import Result, dumpb, error_body, success_body
 from shared.errors import ApiError, MethodNotAllowed, NotFound, map_exception
 from shared.idempotency import idempotency_step
 from shared.logs import log, trace_field
@@ -260,13 +260,13 @@ class App:
     ) -> flask.Response:
         result = reply.result
         if error is not None:
-            payload: str | None = dumps(error_body(error, request.request_id))
+            payload: bytes | None = dumpb(error_body(error, request.request_id))
         elif result.status == 204:
             payload = None
         elif reply.raw:
-            payload = dumps(result.data)
+            payload = dumpb(result.data)
         else:
-            payload = dumps(success_body(result, request.request_id))
+            payload = dumpb(success_body(result, request.request_id))
         headers: dict[str, str] = {
             **request.response_headers,
             **result.headers,
@@ -278,7 +278,7 @@ class App:
         }
         if error is not None:
             headers.update(error.headers)
-        body = b"" if head or payload is None else payload.encode()
+        body = b"" if head or payload is None else payload
         response = flask.Response(body, status=result.status, headers=headers)
         if payload is not None:
             response.content_type = "application/json"

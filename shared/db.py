@@ -60,7 +60,8 @@ def _open_pool(settings: Settings) -> ConnectionPool[Any]:
         settings.database_url,
         min_size=1,
         max_size=settings.db_pool_max,
-        kwargs={"prepare_threshold": None, "autocommit": False, "row_factory": dict_row},
+        # Autocommit: `Transaction` sends BEGIN/COMMIT itself, pipelined with the work.
+        kwargs={"prepare_threshold": None, "autocommit": True, "row_factory": dict_row},
         timeout=settings.db_pool_timeout_s,
         max_idle=300,
         reconnect_timeout=30,
@@ -81,7 +82,7 @@ class Transaction:
 
     Writes (POST, PUT, PATCH, DELETE) run in one explicit transaction: BEGIN, the
     impersonation and the first statement go out in one pipeline (one round trip), COMMIT at
-    the end. Reads (GET, HEAD) need no COMMIT: each query is sent as one simple-query
+    the end (a second). Reads (GET, HEAD) need no COMMIT: each query is sent as one simple-query
     message `impersonation; query`, which Postgres runs as one implicit transaction, so a
     read costs exactly one round trip per query. Under READ COMMITTED that is the same
     isolation a read transaction would give (each statement sees a fresh snapshot).
@@ -141,7 +142,6 @@ class Transaction:
         for attempt in (1, 2):
             conn: psycopg.Connection[Row] = pool.getconn()
             try:
-                conn.autocommit = self.read_only
                 self._conn = conn
                 return self._send(conn, sql, params, first=True)
             except psycopg.OperationalError:
@@ -168,7 +168,10 @@ class Transaction:
             cursor.nextset()
             return cursor
         if first:
+            # BEGIN travels with the impersonation and the statement: one round trip. (Left
+            # to psycopg, BEGIN would be sent and awaited on its own first.)
             with conn.pipeline():
+                conn.execute("begin")
                 conn.execute(_IMPERSONATE, self._impersonation)
                 cursor_ = conn.execute(sql, params)
             return cursor_
@@ -206,14 +209,14 @@ class Transaction:
             return
         started = time.perf_counter()
         try:
-            if conn.autocommit:
-                pass  # reads: every message was its own implicit transaction
+            if self.read_only:
+                pass  # every message was its own implicit transaction
             elif commit:
-                conn.commit()
+                conn.execute("commit")
             elif not conn.closed:
                 # A broken connection cannot roll back; the pool discards it on putconn.
                 with contextlib.suppress(Exception):
-                    conn.rollback()
+                    conn.execute("rollback")
         finally:
             pool.putconn(conn)
             self.elapsed += time.perf_counter() - started

@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from pydantic import BaseModel
 
 from shared.errors import ApiError
@@ -34,9 +35,23 @@ def _default(value: Any) -> Any:
     raise TypeError(f"cannot encode {type(value).__name__} as JSON")
 
 
+def dumpb(payload: Any) -> bytes:
+    """Compact UTF-8 JSON that understands UUIDs, datetimes, decimals and pydantic models.
+
+    orjson does the work (encoding is most of a list response's CPU with the standard
+    library); the standard library takes over for what orjson refuses, such as integers
+    beyond 64 bits.
+    """
+    try:
+        return orjson.dumps(payload, default=_default, option=orjson.OPT_NON_STR_KEYS)
+    except (orjson.JSONEncodeError, TypeError):
+        text = json.dumps(payload, default=_default, separators=(",", ":"), ensure_ascii=False)
+        return text.encode()
+
+
 def dumps(payload: Any) -> str:
-    """Compact JSON that understands UUIDs, datetimes, decimals and pydantic models."""
-    return json.dumps(payload, default=_default, separators=(",", ":"), ensure_ascii=False)
+    """`dumpb` as text."""
+    return dumpb(payload).decode()
 
 
 @dataclass(slots=True)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 import re
-import uuid
 
 _VALID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
@@ -12,4 +12,4 @@ def accept_or_mint(incoming: str | None) -> str:
     """Keep an incoming id only when it is safe to echo and log; never trust anything else."""
     if incoming and _VALID.fullmatch(incoming):
         return incoming
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()

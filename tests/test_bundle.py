@@ -46,8 +46,8 @@ def test_health_reaches_shared_but_not_supabase() -> None:
     tops = {name.split(".")[0] for name in found.modules}
     # psycopg_pool and upstash_ratelimit are imported lazily, inside functions of shared/.
     assert tops == {
-        "flask", "httpx", "jwt", "psycopg", "psycopg_pool", "pydantic", "upstash_ratelimit",
-        "upstash_redis",
+        "flask", "httpx", "jwt", "orjson", "psycopg", "psycopg_pool", "pydantic",
+        "upstash_ratelimit", "upstash_redis",
     }  # fmt: skip
     pins = bundle.requirements_for(found.modules)
     assert "supabase" not in _names(pins)
