@@ -5,15 +5,13 @@ Nothing here changes shared/ on disk: `apply()` patches the runtime inside one b
 "ours with the proposals" from the same run. Each patch is the smallest form of a change the
 report describes for shared/:
 
-1. Lean serialisation: `shared.envelope.dumps` through orjson (UUID, datetime and date are
-   native there; the Python `default=` hook is left for the rare types orjson lacks). Same
-   document, byte for byte in length, for a page of tasks.
-2. A lean Upstash client: the same sliding-window Lua script as upstash-ratelimit, sent as
+A lean Upstash client: the same sliding-window Lua script as upstash-ratelimit, sent as
    EVALSHA (EVAL once on NOSCRIPT), and the cache's INCR/MGET/SET, over one keep-alive
    `http.client` connection per thread. No httpx, no upstash-redis or upstash-ratelimit
    import, no script text per call, no pool lock shared by the worker's threads.
-3. BEGIN in the pipeline: a write's BEGIN, impersonation and first statement in one round
-   trip (psycopg sends BEGIN and waits for it before the pipeline otherwise), COMMIT after.
+
+(The earlier prototypes, orjson for the envelope and BEGIN in the write pipeline, are now
+part of shared/ itself.)
 """
 
 from __future__ import annotations
@@ -146,26 +144,6 @@ class LeanSlidingWindow(LeanRest):
 def apply() -> list[str]:
     """Patch this process's runtime; returns what was applied."""
     applied = []
-    try:
-        import orjson
-    except ImportError:  # a dev extra; without it this prototype is left out
-        orjson = None  # type: ignore[assignment]
-    if orjson is not None:
-        import shared.app
-        import shared.cache
-        import shared.envelope
-        import shared.idempotency
-        import shared.logs
-
-        default = shared.envelope._default
-
-        def dumps(payload: Any) -> str:
-            return orjson.dumps(payload, default=default, option=orjson.OPT_NON_STR_KEYS).decode()
-
-        for module in (shared.envelope, shared.app, shared.cache, shared.idempotency, shared.logs):
-            module.dumps = dumps  # type: ignore[attr-defined]
-        applied.append("orjson envelope")
-
     from shared.ratelimit import RateLimiter, RatePolicy
 
     def _limiter(self: RateLimiter, policy: RatePolicy) -> Any:
@@ -199,40 +177,4 @@ def apply() -> list[str]:
     shared.cache.get_redis = get_redis  # type: ignore[attr-defined,assignment]
     applied.append("lean REST client for the cache")
 
-    from shared.db import _IMPERSONATE, Transaction
-
-    original_send, original_finish = Transaction._send, Transaction.finish
-
-    def _send(self: Transaction, conn: Any, sql: str, params: Any, first: bool = False) -> Any:
-        if self.read_only or not first:
-            return original_send(self, conn, sql, params, first)
-        conn.autocommit = True  # BEGIN is ours to send, so it rides in the pipeline
-        with conn.pipeline():
-            conn.execute("BEGIN")
-            conn.execute(_IMPERSONATE, self._impersonation)
-            cursor = conn.execute(sql, params)
-        return cursor
-
-    def finish(self: Transaction, commit: bool) -> None:
-        conn = self._conn
-        if conn is None or self.read_only or not conn.autocommit:
-            original_finish(self, commit)
-            return
-        from psycopg.pq import TransactionStatus
-
-        error: Exception | None = None
-        try:
-            if conn.info.transaction_status != TransactionStatus.IDLE:
-                conn.execute("COMMIT" if commit else "ROLLBACK")
-        except Exception as exc:
-            error = exc
-        if not conn.closed and conn.info.transaction_status == TransactionStatus.IDLE:
-            conn.autocommit = False
-        original_finish(self, commit and error is None)  # gives the connection back
-        if error is not None and commit:
-            raise error
-
-    Transaction._send = _send  # type: ignore[method-assign]
-    Transaction.finish = finish  # type: ignore[method-assign]
-    applied.append("BEGIN in the pipeline")
     return applied
