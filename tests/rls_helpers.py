@@ -74,26 +74,30 @@ def settings_for(database_url: str) -> Settings:
     )
 
 
-def user_claims(user_id: uuid.UUID | None, email: str | None = None) -> dict[str, Any]:
-    """The JWT claims Supabase Auth gives a signed-in user (or anon when user_id is None)."""
+def user_claims(
+    user_id: uuid.UUID | None, email: str | None = None, aal: str = "aal2"
+) -> dict[str, Any]:
+    """The JWT claims Supabase Auth gives a signed-in user (or anon when user_id is None).
+
+    aal2 by default: the matrix is about roles; what aal1 may not do is tested on its own."""
     if user_id is None:
         return {"role": "anon"}
     return {
         "sub": str(user_id),
         "role": "authenticated",
         "aud": "authenticated",
-        "aal": "aal1",
+        "aal": aal,
         "email": email or f"{user_id}@example.test",
     }
 
 
 @contextmanager
 def acting_as(
-    settings: Settings, user_id: uuid.UUID | None, *, commit: bool = False
+    settings: Settings, user_id: uuid.UUID | None, *, commit: bool = False, aal: str = "aal2"
 ) -> Iterator[Transaction]:
     """A transaction impersonating the user (anon when None); rolled back unless commit."""
     role = "anon" if user_id is None else "authenticated"
-    tx = Transaction(settings, user_claims(user_id), role, "POST", "/rls-test", {})
+    tx = Transaction(settings, user_claims(user_id, aal=aal), role, "POST", "/rls-test", {})
     ok = False
     try:
         yield tx

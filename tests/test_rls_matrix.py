@@ -37,6 +37,7 @@ from tests.rls_helpers import (
     NOT_FOUND,
     Conn,
     Outcome,
+    Rows,
     World,
     acting_as,
     build_world,
@@ -301,29 +302,37 @@ CASES = [
         cells(owner=DENIED, admin=DENIED, member=DENIED, viewer=DENIED, outsider=DENIED,
               anon=DENIED),
     ),
-    # storage.objects of the attachments bucket: members read; members+ write. Supabase grants
-    # anon the table, so anon is held off by having no policy (0 rows, or 42501 on insert).
+    # storage.objects of the attachments bucket: members read; members+ upload only what an
+    # attachment row names; the uploader (the bystander here) or owners and admins replace and
+    # delete. Supabase grants anon the table, so anon is held off by having no policy.
     Case(
         "storage.objects", "select", "the object",
         "select id from storage.objects where bucket_id = 'attachments' and name = %(object)s",
         cells(owner=1, admin=1, member=1, viewer=1, outsider=0, anon=0),
     ),
     Case(
-        "storage.objects", "insert", "an upload",
+        "storage.objects", "insert", "an upload no attachment names",
         "insert into storage.objects (bucket_id, name)"
         " values ('attachments', %(workspace)s || '/upload/new.txt')",
-        cells(owner=1, admin=1, member=1, viewer=DENIED, outsider=DENIED, anon=DENIED),
+        cells(owner=DENIED, admin=DENIED, member=DENIED, viewer=DENIED, outsider=DENIED,
+              anon=DENIED),
     ),
     Case(
-        "storage.objects", "update", "replace the object",
+        "storage.objects", "insert", "the upload of an attachment",
+        "insert into storage.objects (bucket_id, name) values ('attachments', %(pending)s)",
+        cells(owner=1, admin=1, member=1, viewer=DENIED, outsider=DENIED, anon=DENIED),
+        setup=lambda db, world, me: {"pending": insert_attachment(db, world.task, uploaded_by=world.users["bystander"])[1]},
+    ),
+    Case(
+        "storage.objects", "update", "replace someone else's object",
         "update storage.objects set metadata = '{}'"
         " where bucket_id = 'attachments' and name = %(object)s",
-        cells(owner=1, admin=1, member=1, viewer=0, outsider=0, anon=0),
+        cells(owner=1, admin=1, member=0, viewer=0, outsider=0, anon=0),
     ),
     Case(
-        "storage.objects", "delete", "the object",
+        "storage.objects", "delete", "someone else's object",
         "delete from storage.objects where bucket_id = 'attachments' and name = %(object)s",
-        cells(owner=1, admin=1, member=1, viewer=0, outsider=0, anon=0),
+        cells(owner=1, admin=1, member=0, viewer=0, outsider=0, anon=0),
     ),
 ]  # fmt: skip
 
@@ -710,3 +719,49 @@ def test_membership_helpers(world: World, rls_settings: Settings) -> None:
     assert row == {"member": True, "role": "admin", "manages": True, "owns": False}
     with acting_as(rls_settings, world.users["outsider"]) as tx:
         assert tx.value("select private.is_member(%s)", (ws,)) is False
+
+
+# ---- what needs MFA needs it in the database too (PostgREST is another way in) ---------------
+
+
+@pytest.mark.parametrize(
+    ("what", "sql"),
+    [
+        ("delete the workspace", "delete from public.workspaces where id = %(workspace)s"),
+        (
+            "make a member owner",
+            "update public.workspace_members set role = 'owner'"
+            " where workspace_id = %(workspace)s and user_id = %(member)s",
+        ),
+        (
+            "add an owner",
+            "insert into public.workspace_members (workspace_id, user_id, role)"
+            " values (%(workspace)s, %(newbie)s, 'owner')",
+        ),
+        (
+            "remove an owner",
+            "delete from public.workspace_members where workspace_id = %(workspace)s"
+            " and user_id = %(owner)s",
+        ),
+    ],
+)
+def test_an_aal1_owner_cannot_do_what_needs_mfa(
+    what: str, sql: str, world: World, rls_settings: Settings, db_admin: Conn
+) -> None:
+    # A second owner, so that "remove an owner" is not refused by the last-owner rule instead.
+    db_admin.execute(
+        "insert into public.workspace_members (workspace_id, user_id, role) values (%s, %s, 'owner')"
+        " on conflict (workspace_id, user_id) do update set role = 'owner'",
+        (world.workspace, world.users["admin"]),
+    )
+    params = {
+        "workspace": world.workspace,
+        "member": world.users["member"],
+        "newbie": world.users["newbie"],
+        "owner": world.users["owner"],
+    }
+    with acting_as(rls_settings, world.users["owner"], aal="aal1") as tx:
+        got = outcome(lambda: tx.execute(sql, params))
+    assert got in (Rows(0), DENIED), f"{what}: {got}"
+    with acting_as(rls_settings, world.users["owner"], aal="aal2") as tx:
+        assert outcome(lambda: tx.execute(sql, params)) == Rows(1), what
