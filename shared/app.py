@@ -16,7 +16,7 @@ import flask
 from shared.auth import AuthLevel, TokenVerifier
 from shared.cors import CorsPolicy
 from shared.envelope import Result, dumpb, error_body, success_body
-from shared.errors import ApiError, MethodNotAllowed, NotFound, map_exception
+from shared.errors import ApiError, MethodNotAllowed, NotFound, loggable, map_exception
 from shared.idempotency import idempotency_step
 from shared.logs import log, trace_field
 from shared.pipeline import (
@@ -320,9 +320,10 @@ class App:
             request_id=request.request_id,
             function=self.name,
             error=error.code,
-            exception="".join(traceback.format_exception(exc))
+            exception=loggable(exc),
+            stack="".join(traceback.format_tb(exc.__traceback__))
             if error.code == "INTERNAL"
-            else str(exc)[:500],
+            else None,
         )
 
 

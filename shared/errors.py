@@ -136,6 +136,7 @@ _SQLSTATE: dict[str, tuple[type[ApiError], str]] = {
     "P0002": (NotFound, "Not found"),
 }
 _SQLSTATE_CLASS: dict[str, type[ApiError]] = {
+    "22": ValidationFailed,  # data exception: a value Postgres cannot take (e.g. a forged cursor)
     "08": Unavailable,  # connection exception
     "53": Unavailable,  # insufficient resources
     "57": Unavailable,  # operator intervention (admin shutdown, crash shutdown)
@@ -162,6 +163,21 @@ def _constraint(exc: BaseException) -> str | None:
     return name if isinstance(name, str) else None
 
 
+def _detail_text(exc: BaseException) -> str:
+    diag = getattr(exc, "diag", None)
+    text = getattr(diag, "message_detail", None)
+    return text if isinstance(text, str) else ""
+
+
+def loggable(exc: BaseException) -> str:
+    """An exception's message for the log, without what Postgres quotes from the statement
+    (reads inline their parameters, so a "LINE 1: ..." context could hold a caller's input)."""
+    sqlstate = getattr(exc, "sqlstate", None)
+    if isinstance(sqlstate, str):
+        return f"{sqlstate} {type(exc).__name__}: {_message(exc)}"[:500]
+    return str(exc)[:500]
+
+
 def _message(exc: BaseException) -> str:
     diag = getattr(exc, "diag", None)
     primary = getattr(diag, "message_primary", None)
@@ -178,7 +194,7 @@ def map_exception(exc: BaseException) -> ApiError:
         if constraint in CONSTRAINT_ERRORS:
             cls, message = CONSTRAINT_ERRORS[constraint]
             return cls(message)
-        if sqlstate == "23503" and "still referenced" not in _message(exc):
+        if sqlstate == "23503" and "still referenced" not in _message(exc) + _detail_text(exc):
             # The referenced row does not exist, or RLS hides it: the input is wrong. Our own
             # parent checks say which row, in words that only repeat the caller's input.
             message = _message(exc)
@@ -188,6 +204,8 @@ def map_exception(exc: BaseException) -> ApiError:
         if sqlstate in _SQLSTATE:
             cls, message = _SQLSTATE[sqlstate]
             return cls(message)
+        if sqlstate[:2] == "22":
+            return ValidationFailed("A value is not valid")
         if sqlstate[:2] in _SQLSTATE_CLASS:
             return _SQLSTATE_CLASS[sqlstate[:2]]("The database is unavailable")
     name = type(exc).__name__

@@ -40,6 +40,10 @@ def idempotency_step(request: Request, nxt: Next) -> Reply:
     key = request.headers.get("Idempotency-Key")
     if route is None or not route.idempotent or key is None:
         return nxt(request)
+    if request.claims is None or not request.claims.sub:
+        # Keys are scoped to a verified caller. Without one, all that tells callers apart is
+        # an IP address, which NAT and proxies share: a stranger could replay your answer.
+        return nxt(request)
     if not _KEY.fullmatch(key):
         raise BadRequest("Idempotency-Key must be 1 to 255 visible ASCII characters")
     scope = (request.client_ip, request.function, f"{route.method} {route.path}", key)

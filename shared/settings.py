@@ -34,6 +34,8 @@ class Settings:
     db_statement_timeout_ms: int = 8_000
     redis_timeout_s: float = 1.0
     jwks_min_refresh_s: float = 30.0
+    # Known keys are refetched this often, so a key revoked in Supabase stops being accepted.
+    jwks_max_age_s: float = 600.0
     trusted_proxy_hops: int = 0
     attachment_max_bytes: int = 25 * 1_048_576
     attachment_content_types: tuple[str, ...] = field(default_factory=tuple)
@@ -114,7 +116,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         db_statement_timeout_ms=_int(env, "DB_STATEMENT_TIMEOUT_MS", 8_000, minimum=1),
         redis_timeout_s=_float(env, "UPSTASH_TIMEOUT_S", 1.0),
         jwks_min_refresh_s=_float(env, "JWKS_MIN_REFRESH_S", 30.0),
-        trusted_proxy_hops=_int(env, "TRUSTED_PROXY_HOPS", 0),
+        jwks_max_age_s=_float(env, "JWKS_MAX_AGE_S", 600.0),
+        # Cloud Run (K_SERVICE is set there) puts the client's address last in
+        # X-Forwarded-For; elsewhere trust no proxy unless told.
+        trusted_proxy_hops=_int(env, "TRUSTED_PROXY_HOPS", 1 if env.get("K_SERVICE") else 0),
         attachment_max_bytes=_int(env, "ATTACHMENT_MAX_BYTES", 25 * 1_048_576, minimum=1),
         attachment_content_types=_list(env, "ATTACHMENT_CONTENT_TYPES"),
         version=env.get("APP_VERSION", "0.1.0"),
