@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint typecheck unit bench bench-quick db-reset clean
+.PHONY: dev test lint typecheck unit bench bench-quick db-reset clean fuzz install
 
 # Install once; reinstall only when pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -30,6 +30,11 @@ unit: $(STAMP)
 	$(BIN)/pytest
 
 test: lint typecheck unit
+
+# The long, randomized property-based fuzz of every function (about 22 minutes on 2 cores);
+# `make test` runs a bounded, deterministic one (25 examples per operation and mode).
+fuzz: $(STAMP)
+	FNKIT_FUZZ_EXAMPLES=$${FNKIT_FUZZ_EXAMPLES:-500} $(BIN)/pytest tests/test_hostile_fuzz.py -q
 
 bench: $(STAMP)
 	$(BIN)/fnkit bench

@@ -16,7 +16,14 @@ import flask
 from shared.auth import AuthLevel, TokenVerifier
 from shared.cors import CorsPolicy
 from shared.envelope import Result, dumpb, error_body, success_body
-from shared.errors import ApiError, MethodNotAllowed, NotFound, loggable, map_exception
+from shared.errors import (
+    ApiError,
+    Internal,
+    MethodNotAllowed,
+    NotFound,
+    loggable,
+    map_exception,
+)
 from shared.idempotency import idempotency_step
 from shared.logs import log, trace_field
 from shared.pipeline import (
@@ -259,14 +266,14 @@ class App:
         started: float,
     ) -> flask.Response:
         result = reply.result
-        if error is not None:
-            payload: bytes | None = dumpb(error_body(error, request.request_id))
-        elif result.status == 204:
-            payload = None
-        elif reply.raw:
-            payload = dumpb(result.data)
-        else:
-            payload = dumpb(success_body(result, request.request_id))
+        try:
+            payload = self._encode(request, reply, error)
+        except (TypeError, ValueError) as exc:  # a handler returned what JSON cannot hold
+            error = Internal()
+            self._log_exception(request, exc, error)
+            reply = Reply(result=Result(status=error.status))
+            result = reply.result
+            payload = dumpb(error_body(error, request.request_id))
         headers: dict[str, str] = {
             **request.response_headers,
             **result.headers,
@@ -285,6 +292,17 @@ class App:
         else:  # 204: no body, so no Content-Type (Flask would default to text/html)
             del response.headers["Content-Type"]
         return response
+
+    @staticmethod
+    def _encode(request: Request, reply: Reply, error: ApiError | None) -> bytes | None:
+        result = reply.result
+        if error is not None:
+            return dumpb(error_body(error, request.request_id))
+        if result.status == 204:
+            return None
+        if reply.raw:
+            return dumpb(result.data)
+        return dumpb(success_body(result, request.request_id))
 
     def _log_request(
         self,

@@ -11,6 +11,7 @@ pays for signature checks once, not per request.
 from __future__ import annotations
 
 import hmac
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -60,13 +61,20 @@ SERVICE = Claims(role="service_role", raw={"role": "service_role"})
 
 
 class JwksCache:
-    """The project's public keys by kid, refreshed on demand, at most once per interval."""
+    """The project's public keys by kid, refreshed on demand, at most once per interval.
 
-    def __init__(self, url: str, min_refresh_s: float) -> None:
+    Known keys are also refetched once they are `max_age_s` old, so that a key revoked in
+    Supabase stops being accepted by a warm instance within that time, not only after the
+    next unknown kid. While Supabase Auth cannot be reached, known keys go on working.
+    """
+
+    def __init__(self, url: str, min_refresh_s: float, max_age_s: float = 600.0) -> None:
         self.url = url
         self.min_refresh_s = min_refresh_s
+        self.max_age_s = max_age_s
         self._keys: dict[str, jwt.PyJWK] = {}
-        self._fetched_at = float("-inf")
+        self._fetched_at = float("-inf")  # last successful fetch
+        self._attempted_at = float("-inf")  # last attempt, for the refresh rate limit
         self._lock = threading.Lock()
         self.fetches = 0
         # Bumped when a key disappears, so tokens verified with it drop out of caches.
@@ -74,19 +82,39 @@ class JwksCache:
 
     def key_for(self, kid: str) -> jwt.PyJWK | None:
         key = self._keys.get(kid)
-        if key is not None:
+        if key is not None and not self.stale():
             return key
         with self._lock:
             key = self._keys.get(kid)
-            if key is None and time.monotonic() - self._fetched_at >= self.min_refresh_s:
-                self._refresh()
+            if key is None or self.stale():
+                self._refresh_if_allowed(keep_known=key is not None)
                 key = self._keys.get(kid)
         return key
+
+    def stale(self) -> bool:
+        """Keys were fetched once and are older than `max_age_s`."""
+        return self.fetches > 0 and time.monotonic() - self._fetched_at >= self.max_age_s
+
+    def refresh_if_stale(self) -> None:
+        """Refetch old keys (cheap to call per request: a clock read when fresh)."""
+        if self.stale():
+            with self._lock:
+                if self.stale():
+                    self._refresh_if_allowed(keep_known=True)
+
+    def _refresh_if_allowed(self, keep_known: bool) -> None:
+        if time.monotonic() - self._attempted_at < self.min_refresh_s:
+            return
+        try:
+            self._refresh()
+        except Unavailable:
+            if not keep_known:
+                raise
 
     def _refresh(self) -> None:
         import httpx  # deferred: only asymmetric-key projects pay for it
 
-        self._fetched_at = time.monotonic()
+        self._attempted_at = time.monotonic()
         self.fetches += 1
         try:
             response = httpx.get(self.url, timeout=3.0)
@@ -105,6 +133,7 @@ class JwksCache:
         if set(self._keys) - set(keys):
             self.generation += 1
         self._keys = keys
+        self._fetched_at = time.monotonic()
 
 
 class TokenVerifier:
@@ -112,7 +141,9 @@ class TokenVerifier:
 
     def __init__(self, settings: Settings, cache_size: int = 4096) -> None:
         self.settings = settings
-        self.jwks = JwksCache(settings.jwks_url, settings.jwks_min_refresh_s)
+        self.jwks = JwksCache(
+            settings.jwks_url, settings.jwks_min_refresh_s, settings.jwks_max_age_s
+        )
         # token -> (claims, exp, JWKS generation it was verified under)
         self._cache: OrderedDict[str, tuple[Claims, float, int]] = OrderedDict()
         self._cache_size = cache_size
@@ -132,6 +163,8 @@ class TokenVerifier:
     def _api_key_role(self, token: str) -> Claims | None:
         """The project's own anon/service keys are accepted as is, compared in constant time."""
         settings = self.settings
+        if not token.isascii():  # compare_digest refuses non-ASCII text; no key is such text
+            return None
         if settings.service_role_key and hmac.compare_digest(token, settings.service_role_key):
             return SERVICE
         if settings.anon_key and hmac.compare_digest(token, settings.anon_key):
@@ -140,6 +173,7 @@ class TokenVerifier:
 
     def verify(self, token: str) -> Claims:
         now = time.time()
+        self.jwks.refresh_if_stale()  # a revoked key's cached tokens drop out (generation)
         with self._cache_lock:
             hit = self._cache.get(token)
             if hit is not None:
@@ -191,6 +225,10 @@ class TokenVerifier:
             raise Unauthenticated("The token was not issued by this project") from None
         except jwt.PyJWTError:
             raise Unauthenticated("The token is not valid") from None
+        if not _is_user_id(payload["sub"]):
+            # Supabase subjects are user ids; `auth.uid()` casts `sub` to uuid. Anything else
+            # would fail in Postgres as a cast error (or a NUL it cannot store), not as auth.
+            raise Unauthenticated("The token's subject is not a user id")
         return payload
 
 
@@ -206,6 +244,15 @@ def require_level(claims: Claims, level: AuthLevel) -> None:
         raise Unauthenticated()
     if level == "user+aal2" and claims.aal != "aal2":
         raise MfaRequired()
+
+
+_USER_ID = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
+
+
+def _is_user_id(sub: Any) -> bool:
+    return isinstance(sub, str) and _USER_ID.fullmatch(sub) is not None
 
 
 def _bearer(header: str) -> str:

@@ -36,6 +36,22 @@ def _details(error: ValidationError, where: str) -> list[dict[str, Any]]:
     ]
 
 
+def _has_nul(data: Any) -> bool:
+    """Any NUL anywhere (the cheap pass; `_nul_locs` then says where)."""
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return False
+
+
 def _nul_locs(data: Any, where: str) -> list[list[str | int]]:
     """Where a string (or a key: then its object's place) holds a NUL character."""
     found: list[list[str | int]] = []
@@ -62,7 +78,7 @@ def validate(model: type[M], data: Any, where: str) -> M:
     except ValidationError as exc:
         details = _details(exc, where)
     reported = {tuple(d["loc"]) for d in details}
-    for loc in _nul_locs(data, where):
+    for loc in _nul_locs(data, where) if _has_nul(data) else ():
         if tuple(loc) not in reported:
             details.append(
                 {"loc": loc, "type": "string_nul", "message": "Text may not contain NUL (\\u0000)"}

@@ -20,14 +20,14 @@ from tests.fixtures.server import SEED_USERS
 OWNER, MEMBER = SEED_USERS["owner"], SEED_USERS["member"]
 
 
-def _as(database_url: str, sub: str) -> Transaction:
+def _as(database_url: str, sub: str, aal: str = "aal2") -> Transaction:
     settings = Settings(
         supabase_url="http://127.0.0.1:54321",
         database_url=database_url,
         upstash_url="http://127.0.0.1:1",
         upstash_token="unused",
     )
-    claims = {"sub": sub, "role": "authenticated", "aud": "authenticated", "aal": "aal1"}
+    claims = {"sub": sub, "role": "authenticated", "aud": "authenticated", "aal": aal}
     return Transaction(settings, claims, "authenticated", "POST", "/", {})
 
 

@@ -361,3 +361,18 @@ def test_openapi_document_comes_from_the_route_declarations(served: Served) -> N
         "limit": 3,
         "window": 60,
     }
+
+
+def test_a_non_ascii_bearer_token_is_401_not_500(served: Served) -> None:
+    for header in ({"Authorization": "Bearer \xe9abc"}, {"apikey": "\xe9"}):
+        raw = {k: v.encode("latin-1") for k, v in header.items()}
+        with served.client() as client:
+            response = client.get("/me", headers=raw)
+        assert_error(response, 401, "UNAUTHENTICATED")
+
+
+def test_a_response_json_cannot_carry_is_an_internal_error_in_the_envelope(served: Served) -> None:
+    with served.client() as client:
+        response = client.get("/echo/unencodable")
+    assert_error(response, 500, "INTERNAL")
+    assert response.headers["Content-Type"] == "application/json"

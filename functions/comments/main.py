@@ -84,7 +84,7 @@ def _after(cursor: str, task_id: UUID) -> tuple[datetime, UUID]:
     created_at, comment_id = decode_cursor(cursor, _scope(task_id), (str, str))
     try:
         return datetime.fromisoformat(created_at), UUID(comment_id)
-    except ValueError:
+    except (ValueError, TypeError):  # TypeError: a forged null
         raise ValidationFailed(
             "The cursor is not valid for this query",
             details=[

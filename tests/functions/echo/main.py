@@ -71,4 +71,10 @@ def reads(request: Request) -> dict[str, Any]:
     return {"first": first, "second": second}
 
 
+@app.get("/unencodable", auth="public")
+def unencodable(request: Request) -> dict[str, Any]:
+    """A value JSON cannot carry (a lone surrogate): the caller still gets the envelope."""
+    return {"text": "\ud800", "big": 2**70}
+
+
 handler = app.handler
