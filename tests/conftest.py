@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.redis",
     "tests.fixtures.server",
     "tests.fixtures.proxy",
+    "tests.fixtures.teams",
 ]

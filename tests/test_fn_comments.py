@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -32,24 +31,6 @@ def fails(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
     assert body["success"] is False
     assert body["error"]["code"] == code, body
     return body["error"]
-
-
-@pytest.fixture
-def team(db_admin) -> Iterator[str]:
-    """A fresh workspace: the seed's owner, admin, member and viewer; the outsider is not in it."""
-    ws = uuid.uuid4()
-    db_admin.execute(
-        "insert into public.workspaces (id, name, slug, created_by) values (%s, %s, %s, %s)",
-        (ws, "Team", f"team-{ws.hex[:16]}", SEED_USERS["owner"]),
-    )
-    for role in ("admin", "member", "viewer"):
-        db_admin.execute(
-            "insert into public.workspace_members (workspace_id, user_id, role)"
-            " values (%s, %s, %s)",
-            (ws, SEED_USERS[role], role),
-        )
-    yield str(ws)
-    db_admin.execute("delete from public.workspaces where id = %s", (ws,))
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -43,24 +42,6 @@ def expect(response: httpx.Response, outcome: tuple[int, str | None]) -> None:
         ok(response, status)
     else:
         fails(response, status, code)
-
-
-@pytest.fixture
-def team(db_admin) -> Iterator[str]:
-    """A fresh workspace: the seed's owner, admin, member and viewer; the outsider is not in it."""
-    ws = uuid.uuid4()
-    db_admin.execute(
-        "insert into public.workspaces (id, name, slug, created_by) values (%s, %s, %s, %s)",
-        (ws, "Team", f"team-{ws.hex[:16]}", SEED_USERS["owner"]),
-    )
-    for role in ("admin", "member", "viewer"):
-        db_admin.execute(
-            "insert into public.workspace_members (workspace_id, user_id, role)"
-            " values (%s, %s, %s)",
-            (ws, SEED_USERS[role], role),
-        )
-    yield str(ws)
-    db_admin.execute("delete from public.workspaces where id = %s", (ws,))
 
 
 def make_project(db_admin, ws: str, name: str = "Seeded", archived: bool = False) -> str:

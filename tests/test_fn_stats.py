@@ -10,7 +10,6 @@ from __future__ import annotations
 import statistics
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -43,36 +42,6 @@ def fails(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
 def stats(client: httpx.Client, ws: str) -> tuple[dict[str, Any], str]:
     body = ok(client.get("/stats", params={"workspace_id": ws}))
     return body["data"], body["meta"]["cache"]
-
-
-@pytest.fixture
-def make_team(db_admin) -> Iterator[Any]:
-    """Fresh workspaces: the seed's owner, admin, member and viewer; never the outsider."""
-    made: list[uuid.UUID] = []
-
-    def make() -> str:
-        ws = uuid.uuid4()
-        db_admin.execute(
-            "insert into public.workspaces (id, name, slug, created_by) values (%s, %s, %s, %s)",
-            (ws, "Team", f"team-{ws.hex[:16]}", SEED_USERS["owner"]),
-        )
-        for role in ("admin", "member", "viewer"):
-            db_admin.execute(
-                "insert into public.workspace_members (workspace_id, user_id, role)"
-                " values (%s, %s, %s)",
-                (ws, SEED_USERS[role], role),
-            )
-        made.append(ws)
-        return str(ws)
-
-    yield make
-    for ws in made:
-        db_admin.execute("delete from public.workspaces where id = %s", (ws,))
-
-
-@pytest.fixture
-def team(make_team: Any) -> str:
-    return str(make_team())
 
 
 def make_project(db_admin, ws: str) -> str:
