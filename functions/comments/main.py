@@ -26,9 +26,8 @@ from shared import (
     NotFound,
     Request,
     Result,
-    ValidationFailed,
 )
-from shared.pagination import decode_cursor, page
+from shared.pagination import KeysetSort, page
 
 app = App("comments", title="Comments", description="Comments on tasks.")
 
@@ -79,22 +78,8 @@ class Deleted(BaseModel):
 # ---- helpers --------------------------------------------------------------------------
 
 
-def _after(cursor: str, task_id: UUID) -> tuple[datetime, UUID]:
-    """The (created_at, id) a cursor points after; 422 unless this task's list made it."""
-    created_at, comment_id = decode_cursor(cursor, _scope(task_id), (str, str))
-    try:
-        return datetime.fromisoformat(created_at), UUID(comment_id)
-    except (ValueError, TypeError):  # TypeError: a forged null
-        raise ValidationFailed(
-            "The cursor is not valid for this query",
-            details=[
-                {
-                    "loc": ["query", "cursor"],
-                    "type": "cursor_invalid",
-                    "message": "Use next_cursor from the previous page of the same query",
-                }
-            ],
-        ) from None
+# Oldest first on (created_at, id): the (task_id, created_at, id) index serves every page.
+_ORDER = KeysetSort("created_at", False, datetime.fromisoformat, str, alias="c")
 
 
 def _scope(task_id: UUID) -> dict[str, str]:
@@ -127,7 +112,7 @@ def list_comments(request: Request, query: ListQuery) -> Result:
     params: dict[str, Any] = {"task": query.task_id, "fetch": query.limit + 1}
     sql = _FIRST_PAGE
     if query.cursor is not None:
-        params["after_at"], params["after_id"] = _after(query.cursor, query.task_id)
+        params["after_at"], params["after_id"] = _ORDER.decode(query.cursor, _scope(query.task_id))
         sql = _NEXT_PAGE
     rows = request.db.all(sql, params)
     if not rows:
@@ -137,7 +122,7 @@ def list_comments(request: Request, query: ListQuery) -> Result:
         comments,
         query.limit,
         _scope(query.task_id),
-        lambda last: [last["created_at"].isoformat(), str(last["id"])],
+        _ORDER.cursor_values,
     )
     return Result(items, pagination=pagination)
 
