@@ -118,16 +118,10 @@ class Transaction:
         self._pool: ConnectionPool[Any] | None = None
         self._conn: psycopg.Connection[Row] | None = None
         self._prefix: str | None = None
-        self.queries = 0
         self.elapsed = 0.0
-
-    @property
-    def started(self) -> bool:
-        return self._conn is not None
 
     def _run(self, sql: str, params: Params) -> psycopg.Cursor[Row]:
         started = time.perf_counter()
-        self.queries += 1
         try:
             if self._conn is None:
                 return self._first(sql, params)
@@ -193,13 +187,6 @@ class Transaction:
     def execute(self, sql: str, params: Params = None) -> int:
         """Run a statement; return the number of rows it touched."""
         return self._run(sql, params).rowcount
-
-    def savepoint(self) -> Any:
-        """A nested transaction block (`with tx.savepoint(): ...`); writes only."""
-        if self._conn is None:
-            self.value("select 1")
-        assert self._conn is not None and not self.read_only
-        return self._conn.transaction()
 
     def finish(self, commit: bool) -> None:
         """Commit or roll back and give the connection back; safe to call when never opened."""

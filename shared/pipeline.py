@@ -7,7 +7,6 @@ in `shared.app`, because they must also cover requests that match no route.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -166,8 +165,6 @@ def transaction_step(request: Request, nxt: Next) -> Reply:
 def call_endpoint(request: Request) -> Reply:
     route = request.route
     assert route is not None
-    started = time.perf_counter()
     out = route.endpoint(request, **request.models)
-    request.timings["handler"] = time.perf_counter() - started
     result = out if isinstance(out, Result) else Result(data=out, status=route.status)
     return Reply(result=result, raw=route.raw)

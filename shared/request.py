@@ -46,7 +46,6 @@ class Request:
         self.json: Any = None
         self.response_headers: dict[str, str] = {}
         self.models: dict[str, Any] = {}
-        self.timings: dict[str, float] = {}
         # Run after the transaction commits (cache invalidation, notifications).
         self.after_commit: list[Callable[[], None]] = []
         self.invalidated_scopes: set[str] = set()
