@@ -37,8 +37,10 @@ def fingerprint(request: Request) -> str:
 
 def idempotency_step(request: Request, nxt: Next) -> Reply:
     route = request.route
+    if route is None or not route.idempotent:
+        return nxt(request)
     key = request.headers.get("Idempotency-Key")
-    if route is None or not route.idempotent or key is None:
+    if key is None:
         return nxt(request)
     if request.claims is None or not request.claims.sub:
         # Keys are scoped to a verified caller. Without one, all that tells callers apart is

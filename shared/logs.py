@@ -24,6 +24,9 @@ def set_stream(stream: TextIO) -> None:
     _stream = stream
 
 
+_PROJECT = os.environ.get("GOOGLE_CLOUD_PROJECT")
+
+
 def trace_field(header_cloud: str | None, header_w3c: str | None) -> str | None:
     """Cloud Logging's trace reference from `X-Cloud-Trace-Context` or `traceparent`."""
     trace_id = None
@@ -35,8 +38,7 @@ def trace_field(header_cloud: str | None, header_w3c: str | None) -> str | None:
             trace_id = parts[1]
     if not trace_id or not trace_id.isalnum() or len(trace_id) > 64:
         return None
-    project = os.environ.get("GOOGLE_CLOUD_PROJECT")
-    return f"projects/{project}/traces/{trace_id}" if project else trace_id
+    return f"projects/{_PROJECT}/traces/{trace_id}" if _PROJECT else trace_id
 
 
 def log(severity: str, message: str, **fields: Any) -> None:
@@ -44,11 +46,14 @@ def log(severity: str, message: str, **fields: Any) -> None:
     record: dict[str, Any] = {
         "severity": severity,
         "message": message,
-        "time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+        "time": dt.datetime.now(dt.UTC),  # orjson writes RFC 3339, as Cloud Logging reads
     }
     for key, value in fields.items():
         if value is not None:
-            record["logging.googleapis.com/trace" if key == "trace" else key] = value
+            record[key] = value
+    trace = record.pop("trace", None)
+    if trace is not None:
+        record["logging.googleapis.com/trace"] = trace
     line = dumps(record)
     with _lock:
         _stream.write(line + "\n")

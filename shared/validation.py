@@ -10,6 +10,7 @@ Text that Postgres cannot store is refused here, not at the database: a NUL char
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import typing
@@ -77,8 +78,11 @@ def validate(model: type[M], data: Any, where: str) -> M:
         validated = model.model_validate(data)
     except ValidationError as exc:
         details = _details(exc, where)
+    else:
+        if not _has_nul(data):
+            return validated
     reported = {tuple(d["loc"]) for d in details}
-    for loc in _nul_locs(data, where) if _has_nul(data) else ():
+    for loc in _nul_locs(data, where):
         if tuple(loc) not in reported:
             details.append(
                 {"loc": loc, "type": "string_nul", "message": "Text may not contain NUL (\\u0000)"}
@@ -95,6 +99,14 @@ def _is_list_field(annotation: Any) -> bool:
     return any(_is_list_field(arg) for arg in typing.get_args(annotation) if arg is not type(None))
 
 
+@functools.cache
+def _list_fields(model: type[BaseModel]) -> frozenset[str]:
+    """The fields of a query model that take several values (worked out once per model)."""
+    return frozenset(
+        name for name, field in model.model_fields.items() if _is_list_field(field.annotation)
+    )
+
+
 def query_data(model: type[BaseModel], args: Mapping[str, list[str]]) -> dict[str, Any]:
     """Shape multi-valued query args for a model: lists where the field is a list.
 
@@ -103,10 +115,9 @@ def query_data(model: type[BaseModel], args: Mapping[str, list[str]]) -> dict[st
     """
     data: dict[str, Any] = {}
     duplicates: list[dict[str, Any]] = []
-    fields = model.model_fields
+    list_fields = _list_fields(model)
     for name, values in args.items():
-        field = fields.get(name)
-        if field is not None and _is_list_field(field.annotation):
+        if name in list_fields:
             data[name] = [part for value in values for part in value.split(",") if part != ""]
         elif len(values) > 1:
             duplicates.append(

@@ -47,7 +47,10 @@ def test_reads_fail_open_and_writes_fail_closed(
     assert "rate limiter" in body["error"]["message"]
     records = [json.loads(line) for line in log_lines.getvalue().splitlines()]
     outages = [r for r in records if r["message"] == "rate limiter unavailable"]
-    assert {(r["severity"], r["fail_open"]) for r in outages} == {("WARNING", True), ("ERROR", False)}
+    assert {(r["severity"], r["fail_open"]) for r in outages} == {
+        ("WARNING", True),
+        ("ERROR", False),
+    }
     assert all(r["request_id"] for r in outages)
 
     upstash_trouble.set_failure(None)

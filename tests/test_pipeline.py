@@ -376,3 +376,11 @@ def test_a_response_json_cannot_carry_is_an_internal_error_in_the_envelope(serve
         response = client.get("/echo/unencodable")
     assert_error(response, 500, "INTERNAL")
     assert response.headers["Content-Type"] == "application/json"
+
+
+def test_a_handler_header_with_a_line_break_is_an_internal_error(served: Served) -> None:
+    with served.client() as client:
+        response = client.get("/echo/split-header")
+    assert_error(response, 500, "INTERNAL")
+    assert "Set-Cookie" not in response.headers
+    assert "X-Echo" not in response.headers

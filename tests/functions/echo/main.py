@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import Field
 
-from shared import App, Model, RatePolicy, Request
+from shared import App, Model, RatePolicy, Request, Result
 
 app = App("echo")
 
@@ -75,6 +75,12 @@ def reads(request: Request) -> dict[str, Any]:
 def unencodable(request: Request) -> dict[str, Any]:
     """A value JSON cannot carry (a lone surrogate): the caller still gets the envelope."""
     return {"text": "\ud800", "big": 2**70}
+
+
+@app.get("/split-header", auth="public")
+def split_header(request: Request) -> Result:
+    """A header value with a line break would split the response: refused, never sent."""
+    return Result({"ok": True}, headers={"X-Echo": "a\r\nSet-Cookie: stolen=1"})
 
 
 handler = app.handler
