@@ -101,8 +101,13 @@ class App:
         summary: str | None = None,
         description: str | None = None,
         raw: bool = False,
+        single_statement: bool = False,
     ) -> Callable[[F], F]:
-        """Declare a route; the decorated function gets `(request, **models)`."""
+        """Declare a route; the decorated function gets `(request, **models)`.
+
+        `single_statement=True` promises that the handler's write is one SQL statement (reads
+        may follow it): the write then commits with that statement, in one round trip.
+        """
 
         def register(endpoint: F) -> F:
             self.routes.append(
@@ -123,6 +128,7 @@ class App:
                     summary=summary or _first_line(endpoint.__doc__),
                     description=description or endpoint.__doc__,
                     raw=raw,
+                    single_statement=single_statement,
                 )
             )
             self._chain = None

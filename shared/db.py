@@ -3,7 +3,8 @@
 Every statement runs with the settings that make RLS see the caller: `role`,
 `request.jwt.claims`, `request.method`, `request.path`, `request.headers`, and a statement
 timeout, sent together with the statement (see `Transaction` for how reads and writes
-differ), so a simple read costs one network round trip and a simple write two.
+differ), so a read costs one network round trip per query, a write route declared
+`single_statement=True` one, and any other write one per statement plus the COMMIT.
 
 The pool is opened lazily and uses no server-side prepared statements
 (`prepare_threshold=None`), as Supavisor's transaction pooler requires.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import select
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -77,6 +79,24 @@ def close_pools() -> None:
         _pools.clear()
 
 
+def _live_connection(pool: ConnectionPool[Any]) -> psycopg.Connection[Row]:
+    """A pooled connection the server has not already hung up on.
+
+    An idle connection has nothing to read; when it does, the server sent its goodbye (a
+    FATAL on restart or termination, or EOF when a pooler dropped it). One `select` call
+    finds that before a statement is sent, at no round trip, so even a write that cannot be
+    retried never lands on a connection known to be dead.
+    """
+    for _ in range(pool.max_size + 1):
+        conn: psycopg.Connection[Row] = pool.getconn()
+        if not select.select([conn.fileno()], [], [], 0)[0]:
+            return conn
+        conn.close()
+        pool.putconn(conn)  # the pool discards a closed connection
+    last: psycopg.Connection[Row] = pool.getconn()
+    return last
+
+
 class Transaction:
     """One request's database work as the caller. Opened on first use, closed by the pipeline.
 
@@ -87,9 +107,17 @@ class Transaction:
     read costs exactly one round trip per query. Under READ COMMITTED that is the same
     isolation a read transaction would give (each statement sees a fresh snapshot).
 
+    A write whose work is one statement (`single_statement=True` on the route) goes the way
+    reads go: `impersonation; statement` in one message, committed by Postgres when it
+    succeeds, one round trip in all. Every later statement is its own transaction, so such a
+    handler may only read after its write. `atomic()` (the idempotency step calls it, as its
+    record must commit with the work) switches back to one explicit transaction.
+
     A pooled connection found dead on first use (Postgres restarted, a pooler dropped it) is
     discarded, the pool's idle connections are checked, and the first statement is retried
-    once: nothing was committed on the dead connection, so the retry cannot write twice.
+    once when that cannot write twice: a read, or an explicit transaction (nothing commits
+    before COMMIT). A single-statement write is not retried (it may have committed before the
+    connection dropped); its caller gets 503 and may retry with an `Idempotency-Key`.
     """
 
     def __init__(
@@ -100,11 +128,14 @@ class Transaction:
         method: str,
         path: str,
         headers: Mapping[str, str],
+        single_statement: bool = False,
     ) -> None:
         if role not in _DB_ROLES:
             role = "anon"
         self._settings = settings
         self.read_only = method in ("GET", "HEAD")
+        # Each statement its own implicit transaction, sent with the impersonation.
+        self.implicit = self.read_only or single_statement
         self._impersonation: tuple[str, ...] = (
             role,
             json.dumps(claims, separators=(",", ":")),
@@ -120,6 +151,13 @@ class Transaction:
         self._prefix: str | None = None
         self.elapsed = 0.0
 
+    def atomic(self) -> None:
+        """Run this request's statements in one explicit transaction (before the first one)."""
+        if self._conn is not None and self.implicit and not self.read_only:
+            raise RuntimeError("atomic() must come before the first statement")
+        if not self.read_only:
+            self.implicit = False
+
     def _run(self, sql: str, params: Params) -> psycopg.Cursor[Row]:
         started = time.perf_counter()
         try:
@@ -133,8 +171,9 @@ class Transaction:
         import psycopg
 
         pool = self._pool = get_pool(self._settings)
+        retry_safe = self.read_only or not self.implicit  # nothing can commit twice
         for attempt in (1, 2):
-            conn: psycopg.Connection[Row] = pool.getconn()
+            conn: psycopg.Connection[Row] = _live_connection(pool)
             try:
                 self._conn = conn
                 return self._send(conn, sql, params, first=True)
@@ -144,15 +183,15 @@ class Transaction:
                     pool.putconn(conn)
                     raise  # the server answered: a real error, not a dead connection
                 pool.putconn(conn)  # the pool discards a closed connection
-                if attempt == 2:
-                    raise
                 pool.check()  # its idle siblings likely died too (a restart): replace them
+                if attempt == 2 or not retry_safe:
+                    raise
         raise AssertionError("unreachable")
 
     def _send(
         self, conn: psycopg.Connection[Row], sql: str, params: Params, first: bool = False
     ) -> psycopg.Cursor[Row]:
-        if self.read_only:
+        if self.implicit:
             import psycopg
 
             cursor = psycopg.ClientCursor(conn)
@@ -196,7 +235,7 @@ class Transaction:
             return
         started = time.perf_counter()
         try:
-            if self.read_only:
+            if self.implicit:
                 pass  # every message was its own implicit transaction
             elif commit:
                 conn.execute("commit")

@@ -50,6 +50,7 @@ def idempotency_step(request: Request, nxt: Next) -> Reply:
         raise BadRequest("Idempotency-Key must be 1 to 255 visible ASCII characters")
     scope = (request.client_ip, request.function, f"{route.method} {route.path}", key)
     fp = fingerprint(request)
+    request.db.atomic()  # the record must commit or roll back with the work
     try:
         claim = request.db.one(
             "select * from private.idempotency_claim(%s, %s, %s, %s, %s)", (*scope, fp)

@@ -48,7 +48,6 @@ class Request:
         self.models: dict[str, Any] = {}
         # Run after the transaction commits (cache invalidation, notifications).
         self.after_commit: list[Callable[[], None]] = []
-        self.invalidated_scopes: set[str] = set()
         self._tx: Transaction | None = None
 
     @property
@@ -71,6 +70,7 @@ class Request:
                 self.method,
                 self.path,
                 _safe_headers(self.headers),
+                single_statement=self.route is not None and self.route.single_statement,
             )
         return self._tx
 

@@ -37,11 +37,14 @@ class Route:
     description: str | None = None
     tags: tuple[str, ...] = ()
     raw: bool = False
+    single_statement: bool = False
     pattern: re.Pattern[str] = field(init=False)
     param_names: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         self.method = self.method.upper()
+        if self.single_statement and self.method in ("GET", "HEAD"):
+            raise ValueError(f"{self.method} {self.path}: single_statement is for writes")
         self.path = "/" + self.path.strip("/") if self.path.strip("/") else "/"
         self.param_names = tuple(_PARAM.findall(self.path))
         regex = _PARAM.sub(

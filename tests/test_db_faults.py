@@ -7,12 +7,17 @@ from tests.test_pipeline import assert_error
 
 
 def _kill_pool_connections(db_admin) -> int:
-    return len(
-        db_admin.execute(
-            "select pg_terminate_backend(pid) from pg_stat_activity"
-            " where datname = current_database() and pid <> pg_backend_pid() and backend_type = 'client backend'"
+    """Terminate every other client connection and wait until they are gone, as a restart."""
+    pids = [
+        row[0]
+        for row in db_admin.execute(
+            "select pid from pg_stat_activity where datname = current_database()"
+            " and pid <> pg_backend_pid() and backend_type = 'client backend'"
         ).fetchall()
-    )
+    ]
+    # pg_terminate_backend(pid, timeout) waits for each to exit (Postgres 14+).
+    db_admin.execute("select pg_terminate_backend(pid, 5000) from unnest(%s::int[]) pid", (pids,))
+    return len(pids)
 
 
 def test_killed_pooled_connections_heal_without_an_error(served: Served, db_admin) -> None:
@@ -20,7 +25,9 @@ def test_killed_pooled_connections_heal_without_an_error(served: Served, db_admi
         assert client.get("/me").status_code == 200
         assert client.post("/workspaces", json={"name": "before kill"}).status_code == 201
         assert _kill_pool_connections(db_admin) >= 1
-        # Reads and writes both find their connection dead, discard it and retry once.
+        # Reads and writes both find their connection dead before sending, and take another.
+        # (POST /workspaces is a single-statement write: a retry after sending could write
+        # twice, so the check must happen before anything is sent.)
         assert client.get("/me").status_code == 200
         assert _kill_pool_connections(db_admin) >= 1
         response = client.post("/workspaces", json={"name": "after kill"})

@@ -7,7 +7,6 @@ Listing and pagination are in test_fn_tasks_list.py, bulk in test_fn_tasks_bulk.
 
 from __future__ import annotations
 
-import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -98,30 +97,18 @@ def ok(response: Any, status: int = 200) -> Any:
     return body["data"]
 
 
-def spy_invalidations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The cache scopes the served tasks function invalidates (the real bump still happens).
-
-    Read from a spy rather than from Redis: other test sessions on this machine share the
-    Redis test DB and flush it between their tests."""
-    module = sys.modules["fnkit_functions_tasks"]
-    original, calls = module.invalidate_after_commit, []
-
-    def spy(request: Any, scope: str) -> None:
-        calls.append(scope)
-        original(request, scope)
-
-    monkeypatch.setattr(module, "invalidate_after_commit", spy)
-    return calls
+def task_version(db: Any, workspace: str) -> int:
+    """The workspace's task version, which the stats cache follows (0 before any write)."""
+    row = db.execute(
+        "select version from private.workspace_task_versions where workspace_id = %s",
+        (workspace,),
+    ).fetchone()
+    return int(row[0]) if row else 0
 
 
 @pytest.fixture
 def team(db_admin: psycopg.Connection[Any]) -> Iterator[Team]:
     yield from make_team(db_admin)
-
-
-@pytest.fixture
-def invalidations(served: Served, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    return spy_invalidations(monkeypatch)
 
 
 # ---- happy paths ------------------------------------------------------------------------------
@@ -225,34 +212,41 @@ def test_delete_with_if_match(served: Served, team: Team, db_admin: Any) -> None
     assert task_row(db_admin, task["id"]) is None
 
 
-def test_every_write_invalidates_its_workspace_stats(
-    served: Served, team: Team, invalidations: list[str]
+def test_every_write_moves_its_workspace_task_version(
+    served: Served, team: Team, db_admin: Any
 ) -> None:
-    scope = f"ws:{team.workspace}"
+    start = task_version(db_admin, team.workspace)
     with as_user(served, "member") as client:
         task = ok(client.post("/tasks", json={"project_id": team.project, "title": "cached"}), 201)
-        assert invalidations == [scope]
+        assert task_version(db_admin, team.workspace) == start + 1
         ok(client.patch(f"/tasks/{task['id']}", json={"title": "cached 2", "version": 1}))
-        assert invalidations == [scope] * 2
+        assert task_version(db_admin, team.workspace) == start + 2
         failed = client.patch(f"/tasks/{task['id']}", json={"title": "stale", "version": 1})
         assert_error(failed, 409, "VERSION_CONFLICT")
         ok(client.get(f"/tasks/{task['id']}"))
         ok(client.get("/tasks", params={"workspace_id": team.workspace}))
-        assert invalidations == [scope] * 2  # refused writes and reads invalidate nothing
+        # refused writes and reads move nothing
+        assert task_version(db_admin, team.workspace) == start + 2
         ok(client.delete(f"/tasks/{task['id']}"))
-        assert invalidations == [scope] * 3
+        assert task_version(db_admin, team.workspace) == start + 3
 
 
-def test_the_invalidation_bumps_the_version_stats_reads(
-    served: Served, team: Team, upstash: Any
+def test_the_task_version_is_readable_by_members_only(
+    database_url: str, team: Team, db_admin: Any
 ) -> None:
-    key = f"cache:v:ws:{team.workspace}"
-    with as_user(served, "member") as client:
-        before = int(upstash.redis.get(key) or 0)
-        ok(client.post("/tasks", json={"project_id": team.project, "title": "bump"}), 201)
-        after = int(upstash.redis.get(key) or 0)
-    # == before + 1, unless another test session flushed the shared Redis DB meanwhile
-    assert after == before + 1 or after == 1
+    from tests.rls_helpers import acting_as, settings_for
+
+    add_task(db_admin, team.project)
+    settings = settings_for(database_url)
+    sql = "select private.task_version(%s)"
+    with acting_as(settings, uuid.UUID(MEMBER)) as tx:
+        assert tx.value(sql, (team.workspace,)) == task_version(db_admin, team.workspace) > 0
+    with acting_as(settings, uuid.UUID(OUTSIDER)) as tx:
+        assert tx.value(sql, (team.workspace,)) is None
+    # The table itself is out of reach of API roles.
+    with acting_as(settings, uuid.UUID(MEMBER)) as tx, pytest.raises(psycopg.Error) as refused:
+        tx.value("select version from private.workspace_task_versions")
+    assert refused.value.sqlstate == "42501"
 
 
 def test_openapi_documents_every_route(served: Served) -> None:

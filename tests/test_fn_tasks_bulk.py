@@ -19,19 +19,14 @@ from tests.test_fn_tasks import (
     assert_error,
     make_team,
     ok,
-    spy_invalidations,
     task_row,
+    task_version,
 )
 
 
 @pytest.fixture
 def team(db_admin: psycopg.Connection[Any]) -> Iterator[Team]:
     yield from make_team(db_admin)
-
-
-@pytest.fixture
-def invalidations(served: Served, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    return spy_invalidations(monkeypatch)
 
 
 def _count(db: psycopg.Connection[Any], title_prefix: str) -> int:
@@ -42,9 +37,7 @@ def _count(db: psycopg.Connection[Any], title_prefix: str) -> int:
     return int(row[0])
 
 
-def test_mixed_ops_apply_in_order(
-    served: Served, team: Team, db_admin: Any, invalidations: list[str]
-) -> None:
+def test_mixed_ops_apply_in_order(served: Served, team: Team, db_admin: Any) -> None:
     edited = add_task(db_admin, team.project, title="edit me")
     doomed = add_task(db_admin, team.project, title="delete me")
     tag = uuid.uuid4().hex[:8]
@@ -58,6 +51,7 @@ def test_mixed_ops_apply_in_order(
             "data": {"project_id": team.other_project, "title": f"{tag} two", "assignee_id": ADMIN},
         },
     ]
+    start = task_version(db_admin, team.workspace)
     with as_user(served, "admin") as client:
         results = ok(client.post("/tasks/bulk", json={"ops": ops}))["results"]
     assert [(r["index"], r["op"]) for r in results] == [
@@ -71,8 +65,7 @@ def test_mixed_ops_apply_in_order(
     assert task_row(db_admin, edited["id"])["title"] == "edited twice"  # type: ignore[index]
     assert task_row(db_admin, doomed["id"]) is None
     assert _count(db_admin, tag) == 2
-    # one invalidation per workspace touched, not one per op
-    assert invalidations == [f"ws:{team.workspace}"]
+    assert task_version(db_admin, team.workspace) == start + len(ops)  # one per statement
 
 
 def _bad_ops(
@@ -114,9 +107,7 @@ def _bad_ops(
         "bad field",
     ],
 )
-def test_one_bad_op_changes_nothing(
-    served: Served, team: Team, db_admin: Any, invalidations: list[str], kind: str
-) -> None:
+def test_one_bad_op_changes_nothing(served: Served, team: Team, db_admin: Any, kind: str) -> None:
     tag = uuid.uuid4().hex[:8]
     edited = add_task(db_admin, team.project, created_by=MEMBER)
     doomed = add_task(db_admin, team.project, created_by=MEMBER)
@@ -128,6 +119,7 @@ def test_one_bad_op_changes_nothing(
         bad,
         {"op": "create", "data": {"project_id": team.project, "title": f"{tag} after"}},
     ]
+    start = task_version(db_admin, team.workspace)
     with as_user(served, "member") as client:
         response = client.post("/tasks/bulk", json={"ops": ops})
     body = assert_error(response, status, code)
@@ -137,7 +129,7 @@ def test_one_bad_op_changes_nothing(
     assert _count(db_admin, tag) == 0
     assert task_row(db_admin, edited["id"]) == edited
     assert task_row(db_admin, doomed["id"]) == doomed
-    assert invalidations == []
+    assert task_version(db_admin, team.workspace) == start  # rolled back with the ops
 
 
 def test_a_hundred_ops_are_fine_and_a_hundred_and_one_are_not(

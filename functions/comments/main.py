@@ -127,7 +127,7 @@ def list_comments(request: Request, query: ListQuery) -> Result:
     return Result(items, pagination=pagination)
 
 
-@app.post("/", body=CommentIn, response=Comment, status=201, rate=WRITE)
+@app.post("/", body=CommentIn, response=Comment, status=201, rate=WRITE, single_statement=True)
 def create_comment(request: Request, body: CommentIn) -> Result:
     """Comment on a task as the caller (owners, admins, members; viewers 403; 404 when the
     task is hidden)."""
@@ -147,7 +147,14 @@ def create_comment(request: Request, body: CommentIn) -> Result:
     return Result(_comment(row), status=201)
 
 
-@app.patch("/{id}", path_model=CommentPath, body=CommentPatch, response=Comment, rate=WRITE)
+@app.patch(
+    "/{id}",
+    path_model=CommentPath,
+    body=CommentPatch,
+    response=Comment,
+    rate=WRITE,
+    single_statement=True,
+)
 def update_comment(request: Request, path: CommentPath, body: CommentPatch) -> dict[str, Any]:
     """Edit a comment's body: its author only (admins may delete, not rewrite)."""
     row = request.db.one(
@@ -171,7 +178,7 @@ def update_comment(request: Request, path: CommentPath, body: CommentPatch) -> d
     return _comment(row)
 
 
-@app.delete("/{id}", path_model=CommentPath, response=Deleted, rate=WRITE)
+@app.delete("/{id}", path_model=CommentPath, response=Deleted, rate=WRITE, single_statement=True)
 def delete_comment(request: Request, path: CommentPath) -> dict[str, Any]:
     """Delete a comment: its author, or an owner or admin of the workspace."""
     row = request.db.one(

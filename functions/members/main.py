@@ -35,7 +35,6 @@ from shared import (
     Unavailable,
     supabase_admin,
 )
-from shared.cache import invalidate_after_commit
 
 app = App("members", title="Members", description="Workspace members, roles and invitations.")
 
@@ -185,8 +184,6 @@ def remove_member(request: Request, path: MemberPath) -> Result:
     )
     if deleted == 0:
         raise Forbidden("You may not remove this member")
-    # Their tasks lost their assignee (ON DELETE SET NULL): the stats changed.
-    invalidate_after_commit(request, f"ws:{path.workspace_id}")
     return Result(status=204)
 
 

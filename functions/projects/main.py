@@ -7,7 +7,7 @@ reads or writes the row, so the answer costs one round trip.
 
 Who may do what (the RLS policies say the same): every member reads; owners, admins and
 members create and edit; only owners and admins delete. Deleting a project deletes its tasks
-(foreign key cascade), so it bumps the workspace's stats cache version.
+(foreign key cascade), which moves the workspace's task version that the stats cache follows.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from uuid import UUID
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from shared import READ, WRITE, App, Forbidden, Model, NotFound, Request, Result
-from shared.cache import invalidate_after_commit
 
 app = App("projects", title="Projects", description="A workspace's projects.")
 
@@ -128,7 +127,7 @@ def list_projects(request: Request, query: ListQuery) -> list[dict[str, Any]]:
     return [_project(row) for row in rows if row["id"] is not None]
 
 
-@app.post("/", body=ProjectIn, response=Project, status=201, rate=WRITE)
+@app.post("/", body=ProjectIn, response=Project, status=201, rate=WRITE, single_statement=True)
 def create_project(request: Request, body: ProjectIn) -> Result:
     """Create a project (owners, admins, members; viewers 403; non-members 404)."""
     row = request.db.one(
@@ -158,7 +157,14 @@ def get_project(request: Request, path: ProjectPath) -> dict[str, Any]:
     return row
 
 
-@app.patch("/{id}", path_model=ProjectPath, body=ProjectPatch, response=Project, rate=WRITE)
+@app.patch(
+    "/{id}",
+    path_model=ProjectPath,
+    body=ProjectPatch,
+    response=Project,
+    rate=WRITE,
+    single_statement=True,
+)
 def update_project(request: Request, path: ProjectPath, body: ProjectPatch) -> dict[str, Any]:
     """Rename, describe, archive or unarchive a project (owners, admins, members)."""
     given = body.model_fields_set
@@ -189,10 +195,10 @@ def update_project(request: Request, path: ProjectPath, body: ProjectPatch) -> d
     return _project(row)
 
 
-@app.delete("/{id}", path_model=ProjectPath, response=Deleted, rate=WRITE)
+@app.delete("/{id}", path_model=ProjectPath, response=Deleted, rate=WRITE, single_statement=True)
 def delete_project(request: Request, path: ProjectPath) -> dict[str, Any]:
     """Delete a project and, by cascade, its tasks, comments and attachment rows (owners and
-    admins; members and viewers 403). Bumps the workspace's stats cache version."""
+    admins; members and viewers 403)."""
     row = request.db.one(
         "with target as (select p.id, p.workspace_id,"
         "   private.member_role(p.workspace_id) as role"
@@ -204,7 +210,6 @@ def delete_project(request: Request, path: ProjectPath) -> dict[str, Any]:
     )
     _allowed(row, DELETERS, "Project")
     assert row is not None
-    invalidate_after_commit(request, f"ws:{row['workspace_id']}")
     return {"id": row["id"], "deleted": True}
 
 

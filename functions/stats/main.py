@@ -2,17 +2,19 @@
 
 What is cached, and why it is safe:
 * The whole answer for one workspace and one day (UTC), in Upstash for 60 seconds, under the
-  workspace's cache version (`ws:<id>`). Every write that changes tasks (the tasks function,
-  deleting a project) bumps that version after its commit, so the next read is a miss that
-  recomputes; the TTL only bounds how long an unused entry lives.
-* Membership is checked in the database before the cache is read, so a non-member gets 404
-  and never a cached answer. Every member sees every task of their workspace (RLS), so the
-  answer is the same for all members and the key says "member" rather than a user id.
+  workspace's task version (`private.task_version`), which the database bumps in every
+  transaction that changes the workspace's tasks (any route, cascades included), so the next
+  read after a write is a miss that recomputes; the TTL only bounds how long an unused entry
+  lives. Writers never touch the cache.
+* Membership is checked in the database (the same query reads the version) before the cache
+  is read, so a non-member gets 404 and never a cached answer. Every member sees every task
+  of their workspace (RLS), so the answer is the same for all members and the key says
+  "member" rather than a user id.
 * The key holds everything that changes the answer: the workspace, the caller's visibility
   and the day ("overdue" and the week buckets move at midnight UTC).
-* A write that commits while a reader computes either lands before the reader's query (the
-  reader caches fresh numbers) or bumps the version afterwards (the reader's entry is never
-  trusted again): an entry is never stored under a version newer than its data.
+* The version is read before the numbers are computed, so a write that commits in between
+  is in the numbers but not in the version the entry is stored under: such an entry is
+  never trusted again, and an entry is never stored under a version newer than its data.
 """
 
 from __future__ import annotations
@@ -131,8 +133,8 @@ def workspace_stats(request: Request, query: StatsQuery) -> Result:
     Non-members get 404 before the cache is consulted.
     """
     workspace = query.workspace_id
-    role = request.db.value("select private.member_role(%s)", (workspace,))
-    if role is None:
+    version = request.db.value("select private.task_version(%s)", (workspace,))
+    if version is None:  # not a member
         raise NotFound("Workspace not found")
     today = datetime.now(UTC).date()
 
@@ -144,7 +146,7 @@ def workspace_stats(request: Request, query: StatsQuery) -> Result:
         return {"workspace_id": str(workspace), "as_of": today.isoformat(), **stats}
 
     params = {"workspace_id": str(workspace), "visibility": "member", "day": today.isoformat()}
-    value, hit = cached(request, "stats", f"ws:{workspace}", params, compute, ttl=TTL_SECONDS)
+    value, hit = cached(request, "stats", version, params, compute, ttl=TTL_SECONDS)
     return Result(value, meta={"cache": "hit" if hit else "miss"})
 
 

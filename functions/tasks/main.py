@@ -7,7 +7,8 @@ Choices every route shares (the OpenAPI document repeats them per route):
 * Writes need the version the caller read: `If-Match: "<version>"` (`W/"3"` and `3` are read
   too) or `version` in the body. Missing → 422 VALIDATION_FAILED; stale → 409 VERSION_CONFLICT
   and nothing changes. The answer carries the new `ETag`.
-* Every write bumps the stats cache version of its workspace (`ws:<workspace_id>`) after commit.
+* Every write moves its workspace's task version (a database trigger); the stats cache follows
+  it.
 * SQL text comes only from the fixed fragments below; input only ever travels as parameters.
 """
 
@@ -22,7 +23,6 @@ from uuid import UUID
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from shared import READ, WRITE, App, Model, Request, Result
-from shared.cache import invalidate_after_commit
 from shared.conditional import etag, if_match_version
 from shared.errors import ApiError, Forbidden, NotFound, ValidationFailed, VersionConflict, detail
 from shared.pagination import KeysetSort, page
@@ -269,7 +269,7 @@ def list_tasks(request: Request, query: TaskQuery) -> Result:
     return Result(items, pagination=pagination)
 
 
-@app.post("/", body=TaskCreate, response=Task, status=201, rate=WRITE)
+@app.post("/", body=TaskCreate, response=Task, status=201, rate=WRITE, single_statement=True)
 def create_task(request: Request, body: TaskCreate) -> Result:
     """Create a task in a project (201, `version` 1); the workspace comes from the project.
 
@@ -277,7 +277,6 @@ def create_task(request: Request, body: TaskCreate) -> Result:
     `Idempotency-Key`.
     """
     task = _create(request, body, ["body"])
-    invalidate_after_commit(request, f"ws:{task['workspace_id']}")
     return Result(task, status=201, headers=etag(task["version"]))
 
 
@@ -290,7 +289,6 @@ def bulk(request: Request, body: BulkIn) -> dict[str, Any]:
     and code, `details[0].loc` = `["body", "ops", <index>, ...]`, and nothing is changed.
     """
     results: list[dict[str, Any]] = []
-    workspaces: set[UUID] = set()
     for index, op in enumerate(body.ops):
         at: Loc = ["body", "ops", index]
         with _naming_op(index):
@@ -300,13 +298,9 @@ def bulk(request: Request, body: BulkIn) -> dict[str, Any]:
                 task = _update(request, op.id, op.version, op.data, at, [*at, "data"])
             else:
                 task = None
-                workspaces.add(_delete(request, op.id, op.version, at)["workspace_id"])
-        if task is not None:
-            workspaces.add(task["workspace_id"])
+                _delete(request, op.id, op.version, at)
         task_id = task["id"] if task is not None else getattr(op, "id", None)
         results.append({"index": index, "op": op.op, "id": task_id, "task": task})
-    for workspace_id in workspaces:
-        invalidate_after_commit(request, f"ws:{workspace_id}")
     return {"results": results}
 
 
@@ -319,7 +313,9 @@ def get_task(request: Request, path: TaskPath) -> Result:
     return Result(task, headers=etag(task["version"]))
 
 
-@app.patch("/{id}", path_model=TaskPath, body=TaskPatch, response=Task, rate=WRITE)
+@app.patch(
+    "/{id}", path_model=TaskPath, body=TaskPatch, response=Task, rate=WRITE, single_statement=True
+)
 def patch_task(request: Request, path: TaskPath, body: TaskPatch) -> Result:
     """Change some fields of a task, if it is still at the version the caller read.
 
@@ -336,11 +332,10 @@ def patch_task(request: Request, path: TaskPath, body: TaskPatch) -> Result:
             ["header", "If-Match"], 'Send If-Match: "<version>" or a body version', "missing"
         )
     task = _update(request, path.id, version, body, ["path", "id"], ["body"])
-    invalidate_after_commit(request, f"ws:{task['workspace_id']}")
     return Result(task, headers=etag(task["version"]))
 
 
-@app.delete("/{id}", path_model=TaskPath, response=Deleted, rate=WRITE)
+@app.delete("/{id}", path_model=TaskPath, response=Deleted, rate=WRITE, single_statement=True)
 def delete_task(request: Request, path: TaskPath) -> Deleted:
     """Delete a task: 200 with `{"id", "deleted": true}`.
 
@@ -348,13 +343,11 @@ def delete_task(request: Request, path: TaskPath) -> Deleted:
     header is optional here; when given, a stale version is 409 and nothing is deleted.
     """
     gone = _delete(request, path.id, if_match_version(request), ["path", "id"])
-    invalidate_after_commit(request, f"ws:{gone['workspace_id']}")
     return Deleted(id=gone["id"], deleted=True)
 
 
 # ---- the operations behind the routes (single and bulk) -------------------------------------
 # `at` locates the op in the request (for errors about the task), `data_at` its fields.
-# Callers invalidate the stats cache: bulk once per workspace, not once per op.
 
 
 def _create(request: Request, data: TaskCreate, data_at: Loc) -> Row:

@@ -72,7 +72,7 @@ def list_workspaces(request: Request) -> list[dict[str, Any]]:
     return request.db.all(f"{_WITH_ROLE} order by w.created_at, w.id limit 1000")
 
 
-@app.post("/", body=WorkspaceIn, response=Workspace, status=201, rate=WRITE)
+@app.post("/", body=WorkspaceIn, response=Workspace, status=201, rate=WRITE, single_statement=True)
 def create_workspace(request: Request, body: WorkspaceIn) -> Result:
     """Create a workspace; the caller becomes its owner in the same transaction."""
     row = request.db.one(
