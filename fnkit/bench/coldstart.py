@@ -13,8 +13,15 @@ modules loaded at each point (none may be, for functions that do not use
 `shared.supabase_admin`).
 
 Memory (in the same process as the first cold start): 1,000 requests from 4 client threads,
-then the resident set size of the worker that served them (psutil), and the proportional
-set size of master and worker together (what the container is charged, roughly).
+then the resident set size of the worker that served them (psutil, read from this process),
+and the proportional set size of master and worker together (what the container is charged,
+roughly).
+
+Where: all three run the hello world and every function with the interpreter of a
+virtualenv holding only the bundles' requirements (fnkit/bench/runtime_env.py), as Cloud Run
+functions installs them, not the dev venv (whose dev-only packages change what the same
+imports load); the functions and shared/ from the repository source. The result says which
+(`environment`, and a line in `notes`), also when the bench had to fall back to the dev venv.
 """
 
 from __future__ import annotations
@@ -30,11 +37,12 @@ from typing import Any
 
 import httpx
 
-from fnkit.bench import servers
+from fnkit.bench import runtime_env, servers
 from fnkit.bench.services import ACME, ROOT, TASK_WITH_COMMENTS, Services
 from fnkit.bench.stats import median
 
 HELLO = Path(__file__).with_name("peers") / "hello.py"
+PROBE = Path(__file__).with_name("probe.py")
 PROBES = {
     "health": "/",
     "me": "/",
@@ -47,6 +55,9 @@ PROBES = {
     "attachments": f"/?task_id={TASK_WITH_COMMENTS}",
 }
 MiB = 1024 * 1024
+# Installed in the dev venv, never a function's requirement: a function process loading one
+# was measured in the wrong environment (or imports dev tooling).
+DEV_ONLY = ("rich", "schemathesis", "hypothesis", "fastapi", "pytest", "psutil", "fakeredis")
 
 
 def functions() -> dict[str, Path]:
@@ -137,13 +148,20 @@ def _top_level(lines: list[str]) -> list[tuple[str, int]]:
 
 
 def probe(
-    source: Path, path: str, token: str | None, env: dict[str, str], top: int = 8
+    source: Path,
+    path: str,
+    token: str | None,
+    env: dict[str, str],
+    top: int = 8,
+    python: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Imports at load and on the first request, and the Supabase modules then loaded."""
+    """Imports at load and on the first request, and the Supabase modules then loaded.
+
+    Run as a file under `-P`, so the function's process imports nothing from fnkit."""
     from fnkit.bench.probe import MARKS
 
-    argv = [sys.executable, "-X", "importtime", "-m", "fnkit.bench.probe", "--source", str(source)]
-    argv += ["--path", path] + (["--token", token] if token else [])
+    argv = [str(python or sys.executable), "-P", "-X", "importtime", str(PROBE)]
+    argv += ["--source", str(source), "--path", path] + (["--token", token] if token else [])
     done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60, check=True)
     line = [x for x in done.stdout.splitlines() if x.startswith('{"at_import"')][-1]
     result: dict[str, Any] = json.loads(line)
@@ -161,12 +179,21 @@ def measure(services: Services, quick: bool) -> dict[str, Any]:
     200 requests, and the probe runs while the requests are served (after the cold start
     was timed, so only the import timings suffer from the overlap)."""
     runs, requests = (1, 200) if quick else (3, 1000)
+    runtime = runtime_env.ensure()
     owner_token = services.jwks.hs256("11111111-1111-1111-1111-111111111111")
-    env = services.process_env()
+    env = services.process_env(**runtime.env())
     targets: dict[str, tuple[Path, str, str | None]] = {"hello": (HELLO, "/", None)}
     for name, source in functions().items():
         targets[name] = (source, probe_path(name), owner_token)
-    results: dict[str, Any] = {"runs": runs, "requests": requests, "functions": {}}
+    results: dict[str, Any] = {
+        "runs": runs,
+        "requests": requests,
+        "environment": runtime.environment,
+        "python": str(runtime.python),
+        "environment_build_s": runtime.build_s,
+        "notes": [runtime.note()],
+        "functions": {},
+    }
     for name, (source, path, token) in targets.items():
         times: list[float] = []
         listening: list[float] = []
@@ -179,11 +206,14 @@ def measure(services: Services, quick: bool) -> dict[str, Any]:
             token: str | None = token,
             into: dict[str, Any] = probed,
         ) -> None:
-            into.update(probe(source, path, token, env))
+            into.update(probe(source, path, token, env, python=runtime.python))
 
         for run in range(runs):
             services.bridge.flush()
-            with servers.functions_framework(f"cold-{name}", source, services) as server:
+            server = servers.functions_framework(
+                f"cold-{name}", source, services, python=runtime.python, python_env=runtime.env()
+            )
+            with server:
                 seconds, port_open = first_response(server, path, token)
                 times.append(seconds * 1000)
                 listening.append(port_open * 1000)
@@ -204,4 +234,10 @@ def measure(services: Services, quick: bool) -> dict[str, Any]:
         entry["imports"] = probed
         entry["needs_supabase"] = name != "hello" and needs_supabase(source)
         results["functions"][name] = entry
+    leaked = sorted(
+        {p for e in results["functions"].values() for p in e["imports"].get("packages", [])}
+        & {"fnkit", *DEV_ONLY}
+    )
+    if leaked:
+        results["notes"].append(f"Loaded by a function process, not expected: {', '.join(leaked)}.")
     return results

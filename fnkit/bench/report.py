@@ -316,7 +316,7 @@ def render(results: dict[str, Any]) -> str:
     extra = _imports(results)
     if extra:
         lines += ["", *extra]
-    notes = meta.get("notes", [])
+    notes = [*results.get("coldstart", {}).get("notes", []), *meta.get("notes", [])]
     if notes:
         lines += ["", *[f"- {note}" for note in notes]]
     all_figs = [f for f in figures(results) if f.met is not None]

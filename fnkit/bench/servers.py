@@ -1,7 +1,8 @@
 """Start the things under test as separate processes, the way they run in production.
 
 * `functions_framework(...)`: the `functions-framework` command (gunicorn, 1 worker, its default
-  threads), exactly what Cloud Run functions runs; used for cold start and memory.
+  threads), exactly what Cloud Run functions runs; used for cold start and memory, with
+  `python` the runtime-only virtualenv's interpreter (fnkit/bench/runtime_env.py).
 * `gunicorn(...)`: functions-framework's app under gunicorn with workers and threads chosen for
   this machine; used for load.
 * `uvicorn(...)`: the FastAPI peer.
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,14 +72,23 @@ def _launch(name: str, argv: list[str], env: dict[str, str], port: int) -> Serve
 
 
 def functions_framework(
-    name: str, source: Path, services: Services, port: int | None = None, **env: str
+    name: str,
+    source: Path,
+    services: Services,
+    port: int | None = None,
+    *,
+    python: str | Path | None = None,
+    python_env: Mapping[str, str] | None = None,
+    **env: str,
 ) -> Server:
+    """`python -m functions_framework` (default: this interpreter); `python_env` (a venv's
+    activation, `RuntimeEnv.env()`) and `env` add variables to the function's settings."""
     port = port or free_port()
     argv = [
-        sys.executable, "-m", "functions_framework", "--target", "handler",
+        str(python or sys.executable), "-m", "functions_framework", "--target", "handler",
         "--source", str(source), "--host", "127.0.0.1", "--port", str(port),
     ]  # fmt: skip
-    return _launch(name, argv, services.process_env(**env), port)
+    return _launch(name, argv, services.process_env(**{**(python_env or {}), **env}), port)
 
 
 def gunicorn(
