@@ -4,7 +4,8 @@ Cold start: the clock starts just before the `functions-framework --target handl
 is launched (gunicorn, as Cloud Run functions runs it) and stops at the first 2xx answer to
 the function's main read route (its real work: token, rate limit, database), polled every
 2 ms. The floor is the bare functions-framework hello world (fnkit/bench/peers/hello.py)
-launched the same way. The median of the runs is reported.
+launched the same way, in the same rounds (every target once per round, so drift on a shared
+machine does not land on whichever ran first). The median of the runs is reported.
 
 Imports: a fresh interpreter per function under `python -X importtime` (fnkit/bench/probe.py)
 runs functions-framework's `create_app` and then one request; the top-level modules by
@@ -175,10 +176,10 @@ def probe(
 
 
 def measure(services: Services, quick: bool) -> dict[str, Any]:
-    """Full: 3 cold starts each, 1,000 requests, probes one at a time. Quick: 1 cold start,
-    200 requests, and the probe runs while the requests are served (after the cold start
-    was timed, so only the import timings suffer from the overlap)."""
-    runs, requests = (1, 200) if quick else (3, 1000)
+    """Full: 5 cold starts each, in rounds, 1,000 requests, probes one at a time.
+    Quick: 1 cold start, 200 requests, and the probe runs while the requests are served
+    (after the cold start was timed, so only the import timings suffer from the overlap)."""
+    runs, requests = (1, 200) if quick else (5, 1000)
     runtime = runtime_env.ensure()
     owner_token = services.jwks.hs256("11111111-1111-1111-1111-111111111111")
     env = services.process_env(**runtime.env())
@@ -194,44 +195,53 @@ def measure(services: Services, quick: bool) -> dict[str, Any]:
         "notes": [runtime.note()],
         "functions": {},
     }
-    for name, (source, path, token) in targets.items():
-        times: list[float] = []
-        listening: list[float] = []
-        entry: dict[str, Any] = {"probe": path}
-        probed: dict[str, Any] = {}
+    # Rounds: every target once per round (hello world included), so drift on a shared
+    # machine spreads over all of them instead of landing on whichever ran first.
+    times: dict[str, list[float]] = {name: [] for name in targets}
+    listening: dict[str, list[float]] = {name: [] for name in targets}
+    entries: dict[str, dict[str, Any]] = {
+        name: {"probe": path} for name, (_, path, _) in targets.items()
+    }
+    probed: dict[str, dict[str, Any]] = {name: {} for name in targets}
+    for run in range(runs):
+        for name, (source, path, token) in targets.items():
 
-        def run_probe(
-            source: Path = source,
-            path: str = path,
-            token: str | None = token,
-            into: dict[str, Any] = probed,
-        ) -> None:
-            into.update(probe(source, path, token, env, python=runtime.python))
+            def run_probe(
+                source: Path = source,
+                path: str = path,
+                token: str | None = token,
+                into: dict[str, Any] = probed[name],
+            ) -> None:
+                into.update(probe(source, path, token, env, python=runtime.python))
 
-        for run in range(runs):
             services.bridge.flush()
             server = servers.functions_framework(
                 f"cold-{name}", source, services, python=runtime.python, python_env=runtime.env()
             )
             with server:
                 seconds, port_open = first_response(server, path, token)
-                times.append(seconds * 1000)
-                listening.append(port_open * 1000)
+                times[name].append(seconds * 1000)
+                listening[name].append(port_open * 1000)
                 if run == 0:
                     prober = threading.Thread(target=run_probe) if quick else None
                     if prober is not None:
                         prober.start()
                     tokens: list[str | None] = [token] if token is None else list(services.tokens)
+                    entry = entries[name]
                     entry["failed_requests"] = hammer(server, path, tokens, requests)
                     entry.update(memory(server))
                     if prober is not None:
                         prober.join()
-        if not probed:
-            run_probe()
-        entry["cold_ms"] = median(times)
-        entry["listening_ms"] = median(listening)
-        entry["cold_runs_ms"] = times
-        entry["imports"] = probed
+    for name, (source, _, _) in targets.items():
+        if not probed[name]:
+            probed[name].update(
+                probe(source, targets[name][1], targets[name][2], env, python=runtime.python)
+            )
+        entry = entries[name]
+        entry["cold_ms"] = median(times[name])
+        entry["listening_ms"] = median(listening[name])
+        entry["cold_runs_ms"] = times[name]
+        entry["imports"] = probed[name]
         entry["needs_supabase"] = name != "hello" and needs_supabase(source)
         results["functions"][name] = entry
     leaked = sorted(
