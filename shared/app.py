@@ -186,6 +186,15 @@ class App:
         return response
 
     def _dispatch(self, request: Request, raw: flask.Request) -> Reply:
+        # The common case first: the first route of this method whose path matches.
+        for route in self.routes:
+            if route.method != request.method:
+                continue
+            params = route.match(request.path)
+            if params is not None:
+                request.route, request.path_params = route, params
+                return self._pipeline(raw)(request)
+        # No such route: 404, 405 with Allow, or a preflight's answer.
         matches = [
             (route, params)
             for route in self.routes
@@ -207,10 +216,6 @@ class App:
                     **self.cors.preflight_headers(origin, allowed),
                 },
             )
-        for route, params in matches:
-            if route.method == request.method:
-                request.route, request.path_params = route, params
-                return self._pipeline(raw)(request)
         raise MethodNotAllowed(allowed)
 
     def _pipeline(self, raw: flask.Request) -> Callable[[Request], Reply]:
