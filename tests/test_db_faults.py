@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from tests.envelope import assert_error
 from tests.fixtures.server import Served, as_user
-from tests.test_pipeline import assert_error
 
 
 def _kill_pool_connections(db_admin) -> int:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 import uuid
 
+from tests.envelope import assert_error
 from tests.fixtures.server import Served, as_user
-from tests.test_pipeline import assert_error
 
 
 def test_database_down_then_back(served: Served, database_proxy, db_admin) -> None:

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 import pytest
 
 from shared import logs
+from tests.envelope import assert_error
 from tests.fixtures.server import Served, as_user
-from tests.test_pipeline import assert_error
 
 
 @pytest.fixture

@@ -10,27 +10,13 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.envelope import fails, ok_body
 from tests.fixtures.server import SEED_USERS, Served, as_user
 
 ROLES = ["owner", "admin", "member", "viewer", "outsider", "anon"]
 # Seed: every third Acme task has two comments (task 3: comments ...6 and ...7).
 ACME_TASK_3 = "c0000000-0000-4000-8000-000000000003"
 OUTPOST_TASK = "c0000000-0000-4000-8000-000000001001"
-
-
-def ok(response: httpx.Response, status: int = 200) -> Any:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["success"] is True
-    return body
-
-
-def fails(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["success"] is False
-    assert body["error"]["code"] == code, body
-    return body["error"]
 
 
 @pytest.fixture
@@ -68,7 +54,7 @@ def read_all(client: httpx.Client, task: str, limit: int) -> list[dict[str, Any]
         params: dict[str, Any] = {"task_id": task, "limit": limit}
         if cursor:
             params["cursor"] = cursor
-        body = ok(client.get("/comments", params=params))
+        body = ok_body(client.get("/comments", params=params))
         rows += body["data"]
         cursor = body["meta"]["pagination"]["next_cursor"]
         if cursor is None:
@@ -80,30 +66,30 @@ def read_all(client: httpx.Client, task: str, limit: int) -> list[dict[str, Any]
 
 def test_post_list_edit_delete(served: Served, task: str) -> None:
     with as_user(served, "member") as member:
-        created = ok(member.post("/comments", json={"task_id": task, "body": " Hello "}), 201)
+        created = ok_body(member.post("/comments", json={"task_id": task, "body": " Hello "}), 201)
         comment = created["data"]
         assert comment["body"] == "Hello"
         assert comment["author_id"] == SEED_USERS["member"]
         assert comment["task_id"] == task
 
-        listed = ok(member.get("/comments", params={"task_id": task}))
+        listed = ok_body(member.get("/comments", params={"task_id": task}))
         assert listed["data"] == [comment]
         assert listed["meta"]["pagination"] == {"next_cursor": None, "limit": 50}
 
-        edited = ok(member.patch(f"/comments/{comment['id']}", json={"body": "Hello again"}))
+        edited = ok_body(member.patch(f"/comments/{comment['id']}", json={"body": "Hello again"}))
         assert edited["data"]["body"] == "Hello again"
         assert edited["data"]["created_at"] == comment["created_at"]
         assert edited["data"]["updated_at"] >= comment["updated_at"]
 
-        gone = ok(member.delete(f"/comments/{comment['id']}"))
+        gone = ok_body(member.delete(f"/comments/{comment['id']}"))
         assert gone["data"] == {"id": comment["id"], "deleted": True}
-        assert ok(member.get("/comments", params={"task_id": task}))["data"] == []
+        assert ok_body(member.get("/comments", params={"task_id": task}))["data"] == []
         fails(member.delete(f"/comments/{comment['id']}"), 404, "NOT_FOUND")
 
 
 def test_seed_comments_are_listed_oldest_first(served: Served) -> None:
     with as_user(served, "viewer") as viewer:
-        data = ok(viewer.get("/comments", params={"task_id": ACME_TASK_3}))["data"]
+        data = ok_body(viewer.get("/comments", params={"task_id": ACME_TASK_3}))["data"]
     seed = [c for c in data if c["id"].startswith("d0000000-")]
     assert [c["id"] for c in seed] == [
         "d0000000-0000-4000-8000-000000000006",
@@ -139,7 +125,7 @@ def test_pages_neither_skip_nor_repeat_while_comments_are_added(
             params: dict[str, Any] = {"task_id": task, "limit": 3}
             if cursor:
                 params["cursor"] = cursor
-            body = ok(member.get("/comments", params=params))
+            body = ok_body(member.get("/comments", params=params))
             assert len(body["data"]) <= 3
             seen += [c["id"] for c in body["data"]]
             cursor = body["meta"]["pagination"]["next_cursor"]
@@ -147,7 +133,7 @@ def test_pages_neither_skip_nor_repeat_while_comments_are_added(
             if cursor is None:
                 break
             if len(added) < 3:  # someone comments while we page
-                new = ok(member.post("/comments", json={"task_id": task, "body": "new"}), 201)
+                new = ok_body(member.post("/comments", json={"task_id": task, "body": "new"}), 201)
                 added.append(new["data"]["id"])
     assert len(seen) == len(set(seen)), "a row was repeated"
     assert seen == expected + added, "a row was skipped or out of order"
@@ -161,11 +147,11 @@ def test_default_and_maximum_page_sizes(served: Served, task: str, db_admin) -> 
         (task, SEED_USERS["owner"]),
     )
     with as_user(served, "viewer") as viewer:
-        first = ok(viewer.get("/comments", params={"task_id": task}))
+        first = ok_body(viewer.get("/comments", params={"task_id": task}))
         assert len(first["data"]) == 50
         assert first["meta"]["pagination"]["limit"] == 50
         assert first["meta"]["pagination"]["next_cursor"]
-        biggest = ok(viewer.get("/comments", params={"task_id": task, "limit": 100}))
+        biggest = ok_body(viewer.get("/comments", params={"task_id": task, "limit": 100}))
         assert len(biggest["data"]) == 100
         everything = read_all(viewer, task, 50)
     assert [c["body"] for c in everything] == [f"c{n}" for n in range(1, 121)]
@@ -193,7 +179,7 @@ def test_a_cursor_only_works_for_the_task_that_made_it(served: Served, task: str
     for n in range(3):
         add_comment(db_admin, task, "owner", f"c{n}")
     with as_user(served, "member") as member:
-        page1 = ok(member.get("/comments", params={"task_id": task, "limit": 1}))
+        page1 = ok_body(member.get("/comments", params={"task_id": task, "limit": 1}))
         cursor = page1["meta"]["pagination"]["next_cursor"]
         fails(
             member.get("/comments", params={"task_id": ACME_TASK_3, "cursor": cursor}),
@@ -244,7 +230,7 @@ def test_permission_matrix(served: Served, task: str, db_admin, action: str, rol
             "delete": lambda: client.delete(f"/comments/{comment}"),
         }[action]()
     if code is None:
-        ok(response, status)
+        ok_body(response, status)
     else:
         fails(response, status, code)
         assert "the member's words" not in response.text
@@ -272,16 +258,16 @@ def test_author_and_admin_rules(served: Served, task: str, db_admin) -> None:
         as_user(served, "member") as member,
     ):
         # Authors edit their own; nobody else rewrites them, not even owners.
-        ok(admin.patch(f"/comments/{by_admin}", json={"body": "admin's, edited"}))
-        ok(owner.patch(f"/comments/{by_owner}", json={"body": "owner's, edited"}))
+        ok_body(admin.patch(f"/comments/{by_admin}", json={"body": "admin's, edited"}))
+        ok_body(owner.patch(f"/comments/{by_owner}", json={"body": "owner's, edited"}))
         error = fails(admin.patch(f"/comments/{by_owner}", json={"body": "x"}), 403, "FORBIDDEN")
         assert "author" in error["message"]
         fails(member.patch(f"/comments/{by_admin}", json={"body": "x"}), 403, "FORBIDDEN")
         # A member deletes only their own; admins delete anyone's, the owner's included.
         fails(member.delete(f"/comments/{by_admin}"), 403, "FORBIDDEN")
-        ok(admin.delete(f"/comments/{by_owner}"))
-        ok(owner.delete(f"/comments/{by_admin}"))
-        ok(member.delete(f"/comments/{by_member}"))
+        ok_body(admin.delete(f"/comments/{by_owner}"))
+        ok_body(owner.delete(f"/comments/{by_admin}"))
+        ok_body(member.delete(f"/comments/{by_member}"))
     left = db_admin.execute(
         "select count(*) from public.task_comments where task_id = %s", (task,)
     ).fetchone()[0]
@@ -298,7 +284,7 @@ def test_a_demoted_author_may_no_longer_edit_or_delete(
         (team, SEED_USERS["member"]),
     )
     with as_user(served, "member") as member:
-        assert ok(member.get("/comments", params={"task_id": task}))["data"][0]["id"] == mine
+        assert ok_body(member.get("/comments", params={"task_id": task}))["data"][0]["id"] == mine
         fails(member.patch(f"/comments/{mine}", json={"body": "after"}), 403, "FORBIDDEN")
         fails(member.delete(f"/comments/{mine}"), 403, "FORBIDDEN")
     body = db_admin.execute(
@@ -360,7 +346,7 @@ def test_post_is_idempotent(served: Served, task: str, db_admin) -> None:
     with as_user(served, "member") as member:
         first = member.post("/comments", json={"task_id": task, "body": "once"}, headers=headers)
         again = member.post("/comments", json={"task_id": task, "body": "once"}, headers=headers)
-    assert ok(first, 201)["data"] == ok(again, 201)["data"]
+    assert ok_body(first, 201)["data"] == ok_body(again, 201)["data"]
     assert again.headers["Idempotent-Replayed"] == "true"
     count = db_admin.execute(
         "select count(*) from public.task_comments where task_id = %s", (task,)

@@ -31,21 +31,13 @@ from werkzeug.serving import make_server
 import shared.app
 from fnkit.devenv import DEV_SERVICE_ROLE_KEY
 from shared.settings import load_settings
+from tests.envelope import assert_error
 from tests.fixtures.server import ROOT, SEED_USERS, Served, as_user
 
 OWNER, ADMIN, MEMBER, VIEWER, OUTSIDER = (
     SEED_USERS[r] for r in ("owner", "admin", "member", "viewer", "outsider")
 )
 UPSTREAM_SECRET = "UPSTREAM-BODY-DETAIL-7f3a"  # must never reach our callers
-
-
-def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["success"] is False
-    assert body["error"]["code"] == code, body
-    assert "Traceback" not in response.text
-    return body
 
 
 # ---- setup helpers (also used by test_fn_attachments) -------------------------------------

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.envelope import fails, ok
 from tests.fixtures.server import (
     ACME,
     ACME_PROJECTS,
@@ -19,21 +20,6 @@ from tests.fixtures.server import (
 )
 
 ROLES = ["owner", "admin", "member", "viewer", "outsider", "anon"]
-
-
-def ok(response: httpx.Response, status: int = 200) -> Any:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["success"] is True
-    return body["data"]
-
-
-def fails(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["success"] is False
-    assert body["error"]["code"] == code, body
-    return body["error"]
 
 
 def expect(response: httpx.Response, outcome: tuple[int, str | None]) -> None:

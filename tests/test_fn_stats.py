@@ -17,30 +17,22 @@ from typing import Any
 import httpx
 import pytest
 
+from tests import envelope
+from tests.envelope import ok_body
 from tests.fixtures.server import ACME, OUTPOST, SEED_USERS, Served, as_user
 
 ROOT = Path(__file__).resolve().parents[1]
 STATUSES = ["todo", "in_progress", "blocked", "done"]
 
 
-def ok(response: httpx.Response) -> dict[str, Any]:
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert body["success"] is True
-    return body
-
-
 def fails(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["success"] is False
-    assert body["error"]["code"] == code, body
-    assert "cache" not in body["meta"]
-    return body["error"]
+    error = envelope.fails(response, status, code)
+    assert "cache" not in response.json()["meta"]
+    return error
 
 
 def stats(client: httpx.Client, ws: str) -> tuple[dict[str, Any], str]:
-    body = ok(client.get("/stats", params={"workspace_id": ws}))
+    body = ok_body(client.get("/stats", params={"workspace_id": ws}))
     return body["data"], body["meta"]["cache"]
 
 
@@ -228,7 +220,7 @@ def test_permission_matrix(served: Served, role: str, status: int, code: str | N
     with as_user(served, role) as client:
         response = client.get("/stats", params={"workspace_id": ACME})
     if code is None:
-        body = ok(response)
+        body = ok_body(response)
         assert body["data"] == warm
         assert body["meta"]["cache"] == "hit"  # every member shares one entry
     else:

@@ -17,6 +17,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
+from tests.envelope import assert_error, ok
 from tests.fixtures.server import ACME_PROJECTS, SEED_USERS, Served, as_user
 
 OWNER, ADMIN, MEMBER, VIEWER, OUTSIDER = (
@@ -79,22 +80,6 @@ def add_task(db: psycopg.Connection[Any], project: str, **columns: Any) -> dict[
 def task_row(db: psycopg.Connection[Any], task_id: Any) -> dict[str, Any] | None:
     with db.cursor(row_factory=dict_row) as cur:
         return cur.execute("select * from public.tasks where id = %s", (task_id,)).fetchone()
-
-
-def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["success"] is False
-    assert body["error"]["code"] == code, body
-    assert "Traceback" not in response.text
-    return body
-
-
-def ok(response: Any, status: int = 200) -> Any:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["success"] is True
-    return body["data"]
 
 
 def task_version(db: Any, workspace: str) -> int:

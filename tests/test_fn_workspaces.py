@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from tests.envelope import assert_error
 from tests.fixtures.server import ACME, OUTPOST, SEED_USERS, Served, as_user
-from tests.test_pipeline import assert_error
 
 ROLES = ["owner", "admin", "member", "viewer", "outsider", "anon"]
 

@@ -14,6 +14,7 @@ import pytest
 
 from fnkit.devenv import DEV_ANON_KEY, DEV_SERVICE_ROLE_KEY
 from fnkit.tokens import claims
+from tests.envelope import assert_error
 from tests.fixtures.server import TEST_ORIGIN, Served
 
 USER = "33333333-3333-3333-3333-333333333333"
@@ -27,16 +28,6 @@ def _forge(header: dict[str, object], payload: dict[str, object], key: bytes | N
     head = _b64(json.dumps(header).encode()) + "." + _b64(json.dumps(payload).encode())
     signature = _b64(hmac.new(key, head.encode(), hashlib.sha256).digest()) if key else ""
     return head + "." + signature
-
-
-def assert_error(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["success"] is False
-    assert body["error"]["code"] == code
-    assert body["meta"]["request_id"] == response.headers["X-Request-Id"]
-    assert "Traceback" not in response.text
-    return body
 
 
 # ---- envelope and request id ------------------------------------------------------------
