@@ -146,10 +146,15 @@ def _cold(data: dict[str, Any]) -> list[Figure]:
     return out
 
 
+def _rounds(rounds: int) -> str:
+    return f" in {rounds} interleaved rounds" if rounds > 1 else ""
+
+
 def _load(data: dict[str, Any]) -> list[Figure]:
     out = []
     section = (
-        f"4. Load: {data['connections']} clients, {data['seconds']:.0f} s, "
+        f"4. Load: {data['connections']} clients, {data['seconds']:.0f} s per target"
+        f"{_rounds(data.get('rounds', 1))}, "
         f"{data['layout']}, load from {data['generator']}"
     )
     for case, label in (("get", "GET /tasks?limit=50"), ("post", "POST /tasks")):
