@@ -149,6 +149,7 @@ class Transaction:
         self._pool: ConnectionPool[Any] | None = None
         self._conn: psycopg.Connection[Row] | None = None
         self._prefix: str | None = None
+        self._with_commit: list[tuple[str, Params]] = []
         self.elapsed = 0.0
 
     def atomic(self) -> None:
@@ -227,6 +228,30 @@ class Transaction:
         """Run a statement; return the number of rows it touched."""
         return self._run(sql, params).rowcount
 
+    def execute_with_commit(self, sql: str, params: Params = None) -> None:
+        """Run a statement whose result nobody reads together with COMMIT: one round trip
+        for both (the idempotency record rides with the commit of the work it records).
+        Dropped if the transaction rolls back; if it fails, nothing commits and it raises."""
+        if self.implicit:
+            self.execute(sql, params)
+        else:
+            self._with_commit.append((sql, params))
+
+    def _commit(self, conn: psycopg.Connection[Row]) -> None:
+        if not self._with_commit:
+            conn.execute("commit")
+            return
+        try:
+            with conn.pipeline():
+                for sql, params in self._with_commit:
+                    conn.execute(sql, params)
+                conn.execute("commit")
+        except Exception:
+            if not conn.closed:
+                with contextlib.suppress(Exception):
+                    conn.execute("rollback")
+            raise
+
     def finish(self, commit: bool) -> None:
         """Commit or roll back and give the connection back; safe to call when never opened."""
         conn, pool = self._conn, self._pool
@@ -238,7 +263,7 @@ class Transaction:
             if self.implicit:
                 pass  # every message was its own implicit transaction
             elif commit:
-                conn.execute("commit")
+                self._commit(conn)
             elif not conn.closed:
                 # A broken connection cannot roll back; the pool discards it on putconn.
                 with contextlib.suppress(Exception):

@@ -69,7 +69,7 @@ def idempotency_step(request: Request, nxt: Next) -> Reply:
     reply = nxt(request)
     result = reply.result
     if result.status < 400:
-        request.db.execute(
+        request.db.execute_with_commit(
             "select private.idempotency_complete(%s, %s, %s, %s, %s, %s::jsonb)",
             (*scope, result.status, dumps(_stored(reply))),
         )

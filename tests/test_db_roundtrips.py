@@ -153,3 +153,55 @@ def test_single_statement_is_refused_on_a_read_route() -> None:
     app = App("probe", settings=settings_for("postgresql://nobody@127.0.0.1:9/x"))
     with pytest.raises(ValueError, match="single_statement is for writes"):
         app.get("/", single_statement=True)(lambda request: None)
+
+
+def test_a_statement_sent_with_commit_costs_no_extra_round_trip(
+    counted: tuple[CountingProxy, Settings], db_admin: psycopg.Connection[Any]
+) -> None:
+    proxy, settings = counted
+    title = f"with commit {uuid.uuid4().hex[:8]}"
+    before = proxy.counts()
+    tx = _tx(settings, "POST")
+    _insert(tx, title)
+    tx.execute_with_commit(
+        "insert into public.tasks (project_id, title) values (%s, %s)",
+        (ACME_PROJECTS[0], title),
+    )
+    assert _titled(db_admin, title) == 0
+    tx.finish(commit=True)
+    spent = proxy.counts() - before
+    assert (spent.exchanges, spent.connections) == (2, 0)
+    assert _titled(db_admin, title) == 2
+
+
+def test_a_failing_statement_sent_with_commit_commits_nothing(
+    counted: tuple[CountingProxy, Settings], db_admin: psycopg.Connection[Any]
+) -> None:
+    _, settings = counted
+    title = f"failed commit {uuid.uuid4().hex[:8]}"
+    tx = _tx(settings, "POST")
+    _insert(tx, title)
+    tx.execute_with_commit(
+        "insert into public.tasks (project_id, title) values (%s, null)", (ACME_PROJECTS[0],)
+    )
+    with pytest.raises(psycopg.errors.NotNullViolation):
+        tx.finish(commit=True)
+    assert _titled(db_admin, title) == 0
+    again = _tx(settings, "GET")  # the pooled connection came back clean
+    assert again.value("select 1") == 1
+    again.finish(commit=True)
+
+
+def test_a_rollback_drops_what_was_to_be_sent_with_commit(
+    counted: tuple[CountingProxy, Settings], db_admin: psycopg.Connection[Any]
+) -> None:
+    _, settings = counted
+    title = f"dropped {uuid.uuid4().hex[:8]}"
+    tx = _tx(settings, "POST")
+    _insert(tx, title)
+    tx.execute_with_commit(
+        "insert into public.tasks (project_id, title) values (%s, %s)",
+        (ACME_PROJECTS[0], title),
+    )
+    tx.finish(commit=False)
+    assert _titled(db_admin, title) == 0
