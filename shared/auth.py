@@ -11,9 +11,11 @@ pays for signature checks once, not per request.
 from __future__ import annotations
 
 import hmac
+import json
 import re
 import threading
 import time
+import urllib.request
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -112,15 +114,16 @@ class JwksCache:
                 raise
 
     def _refresh(self) -> None:
-        import httpx  # deferred: only asymmetric-key projects pay for it
-
+        # The standard library's client: a GET every few minutes needs no more, and an httpx
+        # client would cost a cold start its import and an SSL context built from certifi.
         self._attempted_at = time.monotonic()
         self.fetches += 1
         try:
-            response = httpx.get(self.url, timeout=3.0)
-            response.raise_for_status()
-            document = response.json()
-        except (httpx.HTTPError, ValueError) as exc:
+            with urllib.request.urlopen(self.url, timeout=3.0) as response:  # noqa: S310
+                document = json.loads(response.read())
+            if not isinstance(document, dict):
+                raise ValueError("a JWKS is a JSON object")
+        except (OSError, ValueError) as exc:  # URLError, HTTPError and timeouts are OSErrors
             raise Unavailable("The signing keys could not be fetched") from exc
         keys: dict[str, jwt.PyJWK] = {}
         for entry in document.get("keys", []):

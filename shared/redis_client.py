@@ -46,19 +46,33 @@ def get_redis(settings: Settings) -> Redis:
 
 
 def _build(settings: Settings) -> Redis:
-    from upstash_redis import Redis
+    """The client upstash-redis's constructor would make, without the httpx client.
 
-    client = Redis(
-        settings.upstash_url,
-        settings.upstash_token,
-        rest_retries=0,
-        rest_retry_interval=0,
-        allow_telemetry=False,
-        read_your_writes=False,
-    )
-    # upstash-redis has no transport option; its client attribute is the documented-by-code
-    # seam (SyncHttpClient._client, used only as `.post(...)` and `.close()`).
-    client._http._client = KeepAliveTransport(settings.redis_timeout_s)  # type: ignore[assignment]
+    `Redis()` builds an httpx client, whose SSL context loads certifi's bundle (50-110 ms of
+    every cold start), only for `KeepAliveTransport` to replace it. So the two objects are set
+    up here field by field as their constructors do (upstash-redis 1.x, pinned below 2), with
+    no retries, no telemetry and no read-your-writes token. tests/test_redis_transport.py
+    checks the result against what upstash-redis's own constructor makes.
+    """
+    from upstash_redis import Redis
+    from upstash_redis.commands import JsonCommands, SearchCommands
+    from upstash_redis.http import SyncHttpClient, make_headers
+
+    client = Redis.__new__(Redis)
+    client._url = settings.upstash_url
+    client._read_your_writes = False
+    client._sync_token = ""
+    client._allow_telemetry = False
+    client._headers = make_headers(settings.upstash_token, "base64", False)
+    client._json = JsonCommands(client)
+    client._search = SearchCommands(client)
+    http = SyncHttpClient.__new__(SyncHttpClient)
+    http._encoding = "base64"
+    http._retries = 0
+    http._retry_interval = 0
+    http._sync_token_cb = client._update_sync_token
+    http._client = KeepAliveTransport(settings.redis_timeout_s)  # type: ignore[assignment]
+    client._http = http
     return client
 
 

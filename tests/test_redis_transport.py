@@ -50,6 +50,34 @@ def test_commands_and_the_rate_limiter_run_through_the_transport(upstash: Any) -
     assert outcomes == [True, True, True, False]
 
 
+def test_the_client_matches_what_upstash_redis_builds_but_for_the_transport() -> None:
+    """`_build` sets the client up field by field (to skip an httpx client nobody uses): the
+    same fields, with the same values, as upstash-redis's own constructor would give."""
+    from upstash_redis import Redis
+
+    settings = _settings("https://example.upstash.io", "secret-token", timeout=1.5)
+    ours = _build(settings)
+    theirs = Redis(
+        settings.upstash_url,
+        settings.upstash_token,
+        rest_retries=0,
+        rest_retry_interval=0,
+        allow_telemetry=False,
+        read_your_writes=False,
+    )
+    assert vars(ours).keys() == vars(theirs).keys()
+    assert vars(ours._http).keys() == vars(theirs._http).keys()
+    for name in ("_url", "_read_your_writes", "_sync_token", "_allow_telemetry", "_headers"):
+        assert getattr(ours, name) == getattr(theirs, name), name
+    for name in ("_encoding", "_retries", "_retry_interval"):
+        assert getattr(ours._http, name) == getattr(theirs._http, name), name
+    assert type(ours._json) is type(theirs._json) and ours._json.client is ours
+    assert type(ours._search) is type(theirs._search)
+    assert ours._http._sync_token_cb.__self__ is ours  # type: ignore[attr-defined]
+    assert isinstance(ours._http._client, KeepAliveTransport)
+    assert ours._http._client.timeout == 1.5
+
+
 def test_threads_each_get_their_own_connection(upstash: Any) -> None:
     client = _build(_settings(upstash.url, upstash.token))
     key = f"transport:{uuid.uuid4().hex}"
