@@ -46,7 +46,7 @@ class Request:
         self.json: Any = None
         self.response_headers: dict[str, str] = {}
         self.models: dict[str, Any] = {}
-        # Run after the transaction commits (cache invalidation, notifications).
+        # Run after the transaction commits (notifications, calls to other services).
         self.after_commit: list[Callable[[], None]] = []
         self._tx: Transaction | None = None
 
