@@ -61,6 +61,33 @@ def test_lists_a_project_or_a_workspace(served: Served, team: Team, db_admin: An
         assert both[0]["version"] == 1 and both[0]["workspace_id"] == team.workspace
 
 
+def test_a_listed_task_is_exactly_the_task_as_read_alone(
+    served: Served, team: Team, db_admin: Any
+) -> None:
+    """A task has one representation: in a page and read alone, byte for byte the same
+    values, with every kind of column set (text to escape, a date, a fractional position,
+    a completion time)."""
+    full = add_task(
+        db_admin,
+        team.project,
+        title='Ünïcode ✓ "quoted" \\ back\nline',
+        description="tab\there",
+        status="done",
+        priority=4,
+        assignee_id=MEMBER,
+        due_date=dt.date(2027, 2, 28),
+        position=1.5,
+    )
+    bare = add_task(db_admin, team.project, position=3)
+    with as_user(served, "member") as client:
+        listed = ok(client.get("/tasks", params={"project_id": team.project}))
+        alone = [ok(client.get(f"/tasks/{task['id']}")) for task in (full, bare)]
+    by_id = {item["id"]: item for item in listed}
+    for task in alone:
+        assert by_id[task["id"]] == task
+    assert alone[0]["completed_at"] is not None and alone[0]["description"] == "tab\there"
+
+
 def test_scope_must_be_exactly_one_and_visible(served: Served, team: Team) -> None:
     with as_user(served, "member") as client:
         for params in ({}, {"project_id": team.project, "workspace_id": team.workspace}):
