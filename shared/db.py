@@ -154,10 +154,11 @@ class Transaction:
 
     def atomic(self) -> None:
         """Run this request's statements in one explicit transaction (before the first one)."""
-        if self._conn is not None and self.implicit and not self.read_only:
+        if self.read_only:
+            return
+        if self.implicit and self._conn is not None:
             raise RuntimeError("atomic() must come before the first statement")
-        if not self.read_only:
-            self.implicit = False
+        self.implicit = False
 
     def _run(self, sql: str, params: Params) -> psycopg.Cursor[Row]:
         started = time.perf_counter()

@@ -50,10 +50,7 @@ def log(severity: str, message: str, **fields: Any) -> None:
     }
     for key, value in fields.items():
         if value is not None:
-            record[key] = value
-    trace = record.pop("trace", None)
-    if trace is not None:
-        record["logging.googleapis.com/trace"] = trace
+            record["logging.googleapis.com/trace" if key == "trace" else key] = value
     line = dumps(record)
     with _lock:
         _stream.write(line + "\n")

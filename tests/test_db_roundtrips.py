@@ -14,6 +14,7 @@ import psycopg
 import pytest
 
 from fnkit.bench.proxy import CountingProxy
+from shared import App
 from shared.db import Transaction, close_pools
 from shared.settings import Settings
 from tests.fixtures.proxy import proxied_database_url
@@ -147,9 +148,6 @@ def test_a_failed_single_statement_write_leaves_nothing_and_the_connection_usabl
 
 
 def test_single_statement_is_refused_on_a_read_route() -> None:
-    from shared import App
-    from tests.rls_helpers import settings_for
-
     app = App("probe", settings=settings_for("postgresql://nobody@127.0.0.1:9/x"))
     with pytest.raises(ValueError, match="single_statement is for writes"):
         app.get("/", single_statement=True)(lambda request: None)

@@ -5,25 +5,22 @@ Nothing here changes shared/ on disk: `apply()` patches the runtime inside one b
 "ours with the proposals" from the same run. Each patch is the smallest form of a change the
 report describes for shared/:
 
-A lean Upstash client: the same sliding-window Lua script as upstash-ratelimit, sent as
-   EVALSHA (EVAL once on NOSCRIPT), and the cache's INCR/MGET/SET, over one keep-alive
-   `http.client` connection per thread. No httpx, no upstash-redis or upstash-ratelimit
-   import, no script text per call, no pool lock shared by the worker's threads.
+An EVALSHA rate limiter: the same sliding-window Lua script as upstash-ratelimit, sent as
+   EVALSHA (EVAL once on NOSCRIPT) instead of the whole script on every call, with no
+   upstash-redis or upstash-ratelimit import.
 
-(The earlier prototypes, orjson for the envelope and BEGIN in the write pipeline, are now
-part of shared/ itself.)
+(The earlier prototypes are now part of shared/ itself: orjson for the envelope, BEGIN in
+the write pipeline, and the keep-alive `http.client` transport under upstash-redis.)
 """
 
 from __future__ import annotations
 
 import hashlib
-import http.client
-import json
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+
+from shared.redis_client import KeepAliveTransport
 
 # upstash-ratelimit 1.x's sliding window (SlidingWindow.SCRIPT), its comments left out.
 SLIDING_WINDOW = """
@@ -54,65 +51,25 @@ class Outcome:
     reset: float
 
 
-class LeanRest:
-    """Upstash's REST protocol over one keep-alive `http.client` connection per thread."""
-
-    def __init__(self, url: str, token: str, timeout: float) -> None:
-        parts = urlsplit(url)
-        self._https = parts.scheme == "https"
-        self._host = parts.hostname or "127.0.0.1"
-        self._port = parts.port or (443 if self._https else 80)
-        self._headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-        self._timeout = timeout
-        self._local = threading.local()
-
-    def _connection(self) -> http.client.HTTPConnection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
-            conn = cls(self._host, self._port, timeout=self._timeout)
-            self._local.conn = conn
-        return conn
-
-    def _post(self, command: list[Any]) -> Any:
-        body = json.dumps(command, separators=(",", ":"))
-        for attempt in (1, 2):  # a keep-alive connection the server closed: reconnect once
-            conn = self._connection()
-            try:
-                conn.request("POST", "/", body, self._headers)
-                response = conn.getresponse()
-                payload = json.loads(response.read())
-                break
-            except (http.client.HTTPException, OSError):
-                conn.close()
-                self._local.conn = None
-                if attempt == 2:
-                    raise
-        if "error" in payload:
-            raise RuntimeError(payload["error"])
-        return payload["result"]
-
-    # What shared/cache.py uses of upstash_redis.Redis:
-    def incr(self, key: str) -> int:
-        return int(self._post(["INCR", key]))
-
-    def mget(self, *keys: str) -> list[str | None]:
-        return list(self._post(["MGET", *keys]))
-
-    def set(self, key: str, value: str, ex: int | None = None) -> Any:
-        return self._post(["SET", key, value, *(["EX", ex] if ex else [])])
-
-
-class LeanSlidingWindow(LeanRest):
-    """`limit(identifier)` like upstash_ratelimit.Ratelimit, one EVALSHA per call."""
+class LeanSlidingWindow:
+    """`limit(identifier)` like upstash_ratelimit.Ratelimit, one EVALSHA per call, over
+    shared/'s keep-alive transport (the one upstash-redis runs on in shared/ too)."""
 
     def __init__(
         self, url: str, token: str, timeout: float, prefix: str, limit: int, window: int
     ) -> None:
-        super().__init__(url, token, timeout)
+        self._url = url
+        self._headers = {"Authorization": f"Bearer {token}"}
+        self._transport = KeepAliveTransport(timeout)
         self._prefix, self._limit, self._window = prefix, limit, window * 1000
         self._script = SLIDING_WINDOW
         self._sha = hashlib.sha1(SLIDING_WINDOW.encode(), usedforsecurity=False).hexdigest()
+
+    def _post(self, command: list[Any]) -> Any:
+        payload = self._transport.post(self._url, headers=self._headers, json=command).json()
+        if "error" in payload:
+            raise RuntimeError(payload["error"])
+        return payload["result"]
 
     def limit(self, identifier: str) -> Outcome:
         now = int(time.time() * 1000)
@@ -163,18 +120,4 @@ def apply() -> list[str]:
 
     RateLimiter._limiter = _limiter  # type: ignore[method-assign]
     applied.append("EVALSHA rate limiter")
-
-    import shared.cache
-
-    clients: dict[tuple[str, str], LeanRest] = {}
-
-    def get_redis(settings: Any) -> Any:
-        key = (settings.upstash_url, settings.upstash_token)
-        if key not in clients:
-            clients[key] = LeanRest(*key, settings.redis_timeout_s)
-        return clients[key]
-
-    shared.cache.get_redis = get_redis  # type: ignore[attr-defined,assignment]
-    applied.append("lean REST client for the cache")
-
     return applied
