@@ -15,6 +15,7 @@ import flask
 from werkzeug.datastructures import Headers
 
 from shared.auth import AuthLevel, TokenVerifier
+from shared.callers import Caller
 from shared.cors import CorsPolicy
 from shared.envelope import Result, dumpb, error_body, success_body
 from shared.errors import (
@@ -90,7 +91,7 @@ class App:
         method: str,
         path: str,
         *,
-        auth: AuthLevel = "user",
+        auth: AuthLevel | Caller = "user",
         rate: RatePolicy | None = DEFAULT,
         path_model: Any = None,
         query: Any = None,

@@ -148,7 +148,7 @@ def _operation(app: App, route: Route, schemas: _Schemas) -> dict[str, Any]:
         "tags": [app.name],
         "parameters": _parameters(route, schemas),
         "responses": responses,
-        "x-auth": route.auth,
+        "x-auth": route.auth if isinstance(route.auth, str) else route.auth.scheme_name,
     }
     if route.rate is not None:
         operation["x-rate-limit"] = {
@@ -158,7 +158,9 @@ def _operation(app: App, route: Route, schemas: _Schemas) -> dict[str, Any]:
         }
     if route.description and route.description.strip() != operation["summary"]:
         operation["description"] = route.description.strip()
-    if route.auth != "public":
+    if not isinstance(route.auth, str):
+        operation["security"] = [{route.auth.scheme_name: []}]
+    elif route.auth != "public":
         operation["security"] = [{"bearer": []}]
     else:
         operation["security"] = [{}, {"bearer": []}]
@@ -202,7 +204,12 @@ def build_document(app: App) -> dict[str, Any]:
         "components": {
             "schemas": schemas.components,
             "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                **{
+                    route.auth.scheme_name: route.auth.security_scheme()
+                    for route in app.routes
+                    if not isinstance(route.auth, str)
+                },
             },
         },
     }

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from shared.auth import AuthLevel
+from shared.callers import Caller
 from shared.ratelimit import DEFAULT, RatePolicy
 
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -25,7 +26,7 @@ class Route:
     method: str
     path: str
     endpoint: Callable[..., Any]
-    auth: AuthLevel = "user"
+    auth: AuthLevel | Caller = "user"
     rate: RatePolicy | None = DEFAULT
     path_model: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
