@@ -4,16 +4,30 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint typecheck unit bench bench-quick db-reset clean fuzz install
+LOCK := requirements.lock
+UV_COMPILE = $(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --universal \
+	--python-version 3.11 --quiet -o $(LOCK)
 
-# Install once; reinstall only when pyproject.toml changes.
-$(STAMP): pyproject.toml
+.PHONY: dev test test-browser lint typecheck unit bench bench-quick db-reset clean fuzz install \
+	lock lock-upgrade
+
+# Install once, from the lock (pip checks every hash); reinstall when the lock or
+# pyproject.toml changes. The project itself goes in editable, without dependencies.
+$(STAMP): $(LOCK) pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --require-hashes -r $(LOCK)
+	$(BIN)/pip install -q --no-deps -e .
 	@touch $(STAMP)
 
 install: $(STAMP)
+
+# Rewrite the lock after a change to pyproject.toml (keeps every pin that still fits) ...
+lock: $(STAMP)
+	$(UV_COMPILE)
+
+# ... or move every pin to the newest release pyproject.toml allows.
+lock-upgrade: $(STAMP)
+	$(UV_COMPILE) --upgrade
 
 dev: $(STAMP)
 	$(BIN)/fnkit dev
@@ -27,9 +41,13 @@ typecheck: $(STAMP)
 	@for f in functions/*/main.py; do $(BIN)/mypy --scripts-are-modules "$$f" || exit 1; done
 
 unit: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest --ignore=tests/browser
 
 test: lint typecheck unit
+
+# Tests that drive a real browser (Debian's chromium; `.ci/run` installs it and runs this too).
+test-browser: $(STAMP)
+	$(BIN)/pytest tests/browser
 
 # The long, randomized property-based fuzz of every function (about 22 minutes on 2 cores);
 # `make test` runs a bounded, deterministic one (25 examples per operation and mode).

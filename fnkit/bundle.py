@@ -5,8 +5,9 @@ and a `requirements.txt`. The requirements come from the code, not from a list k
 the AST of `main.py` and of every `shared` module it reaches (transitively, including imports
 deferred into function bodies, which is how `shared` keeps heavy clients such as supabase-py
 off the cold start) gives the third-party modules; `importlib.metadata` maps them to the
-installed distributions, pinned at the versions the tests ran with, together with what those
-distributions need in turn. So `health`, which never imports `shared.supabase_admin`, does not
+installed distributions, together with what those distributions need in turn, each pinned to
+the release and hashes of `requirements.lock` (the lock every install path uses, so the bundle
+runs exactly what the tests ran). So `health`, which never imports `shared.supabase_admin`, does not
 pull supabase-py, and a new import shows up in the next bundle by itself.
 
 Imports under `if TYPE_CHECKING:` are not needed at run time and are skipped; an import inside
@@ -27,6 +28,8 @@ import tomllib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from fnkit import lock
 
 __all__ = [
     "ALWAYS",
@@ -88,13 +91,17 @@ class Pin:
     version: str | None
     extras: tuple[str, ...] = ()
     via: tuple[str, ...] = ()  # empty: imported by the function itself
+    hashes: tuple[str, ...] = ()  # from the lock; pip then checks every download
+
+    @property
+    def spec(self) -> str:
+        extras = f"[{','.join(self.extras)}]" if self.extras else ""
+        return f"{self.name}{extras}" + (f"=={self.version}" if self.version else "")
 
     def line(self) -> str:
-        extras = f"[{','.join(self.extras)}]" if self.extras else ""
-        spec = f"=={self.version}" if self.version else ""
-        text = f"{self.name}{extras}{spec}"
+        text = self.spec + "".join(f" \\\n    --hash={h}" for h in self.hashes)
         if self.via:
-            text = f"{text:<40} # via {', '.join(self.via)}"
+            text += f"\n    # via {', '.join(self.via)}"
         elif self.version is None:
             text += "  # not installed where this bundle was made"
         return text
@@ -275,12 +282,15 @@ def _installed_version(name: str) -> str | None:
 
 
 def requirements_for(
-    modules: Iterable[str], extras: dict[str, tuple[str, ...]] | None = None
+    modules: Iterable[str],
+    extras: dict[str, tuple[str, ...]] | None = None,
+    locked: Mapping[str, lock.Locked] | None = None,
 ) -> list[Pin]:
     """Pins for the distributions providing `modules`, then everything those need.
 
-    Markers are evaluated for the target runtime (CPython 3.11 on Linux); versions are the
-    installed ones, so the bundle runs what the tests ran.
+    Markers are evaluated for the target runtime (CPython 3.11 on Linux). With `locked`, each
+    pin is the lock's release with its hashes (a distribution the lock lacks is an error);
+    without, the installed release.
     """
     from packaging.markers import default_environment
     from packaging.requirements import Requirement
@@ -320,20 +330,26 @@ def requirements_for(
                 queue.append(child)
             if child not in direct:
                 via.setdefault(child, set()).add(name)
-    pins = [
-        Pin(name, _installed_version(name), tuple(sorted(wanted[name])), tuple(sorted(via[name])))
-        if name in via
-        else Pin(name, _installed_version(name), tuple(sorted(wanted[name])))
-        for name in wanted
-    ]
+    pins = [_pin(name, wanted[name], via.get(name, set()), locked) for name in wanted]
     return sorted(pins, key=lambda p: (bool(p.via), p.name))
+
+
+def _pin(
+    name: str, extras: set[str], via: set[str], locked: Mapping[str, lock.Locked] | None
+) -> Pin:
+    if locked is None:
+        return Pin(name, _installed_version(name), tuple(sorted(extras)), tuple(sorted(via)))
+    entry = locked.get(name)
+    if entry is None:
+        raise BundleError(f"{name} is needed but not in {lock.LOCK_FILE}: run `make lock`")
+    return Pin(name, entry.version, tuple(sorted(extras)), tuple(sorted(via)), entry.hashes)
 
 
 def render_requirements(name: str, pins: Iterable[Pin]) -> str:
     pins = list(pins)
     lines = [
         f"# Requirements of the `{name}` function, written by `fnkit bundle {name}`: only what it",
-        "# imports (directly or through shared/), pinned to the versions it was tested with.",
+        f"# imports (directly or through shared/), pinned as {lock.LOCK_FILE} pins them.",
         "# Do not edit: change the code or pyproject.toml and bundle again.",
         "",
         *[pin.line() for pin in pins if not pin.via],
@@ -360,7 +376,9 @@ def build(name: str, root: Path, out: Path | None = None) -> Bundle:
         raise BundleError(f"no function named {name!r} (functions/{name}/main.py); known: {known}")
     shared_dir = root / SHARED
     found = scan(main, shared_dir)
-    pins = requirements_for(found.modules, _project_extras(root / "pyproject.toml"))
+    pins = requirements_for(
+        found.modules, _project_extras(root / "pyproject.toml"), lock.read(root)
+    )
     target = (out if out is not None else root / BUILD_DIR) / name
     if target.exists():
         shutil.rmtree(target)

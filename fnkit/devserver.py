@@ -14,6 +14,12 @@ from types import ModuleType
 from typing import Any
 
 import flask
+import werkzeug.exceptions
+import werkzeug.routing
+
+from shared.envelope import dumpb, error_body
+from shared.errors import NotFound
+from shared.request_id import accept_or_mint
 
 Handler = Callable[[flask.Request], Any]
 
@@ -36,6 +42,13 @@ def load(name: str, path: Path) -> ModuleType:
     return module
 
 
+def not_found(message: str) -> flask.Response:
+    """The dev server's own 404 (no such function), in the functions' envelope."""
+    request_id = accept_or_mint(flask.request.headers.get("X-Request-Id"))
+    body = dumpb(error_body(NotFound(message), request_id))
+    return flask.Response(body, 404, {"X-Request-Id": request_id}, content_type="application/json")
+
+
 def create_app(functions_dirs: Path | list[Path]) -> flask.Flask:
     """One Flask app dispatching to every function found in the given folders."""
     dirs = functions_dirs if isinstance(functions_dirs, list) else [functions_dirs]
@@ -46,19 +59,29 @@ def create_app(functions_dirs: Path | list[Path]) -> flask.Flask:
     }
     app = flask.Flask("fnkit-dev")
 
-    methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
-
-    @app.route("/functions/v1/<name>", methods=methods, strict_slashes=False)
-    @app.route("/functions/v1/<name>/<path:rest>", methods=methods)
     def dispatch(name: str, rest: str = "") -> Any:
         handler = handlers.get(name)
         if handler is None:
-            return flask.jsonify(
-                success=False,
-                error={"code": "NOT_FOUND", "message": f"No function named {name}"},
-                meta={"functions": sorted(handlers)},
-            ), 404
+            known = ", ".join(sorted(handlers))
+            return not_found(f"No function named {name!r}; served: {known}")
         return handler(flask.request)
+
+    # As functions-framework does: rules without a method list, so every method (TRACE,
+    # PROPFIND, ...) reaches the function, which answers 405 in its envelope.
+    Rule = werkzeug.routing.Rule
+    app.url_map.add(Rule("/functions/v1/<name>", endpoint="dispatch", strict_slashes=False))
+    app.url_map.add(Rule("/functions/v1/<name>/<path:rest>", endpoint="dispatch"))
+    app.view_functions["dispatch"] = dispatch
+
+    @app.errorhandler(werkzeug.exceptions.NotFound)
+    @app.errorhandler(werkzeug.exceptions.MethodNotAllowed)
+    def unroutable(exc: werkzeug.exceptions.HTTPException) -> Any:
+        """A path werkzeug's rules cannot match (a newline in it) still reaches its function,
+        as under functions-framework, where the runtime registers the same handler."""
+        path = flask.request.path
+        if path.startswith("/functions/v1/"):
+            return dispatch(path[len("/functions/v1/") :].split("/", 1)[0])
+        return not_found(f"Nothing at {path!r}; functions are under /functions/v1/<name>")
 
     @app.get("/")
     def index() -> Any:

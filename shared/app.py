@@ -6,6 +6,8 @@ entry point functions-framework calls with a Flask request.
 
 from __future__ import annotations
 
+import re
+import sys
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -47,6 +49,8 @@ from shared.settings import Settings, SettingsError, get_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 _WRITE_METHODS = {"POST", "PUT", "PATCH"}
+# No route holds a control character; a path with one (a decoded %0A, say) is no resource.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class App:
@@ -76,6 +80,7 @@ class App:
         self._chain: Callable[[Request], Reply] | None = None
         self._openapi: dict[str, Any] | None = None
         self.handler = self._entry_point()
+        self._answer_unroutable_requests()
         self.route(
             "GET",
             "/openapi.json",
@@ -187,6 +192,8 @@ class App:
         return response
 
     def _dispatch(self, request: Request, raw: flask.Request) -> Reply:
+        if _CONTROL.search(request.path):
+            raise NotFound("No route for a path holding a control character")
         # The common case first: the first route of this method whose path matches.
         for route in self.routes:
             if route.method != request.method:
@@ -245,6 +252,24 @@ class App:
 
         handler.__doc__ = f"Entry point of the {self.name} function."
         return handler
+
+    def _answer_unroutable_requests(self) -> None:
+        """Requests the server's own router refuses get our envelope too, not Flask's HTML.
+
+        functions-framework mounts the function at `/<path:path>`, whose rule matches no
+        newline, and answers `/robots.txt` itself: werkzeug raises 404 before the handler is
+        called. functions-framework exposes its Flask app's `errorhandler` while it imports the
+        function's module (a stand-in that does nothing at any other time), so the runtime
+        sends those requests through `handle` (request id, log line, 404 in the envelope).
+        """
+        framework = sys.modules.get("functions_framework")
+        if framework is None:
+            return
+        from werkzeug.exceptions import MethodNotAllowed as RouterMethodNotAllowed
+        from werkzeug.exceptions import NotFound as RouterNotFound
+
+        for refused in (RouterNotFound, RouterMethodNotAllowed):
+            framework.errorhandler(refused)(lambda _exc: self.handle(flask.request))
 
     def openapi(self) -> dict[str, Any]:
         """The OpenAPI 3.1 document built from the route declarations (built once)."""

@@ -17,6 +17,8 @@ class ApiError(Exception):
     status: int = 500
     code: str = "INTERNAL"
     default_message: str = "Internal error"
+    #: Seconds a caller should wait before trying again, sent as `Retry-After` (503, 504).
+    retry_after_s: int | None = None
 
     def __init__(
         self,
@@ -28,6 +30,8 @@ class ApiError(Exception):
         self.message = message or self.default_message
         self.details = details
         self.headers = headers or {}
+        if self.retry_after_s is not None:
+            self.headers.setdefault("Retry-After", str(self.retry_after_s))
         super().__init__(self.message)
 
 
@@ -111,11 +115,19 @@ class Internal(ApiError):
 
 
 class Unavailable(ApiError):
+    """A dependency is down or was lost mid-request (a pooled connection, Upstash, Auth).
+
+    Nothing was committed, so the same request may be sent again; a few seconds is what a
+    pool needs to reconnect after a database restart or a pooler's failover.
+    """
+
     status, code, default_message = 503, "UNAVAILABLE", "A service this needs is unavailable"
+    retry_after_s = 5
 
 
 class Timeout(ApiError):
     status, code, default_message = 504, "TIMEOUT", "The request took too long"
+    retry_after_s = 5
 
 
 # SQLSTATE → (error class, message). Classes of SQLSTATE (first two characters) as fallback.

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from fnkit import bundle
+from fnkit import bundle, lock
 from fnkit.cli import main as fnkit_main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -113,6 +113,18 @@ def test_pins_are_the_installed_versions_with_the_declared_extras() -> None:
         assert pin.version == metadata.version(name), name
     assert pins["psycopg"].line() == f"psycopg[binary]=={metadata.version('psycopg')}"
     assert pins["psycopg-binary"].via == ("psycopg",)
+
+
+def test_bundle_pins_are_the_locks_releases_and_hashes() -> None:
+    locked = lock.read(ROOT)
+    found = bundle.scan(ROOT / "functions" / "health" / "main.py", SHARED)
+    extras = bundle._project_extras(ROOT / "pyproject.toml")
+    pins = {pin.name: pin for pin in bundle.requirements_for(found.modules, extras, locked)}
+    for name, pin in pins.items():
+        assert (pin.version, pin.hashes) == (locked[name].version, locked[name].hashes), name
+        assert pin.hashes, name
+    assert pins["psycopg"].line().startswith(f"psycopg[binary]=={locked['psycopg'].version} \\\n")
+    assert pins["psycopg-binary"].via == ("psycopg",)
     assert pins["cryptography"].via == ("pyjwt",)
     assert not pins["functions-framework"].via  # always there, as a direct requirement
 
@@ -138,12 +150,11 @@ def test_cli_writes_the_bundle(tmp_path: Path, capsys: pytest.CaptureFixture[str
             p.name for p in SHARED.glob("*.py")
         }
         assert not list(target.rglob("__pycache__"))
+        text = (target / "requirements.txt").read_text().replace("\\\n", " ")
         lines = [
-            line.split("#")[0].strip()
-            for line in (target / "requirements.txt").read_text().splitlines()
-            if line.split("#")[0].strip()
+            line.split("#")[0].strip() for line in text.splitlines() if line.split("#")[0].strip()
         ]
-        assert all("==" in line for line in lines), lines
+        assert all("==" in line and "--hash=sha256:" in line for line in lines), lines
         assert not any(line.startswith(("supabase", "pytest", "ruff", "mypy")) for line in lines)
     assert not stale.exists()
     assert fnkit_main(["bundle", "nope", "--out", str(out)]) == 1

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 from tests.envelope import assert_error
 from tests.fixtures.server import Served, as_user
 
@@ -44,6 +47,25 @@ def test_statement_timeout_is_504(served: Served) -> None:
     with served.client() as client:
         response = client.post("/echo/slow")
     assert_error(response, 504, "TIMEOUT")
+    assert response.headers["Retry-After"] == "5"
+
+
+def test_a_backend_terminated_mid_request_is_503_with_retry_after(served: Served, db_admin) -> None:
+    with served.client() as client, ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(client.post, "/echo/held")
+        deadline = time.monotonic() + 10
+        killed = 0
+        while not killed and time.monotonic() < deadline:
+            time.sleep(0.05)
+            killed = db_admin.execute(
+                "select count(*) filter (where pg_terminate_backend(pid, 5000))"
+                " from pg_stat_activity where query like %s and pid <> pg_backend_pid()",
+                ("%pg_sleep(10) -- fnkit-held%",),
+            ).fetchone()[0]
+        assert killed == 1, "the held request never reached the database"
+        response = pending.result(timeout=30)
+    assert_error(response, 503, "UNAVAILABLE")
+    assert response.headers["Retry-After"] == "5"
 
 
 def test_reads_run_each_query_as_the_caller(served: Served) -> None:

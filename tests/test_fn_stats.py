@@ -21,7 +21,6 @@ from tests import envelope
 from tests.envelope import ok_body
 from tests.fixtures.server import ACME, OUTPOST, SEED_USERS, Served, as_user
 
-ROOT = Path(__file__).resolve().parents[1]
 STATUSES = ["todo", "in_progress", "blocked", "done"]
 
 
@@ -301,10 +300,6 @@ def test_a_non_member_never_gets_a_cached_answer_after_leaving(
         fails(member.get("/stats", params={"workspace_id": team}), 404, "NOT_FOUND")
 
 
-@pytest.mark.skipif(
-    not (ROOT / "functions" / "tasks" / "main.py").exists(),
-    reason="the tasks function is not there yet",
-)
 def test_a_task_written_through_the_tasks_function_invalidates(
     served: Served, team: str, db_admin
 ) -> None:

@@ -805,23 +805,65 @@ def test_every_method_on_every_path_is_served_or_405_with_allow(
                 assert set(response.headers["Allow"].split(", ")) == allowed, (function, path)
 
 
-def test_exotic_methods_reach_the_function_under_functions_framework(
-    served: Served, function_env: dict[str, str]
-) -> None:
-    """The production entry point (functions-framework) routes every method to the handler,
-    which answers 405 in the envelope. (The dev server only routes the usual seven.)"""
+def _framework_client(name: str) -> Any:
     import functions_framework
 
     from tests.fixtures.server import ROOT
 
-    app = functions_framework.create_app("handler", str(ROOT / "functions/health/main.py"))
-    client = app.test_client()
-    for method in ("TRACE", "PROPFIND", "CONNECT", "FOO", "PUT"):
+    app = functions_framework.create_app("handler", str(ROOT / f"functions/{name}/main.py"))
+    return app.test_client()
+
+
+EXOTIC_METHODS = ("TRACE", "PROPFIND", "CONNECT", "FOO", "PUT")
+
+
+def test_exotic_methods_reach_the_function_under_functions_framework(
+    served: Served, function_env: dict[str, str]
+) -> None:
+    """The production entry point (functions-framework) routes every method to the handler,
+    which answers 405 in the envelope."""
+    client = _framework_client("health")
+    for method in EXOTIC_METHODS:
         response = client.open("/", method=method)
         CASES["methods"] += 1
         assert response.status_code == 405, (method, response.data[:200])
         assert response.json["error"]["code"] == "METHOD_NOT_ALLOWED"
         assert response.headers["Allow"] == "GET, HEAD, OPTIONS"
+
+
+def test_exotic_methods_reach_the_function_under_the_dev_server(served: Served) -> None:
+    """`make dev` routes as functions-framework does, so both answer alike."""
+    with served.client() as client:
+        for method in EXOTIC_METHODS:
+            response = client.request(method, "/health")
+            CASES["methods"] += 1
+            error_of(response, 405, "METHOD_NOT_ALLOWED")
+            assert response.json()["meta"]["request_id"] == response.headers["X-Request-Id"]
+            assert response.headers["Allow"] == "GET, HEAD, OPTIONS"
+
+
+CONTROL_PATHS = ("/tasks/%0A", "/tasks/abc%0Adef", "/tasks/%F3%0A%0F", "/%0D%0A", "/tasks/%7F")
+
+
+def test_paths_holding_control_characters_answer_in_the_envelope(served: Served) -> None:
+    """werkzeug's path rule matches no newline; the request still gets our 404, never the
+    handler, under the dev server and under functions-framework."""
+    framework = _framework_client("tasks")
+    with served.client() as client:
+        for path in CONTROL_PATHS:
+            for method in ("GET", "DELETE", "PATCH"):
+                CASES["paths"] += 1
+                dev = client.request(method, path)
+                error_of(dev, 404, "NOT_FOUND")
+                assert dev.json()["meta"]["request_id"] == dev.headers["X-Request-Id"]
+                prod = framework.open(path.removeprefix("/tasks"), method=method)
+                assert prod.status_code == 404, (path, prod.data[:200])
+                assert prod.json["error"]["code"] == "NOT_FOUND", path
+                assert prod.json["meta"]["request_id"] == prod.headers["X-Request-Id"]
+    # functions-framework answers /robots.txt itself (Flask's HTML 404); here the function's
+    # router decides: for tasks it is `GET /{id}`, which needs a token.
+    robots = framework.get("/robots.txt")
+    assert robots.status_code == 401 and robots.json["error"]["code"] == "UNAUTHENTICATED"
 
 
 # ---- headers --------------------------------------------------------------------------------

@@ -376,6 +376,21 @@ group by 1
 having count(*) > 1
 """
 
+# Supabase's advisor lint 0003 (auth_rls_initplan), made stricter: every call of auth.uid(),
+# auth.jwt(), auth.role() or auth.email() in a policy stands alone in a `select`, so Postgres
+# evaluates it once per statement (an initplan), not once per row. The lint passes a policy
+# where one call of several is wrapped; this counts them. Stored expressions are deparsed, so
+# `(select auth.jwt() ->> 'aal')` reads `( SELECT (auth.jwt() ->> ...))` and is caught.
+PER_ROW_AUTH_CALLS = """
+select schemaname || '.' || tablename || ': ' || policyname
+from pg_catalog.pg_policies
+cross join lateral (values (coalesce(qual, '')), (coalesce(with_check, ''))) as e(expr)
+where schemaname = any (%(exposed)s)
+  and pg_catalog.regexp_count(e.expr, 'auth\\.(uid|jwt|role|email)\\(\\)')
+    > pg_catalog.regexp_count(pg_catalog.lower(e.expr), 'select\\s+auth\\.(uid|jwt|role|email)\\(\\)')
+group by 1
+"""
+
 PRIVATE_FUNCTIONS_FOR_EVERYONE = """
 select p.oid::regprocedure::text
 from pg_catalog.pg_proc p
@@ -391,6 +406,7 @@ CHECKS = {
     "policy that is always true": ALWAYS_TRUE_POLICIES,
     "several permissive policies for one table, role and action": SEVERAL_PERMISSIVE_POLICIES,
     "private function executable by everyone": PRIVATE_FUNCTIONS_FOR_EVERYONE,
+    "policy that calls auth.uid()/jwt()/role()/email() once per row": PER_ROW_AUTH_CALLS,
 }
 
 
@@ -417,6 +433,11 @@ create policy open on catalog_probe.parent for select using (true);
 create policy anon_all on catalog_probe.parent for all to anon using (id > 0);
 create policy anon_read on catalog_probe.parent for select to anon using (id > 1);
 create function private.catalog_probe_for_all() returns int language sql as 'select 1';
+create policy per_row on catalog_probe.parent for update to authenticated
+  using (id > 0 and ((select auth.jwt() ->> 'n'))::int = id)
+  with check ((select auth.uid()) is not null);
+create policy one_of_two on catalog_probe.parent for delete to authenticated
+  using ((select auth.uid()) is not null and auth.role() = 'authenticated');
 """
 
 EXPECTED_OFFENDERS = {
@@ -432,6 +453,9 @@ EXPECTED_OFFENDERS = {
         "catalog_probe.parent anon SELECT",
     ],
     "private function executable by everyone": ["private.catalog_probe_for_all()"],
+    "policy that calls auth.uid()/jwt()/role()/email() once per row": [
+        "catalog_probe.parent: one_of_two", "catalog_probe.parent: per_row",
+    ],
 }  # fmt: skip
 
 

@@ -33,7 +33,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from fnkit import bundle
+from fnkit import bundle, lock
 from fnkit.bench.services import ROOT
 
 CACHE_DIR = ROOT / ".fnkit" / "bench"
@@ -78,26 +78,20 @@ class RuntimeEnv:
 
 
 def pins(root: Path = ROOT) -> list[bundle.Pin]:
-    """The union of every function's bundle requirements, plus EXTRA, pinned like a bundle."""
+    """The union of every function's bundle requirements plus EXTRA, pinned from the lock."""
     modules: dict[str, Path] = {}
     for name in bundle.function_names(root):
         found = bundle.scan(root / "functions" / name / "main.py", root / bundle.SHARED)
         modules.update(found.modules)
-    result = bundle.requirements_for(modules, bundle._project_extras(root / "pyproject.toml"))
-    have = {pin.name for pin in result}
-    for name in EXTRA:
-        if name not in have:
-            result.append(bundle.Pin(name, bundle._installed_version(name), (), ("fnkit bench",)))
-    return result
+    modules.update({name: root for name in EXTRA})  # the server, and what it needs
+    return bundle.requirements_for(
+        modules, bundle._project_extras(root / "pyproject.toml"), lock.read(root)
+    )
 
 
 def requirement_lines(found: list[bundle.Pin]) -> list[str]:
     """`name[extras]==version`, sorted: what pip installs and what the cache key hashes."""
-    lines = []
-    for pin in found:
-        extras = f"[{','.join(pin.extras)}]" if pin.extras else ""
-        lines.append(f"{pin.name}{extras}" + (f"=={pin.version}" if pin.version else ""))
-    return sorted(lines)
+    return sorted(pin.spec for pin in found)
 
 
 def cache_key(lines: list[str]) -> str:

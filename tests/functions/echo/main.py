@@ -63,6 +63,13 @@ def slow(request: Request) -> None:
     request.db.value("select pg_sleep(2)")
 
 
+@app.post("/held", auth="public", idempotent=False, single_statement=True)
+def held(request: Request) -> None:
+    """Holds its backend for a while, so a test can terminate it mid-request (a write that
+    may have committed is never sent twice, so this one is not retried)."""
+    request.db.value("select pg_sleep(10) -- fnkit-held")
+
+
 @app.get("/reads", auth="public")
 def reads(request: Request) -> dict[str, Any]:
     """Two reads in one request: both see the caller's role."""
