@@ -11,7 +11,6 @@ import statistics
 import uuid
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
