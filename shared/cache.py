@@ -6,7 +6,8 @@ transaction that changes tasks, in the same query as its membership check). An e
 the version it was computed under and is trusted only while that is still the version: a
 read is one GET, a write costs the cache nothing, and no write path can forget to
 invalidate. An entry is never stored under a version newer than its data, because the
-version is read before the data is computed.
+version is read before the data is computed. GET and SET go through `shared.upstash_rest`
+(no upstash-redis import on this path).
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ import orjson
 
 from shared.envelope import dumpb
 from shared.logs import log
-from shared.redis_client import get_redis
 from shared.request import Request
+from shared.upstash_rest import get_upstash
 
 
 def _entry_key(request: Request, namespace: str, params: Any) -> str:
@@ -38,11 +39,11 @@ def cached(
 ) -> tuple[Any, bool]:
     """Return (value, hit). `params` must hold everything that changes the answer,
     including what the caller may see; `version` is where the data stands now."""
-    redis = get_redis(request.settings)
+    upstash = get_upstash(request.settings)
     key = _entry_key(request, namespace, params)
     version = str(version)
     try:
-        entry = redis.get(key)
+        entry = upstash.command("GET", key)
     except Exception as exc:  # a cache outage costs speed, never correctness
         log("WARNING", "cache unavailable", request_id=request.request_id, error=type(exc).__name__)
         return compute(), False
@@ -52,7 +53,7 @@ def cached(
             return stored["data"], True
     value = compute()
     try:
-        redis.set(key, dumpb({"v": version, "data": value}).decode(), ex=ttl)
+        upstash.command("SET", key, dumpb({"v": version, "data": value}).decode(), "EX", ttl)
     except Exception as exc:
         log(
             "WARNING", "cache write failed", request_id=request.request_id, error=type(exc).__name__

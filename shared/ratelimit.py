@@ -1,4 +1,7 @@
-"""Rate limits per route through upstash-ratelimit: one Upstash round trip per check.
+"""Rate limits per route: upstash-ratelimit's sliding window, one Upstash round trip per check.
+
+The window runs in `shared.sliding_window` (upstash-ratelimit's algorithm and keys, without
+importing it), so a cold start does not pay for upstash-ratelimit, upstash-redis and httpx.
 
 Headers follow the IETF RateLimit draft (`RateLimit-Policy` and `RateLimit`); a refused
 request gets 429 with `Retry-After`. When Upstash is unreachable the route's policy decides:
@@ -11,15 +14,12 @@ import math
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from shared.errors import RateLimited, Unavailable
 from shared.logs import log
-from shared.redis_client import get_redis
 from shared.settings import Settings
-
-if TYPE_CHECKING:
-    from upstash_ratelimit import Ratelimit
+from shared.sliding_window import SlidingWindow
+from shared.upstash_rest import get_upstash
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,26 +43,31 @@ SENSITIVE = RatePolicy("sensitive", 10, 60, fail_open=False)
 
 
 class RateLimiter:
-    """Checks a caller against a policy; builds one Ratelimit per (function, policy)."""
+    """Checks a caller against a policy; one sliding window per (function, policy).
+
+    Keys are `rl:<function>:<policy>:<caller>:<window index>`, as
+    `Ratelimit(prefix=f"rl:{function}:{policy}")` of upstash-ratelimit names them.
+    """
 
     def __init__(self, settings: Settings, function: str) -> None:
         self.settings = settings
         self.function = function
-        self._limiters: dict[RatePolicy, Ratelimit] = {}
+        self._limiters: dict[RatePolicy, SlidingWindow] = {}
         self._lock = threading.Lock()
 
-    def _limiter(self, policy: RatePolicy) -> Ratelimit:
+    def _limiter(self, policy: RatePolicy) -> SlidingWindow:
         limiter = self._limiters.get(policy)
         if limiter is None:
-            from upstash_ratelimit import Ratelimit, SlidingWindow
-
             with self._lock:
-                limiter = Ratelimit(
-                    redis=get_redis(self.settings),
-                    limiter=SlidingWindow(max_requests=policy.limit, window=policy.window),
-                    prefix=f"rl:{self.function}:{policy.name}",
+                limiter = self._limiters.setdefault(
+                    policy,
+                    SlidingWindow(
+                        get_upstash(self.settings),
+                        f"rl:{self.function}:{policy.name}",
+                        policy.limit,
+                        policy.window,
+                    ),
                 )
-                self._limiters[policy] = limiter
         return limiter
 
     def check(self, policy: RatePolicy, identifier: str, request_id: str) -> dict[str, str]:

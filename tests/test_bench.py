@@ -166,7 +166,6 @@ def _sample_results() -> dict:
                 "post": {**trips, "postgres": 3.0},
                 "post_idempotency_key": trips,
             },
-            "proposed": {"get": trips, "post": trips, "post_idempotency_key": trips},
             "peer": {"get": {**trips, "postgres": 4.0}, "post": trips},
         },
         "coldstart": {
@@ -187,7 +186,6 @@ def _sample_results() -> dict:
                 "ours": _load_result(300),
                 "floor": _load_result(400),
                 "peer": _load_result(250),
-                "proposed": _load_result(350),
             },
             "post": {
                 "ours": _load_result(100),
@@ -212,10 +210,7 @@ def test_report_renders_every_section(tmp_path):
     for heading in ("Pipeline overhead", "Round trips", "Cold start", "Load", "Growth", "Memory"):
         assert heading in text
     assert "| HS256 token (verified once, then cached) |" in text
-    assert (
-        "| GET /tasks?limit=50 → Postgres | 1 (with proposals: 1) | FastAPI peer 4 | 1 | met |"
-        in text
-    )
+    assert "| GET /tasks?limit=50 → Postgres | 1 | FastAPI peer 4 | 1 | met |" in text
     assert "| POST /tasks: requests/s | 100 (25% of floor), 0 errors |" in text
     assert "MISSED" in text
     assert "Targets met:" in text

@@ -332,14 +332,6 @@ def measure(services: Services, quick: bool) -> dict[str, Any]:
         workers=WORKERS,
         threads=THREADS,
     )
-    proposed = servers.gunicorn(
-        "tasks-load-proposed",
-        ROOT / "functions" / "tasks" / "main.py",
-        services,
-        workers=WORKERS,
-        threads=THREADS,
-        FNKIT_BENCH_PROPOSALS="1",
-    )
     peer = servers.uvicorn(
         "peer",
         "fnkit.bench.peers.fastapi_tasks:app",
@@ -349,7 +341,6 @@ def measure(services: Services, quick: bool) -> dict[str, Any]:
     )
     try:
         ours.wait()
-        proposed.wait()
         peer.wait()
         for kind, (method, path, payload) in cases.items():
             runs: dict[str, list[LoadResult]] = {}
@@ -357,7 +348,7 @@ def measure(services: Services, quick: bool) -> dict[str, Any]:
             # lands on all of them rather than on whichever ran at that moment.
             for _ in range(rounds):
                 runs.setdefault("floor", []).append(floor(services, kind, per_round, warmup))
-                for name, server in (("ours", ours), ("peer", peer), ("proposed", proposed)):
+                for name, server in (("ours", ours), ("peer", peer)):
                     services.bridge.flush()
                     drive(server.url + path, method, payload, services.tokens, warmup)
                     with CpuMeter(services, server.proc.pid) as meter:
@@ -369,7 +360,6 @@ def measure(services: Services, quick: bool) -> dict[str, Any]:
             results[kind] = {name: asdict(combine(done)) for name, done in runs.items()}
     finally:
         ours.stop()
-        proposed.stop()
         peer.stop()
     return results
 

@@ -65,7 +65,7 @@ def _overhead(data: dict[str, Any]) -> list[Figure]:
 
 def _trips(data: dict[str, Any]) -> list[Figure]:
     out = []
-    ours, peer, proposed = data["ours"], data["peer"], data.get("proposed", {})
+    ours, peer = data["ours"], data["peer"]
     rows = (
         ("get", "GET /tasks?limit=50", 1, 1),
         ("post", "POST /tasks", 1, 1),
@@ -75,7 +75,6 @@ def _trips(data: dict[str, Any]) -> list[Figure]:
         for store, target in (("postgres", pg_target), ("upstash", up_target)):
             value = ours[case][store]
             theirs = peer.get(case, {}).get(store)
-            after = proposed.get(case, {}).get(store)
             against = "" if theirs is None else f"FastAPI peer {theirs:g}"
             if store == "upstash" and theirs is not None:
                 against += " (no rate limit)"
@@ -89,7 +88,7 @@ def _trips(data: dict[str, Any]) -> list[Figure]:
                 Figure(
                     "2. Round trips per request, counted by a TCP proxy",
                     f"{label} → {'Postgres' if store == 'postgres' else 'Upstash'}",
-                    f"{value:g}" + ("" if after is None else f" (with proposals: {after:g})"),
+                    f"{value:g}",
                     against,
                     target_text,
                     None if target is None else value <= target,
@@ -194,22 +193,6 @@ def _load(data: dict[str, Any]) -> list[Figure]:
                 None,
             )
         )
-        if "proposed" in row:
-            new = row["proposed"]
-            new_share = new["rps"] / floor["rps"] if floor["rps"] else 0.0
-            would = new_share >= 0.6 and new["rps"] > peer["rps"] and new["errors"] == 0
-            out.append(
-                Figure(
-                    section,
-                    f"{label}: requests/s with the proposals (prototype)",
-                    f"{new['rps']:.0f} ({new_share:.0%} of floor), {new['errors']} errors; "
-                    f"p50 / p99 {new['p50_ms']:.1f} / {new['p99_ms']:.1f} ms",
-                    f"CPU ms per request {_cpu(new['cpu_ms'])}",
-                    f"would be {'met' if would else 'missed'}",
-                    None,
-                    {"proposed": new, "share_of_floor": new_share, "would_meet": would},
-                )
-            )
     return out
 
 

@@ -5,8 +5,7 @@ DATABASE_URL and UPSTASH_REDIS_REST_URL pointing at counting proxies (fnkit/benc
 in front of the real Postgres and the Upstash bridge. After a warm-up (pool filled, JWKS and
 Lua script cached), N sequential requests are sent and the exchanges the proxies saw are
 divided by N. Connections opened during the counted requests are reported too.
-The FastAPI peer is counted the same way, for comparison, and so is the function with the
-prototypes of fnkit/bench/proposals.py applied.
+The FastAPI peer is counted the same way, for comparison.
 """
 
 from __future__ import annotations
@@ -107,21 +106,11 @@ def measure(services: Services, quick: bool) -> dict[str, Any]:
         threads=4,
         **env,
     )
-    proposed = servers.gunicorn(
-        "tasks-trips-proposed",
-        ROOT / "functions" / "tasks" / "main.py",
-        services,
-        workers=1,
-        threads=4,
-        FNKIT_BENCH_PROPOSALS="1",
-        **env,
-    )
     peer = servers.uvicorn(
         "peer-trips", "fnkit.bench.peers.fastapi_tasks:app", services, workers=1, **env
     )
     try:
         ours.wait()
-        proposed.wait()
         peer.wait()
         services.bridge.flush()
         results["ours"] = {
@@ -129,22 +118,16 @@ def measure(services: Services, quick: bool) -> dict[str, Any]:
             "post": asdict(count(ours.url, post, pg, up)),
             "post_idempotency_key": asdict(count(ours.url, keyed("ours"), pg, up)),
         }
-        results["proposed"] = {
-            "get": asdict(count(proposed.url, get, pg, up)),
-            "post": asdict(count(proposed.url, post, pg, up)),
-            "post_idempotency_key": asdict(count(proposed.url, keyed("proposed"), pg, up)),
-        }
         results["peer"] = {
             "get": asdict(count(peer.url, get, pg, up)),
             "post": asdict(count(peer.url, post, pg, up)),
         }
     finally:
         ours.stop()
-        proposed.stop()
         peer.stop()
         pg.stop()
         up.stop()
-    for side in ("ours", "proposed", "peer"):
+    for side in ("ours", "peer"):
         for case in results[side].values():
             case["ok"] = all(200 <= s < 300 for s in case.pop("statuses"))
     return results

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from shared import App, Request, Result
 from shared.errors import Unavailable
-from shared.redis_client import get_redis
+from shared.upstash_rest import get_upstash
 
 app = App("health", title="Health", description="Liveness of the database and Redis.")
 
@@ -50,7 +50,7 @@ def health(request: Request) -> Result:
     """Status of the database and Redis with their latency; 503 when one is down."""
     checks = {
         "database": _timed(lambda: request.db.value("select 1")),
-        "redis": _timed(lambda: get_redis(request.settings).ping()),
+        "redis": _timed(lambda: get_upstash(request.settings).command("PING")),
     }
     if not all(check.ok for check in checks.values()):
         raise Unavailable(
