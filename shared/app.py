@@ -258,18 +258,22 @@ class App:
 
         functions-framework mounts the function at `/<path:path>`, whose rule matches no
         newline, and answers `/robots.txt` itself: werkzeug raises 404 before the handler is
-        called. functions-framework exposes its Flask app's `errorhandler` while it imports the
-        function's module (a stand-in that does nothing at any other time), so the runtime
-        sends those requests through `handle` (request id, log line, 404 in the envelope).
+        called. While functions-framework imports the function's module, inside its app's
+        context, `functions_framework.errorhandler` is that app's; the runtime then sends those
+        requests through `handle` (request id, log line, 404 in the envelope). Anywhere else
+        (the dev server, tests that import several functions) it registers nothing.
         """
         framework = sys.modules.get("functions_framework")
-        if framework is None:
+        if framework is None or not flask.has_app_context():
             return
+        register = framework.errorhandler
+        if getattr(register, "__self__", None) is not flask.current_app._get_current_object():  # type: ignore[attr-defined]
+            return  # not functions-framework importing this module (another app, a test)
         from werkzeug.exceptions import MethodNotAllowed as RouterMethodNotAllowed
         from werkzeug.exceptions import NotFound as RouterNotFound
 
         for refused in (RouterNotFound, RouterMethodNotAllowed):
-            framework.errorhandler(refused)(lambda _exc: self.handle(flask.request))
+            register(refused)(lambda _exc: self.handle(flask.request))
 
     def openapi(self) -> dict[str, Any]:
         """The OpenAPI 3.1 document built from the route declarations (built once)."""

@@ -1,7 +1,7 @@
 """`fnkit deploy`: the exact `gcloud functions deploy` command, settings without secrets.
 
-Runs in a throwaway copy of the repository layout (pyproject.toml, shared/, functions/) so
-bundles and the generated env YAML never land in the working tree.
+Runs in a throwaway copy of the repository layout (pyproject.toml, the lock, shared/,
+functions/) so bundles and the generated env YAML never land in the working tree.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ EMPTY=
 def project(tmp_path: Path) -> Iterator[Path]:
     """A copy of the repository layout with health and a function using Supabase admin."""
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    shutil.copy(ROOT / "requirements.lock", tmp_path / "requirements.lock")
     shutil.copytree(ROOT / "shared", tmp_path / "shared")
     shutil.copytree(ROOT / "functions" / "health", tmp_path / "functions" / "health")
     admin = tmp_path / "functions" / "attachments" / "main.py"
