@@ -86,7 +86,7 @@ def _stored(reply: Reply) -> dict[str, Any]:
         "pagination": result.pagination,
         "meta": result.meta,
         "headers": headers,
-        "raw": reply.raw,
+        "answer": reply.answer,
     }
 
 
@@ -98,4 +98,5 @@ def _replay(status: int, stored: dict[str, Any]) -> Reply:
         pagination=stored.get("pagination"),
         meta=stored.get("meta") or {},
     )
-    return Reply(result=result, raw=bool(stored.get("raw")))
+    answer = stored.get("answer") or ("raw" if stored.get("raw") else "envelope")
+    return Reply(result=result, answer=answer)
