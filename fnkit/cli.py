@@ -84,6 +84,14 @@ def cmd_dev(args: argparse.Namespace) -> int:
     os.environ.update(dev_environment(database_url, upstash_url, token))
     port = int(os.environ.get("PORT", DEV_PORT))
     app = create_app(root / "functions")
+    from fnkit.webhook_delivery import Deliverer, configure
+
+    # Database webhooks: point them at this server, and deliver what the triggers queue.
+    if configure(
+        database_url, f"http://127.0.0.1:{port}/functions/v1", os.environ["DB_WEBHOOK_SECRET"]
+    ):
+        print("fnkit: database webhooks deliver to this server (with retries)", flush=True)
+    Deliverer(database_url).start()
     names = ", ".join(sorted(app.config["HANDLERS"]))
     print(f"fnkit: serving {names} at http://127.0.0.1:{port}/functions/v1/<name>", flush=True)
     print(f"fnkit: API reference at http://127.0.0.1:{port}/docs", flush=True)

@@ -18,7 +18,6 @@ from pydantic import BaseModel
 
 from shared.errors import ApiError
 
-
 #: How a route answers. "envelope": the envelope above. "raw": a success is the handler's
 #: document as is (errors stay in the envelope). "auth_hook": a success is the handler's
 #: document (Supabase Auth hooks read `{"claims": ...}` or `{}`), and an error is the

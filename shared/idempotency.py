@@ -15,7 +15,7 @@ import json
 import re
 from typing import Any
 
-from shared.envelope import Result, dumps
+from shared.envelope import Answer, Result, dumps
 from shared.errors import BadRequest, IdempotencyKeyInUse, IdempotencyKeyReused
 from shared.pipeline import Next, Reply
 from shared.request import Request
@@ -98,5 +98,6 @@ def _replay(status: int, stored: dict[str, Any]) -> Reply:
         pagination=stored.get("pagination"),
         meta=stored.get("meta") or {},
     )
-    answer = stored.get("answer") or ("raw" if stored.get("raw") else "envelope")
+    stored_answer = stored.get("answer") or ("raw" if stored.get("raw") else "envelope")
+    answer: Answer = stored_answer if stored_answer in ("raw", "auth_hook") else "envelope"
     return Reply(result=result, answer=answer)
