@@ -99,5 +99,9 @@ def _replay(status: int, stored: dict[str, Any]) -> Reply:
         meta=stored.get("meta") or {},
     )
     stored_answer = stored.get("answer") or ("raw" if stored.get("raw") else "envelope")
-    answer: Answer = stored_answer if stored_answer in ("raw", "auth_hook") else "envelope"
+    answer: Answer = "envelope"
+    if stored_answer == "raw":
+        answer = "raw"
+    elif stored_answer == "auth_hook":
+        answer = "auth_hook"
     return Reply(result=result, answer=answer)
