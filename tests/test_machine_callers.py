@@ -81,14 +81,14 @@ def test_a_signature_with_another_secret_is_refused(machine: Any) -> None:
 
 @pytest.mark.parametrize("minutes", [-6, 6], ids=["stale", "future"])
 def test_a_timestamp_outside_five_minutes_is_refused(machine: Any, minutes: int) -> None:
-    at = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=minutes)
+    at = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=minutes)
     content, headers = signed(BODY, at=at)
     body = refused(post(machine, "signed", content, headers))
     assert "5-minute" in body["error"]["message"]
 
 
 def test_a_timestamp_inside_the_window_is_accepted(machine: Any) -> None:
-    at = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=4)
+    at = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=4)
     content, headers = signed(BODY, at=at)
     assert post(machine, "signed", content, headers).status_code == 200
 

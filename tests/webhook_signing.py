@@ -22,7 +22,7 @@ def signed(
     """The body bytes and the headers a Standard Webhooks sender would send."""
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
     msg_id = msg_id or f"msg_{uuid.uuid4().hex}"
-    at = at or dt.datetime.now(dt.timezone.utc)
+    at = at or dt.datetime.now(dt.UTC)
     signature = Webhook(secret.removeprefix("v1,")).sign(msg_id, at, data.decode())
     return data, {
         "webhook-id": msg_id,
