@@ -74,7 +74,9 @@ def test_custom_access_token_keeps_every_required_claim_and_adds_memberships(
 
 def test_custom_access_token_for_a_user_in_no_workspace(served: Served) -> None:
     nobody = str(uuid.uuid4())
-    response = call(served, "custom-access-token", {"user_id": nobody, "claims": token_claims(nobody)})
+    response = call(
+        served, "custom-access-token", {"user_id": nobody, "claims": token_claims(nobody)}
+    )
     assert response.status_code == 200
     assert response.json()["claims"]["memberships"] == {}
 
