@@ -3,6 +3,7 @@ real HTTP (signed with the reference library), and the tables behind them under 
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -209,3 +210,20 @@ def test_each_user_reads_and_marks_only_their_own_notifications(
                 db_admin.execute("select * from public.notifications")
     finally:
         db_admin.execute("delete from public.notifications where event_key = any(%s)", (keys,))
+
+
+def test_fnkit_hook_send_signs_a_call_the_hook_accepts(
+    served: Served, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fnkit.cli import main
+
+    owner = SEED_USERS["owner"]
+    body = json.dumps({"user_id": owner, "claims": token_claims(owner)})
+    base = f"{served.url}/functions/v1"
+    assert main(["hook", "send", "hooks/custom-access-token", "--json", body, "--url", base]) == 0
+    assert json.loads(capsys.readouterr().out)["claims"]["memberships"][ACME] == "owner"
+    change = json.dumps({"type": "DELETE", "table": "tasks", "schema": "public"})
+    args = ["hook", "send", "hooks/task-assigned", "--json", change, "--url", base]
+    assert main([*args, "--database-webhook"]) == 0
+    assert json.loads(capsys.readouterr().out)["data"]["reason"] == "no assignee"
+    assert main(args) == 1  # a signature is not the database webhook's secret
