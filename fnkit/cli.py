@@ -84,6 +84,14 @@ def cmd_dev(args: argparse.Namespace) -> int:
     os.environ.update(dev_environment(database_url, upstash_url, token))
     port = int(os.environ.get("PORT", DEV_PORT))
     app = create_app(root / "functions")
+    from fnkit.webhook_delivery import Deliverer, configure
+
+    # Database webhooks: point them at this server, and deliver what the triggers queue.
+    if configure(
+        database_url, f"http://127.0.0.1:{port}/functions/v1", os.environ["DB_WEBHOOK_SECRET"]
+    ):
+        print("fnkit: database webhooks deliver to this server (with retries)", flush=True)
+    Deliverer(database_url).start()
     names = ", ".join(sorted(app.config["HANDLERS"]))
     print(f"fnkit: serving {names} at http://127.0.0.1:{port}/functions/v1/<name>", flush=True)
     print(f"fnkit: API reference at http://127.0.0.1:{port}/docs", flush=True)
@@ -152,6 +160,31 @@ def cmd_new(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_hook(args: argparse.Namespace) -> int:
+    """Sign a call as Supabase would and send it to a served function; print the answer."""
+    import httpx
+
+    from fnkit.devenv import DEV_PORT
+    from fnkit.hook_signing import auth_hook_headers, database_webhook_headers
+
+    try:
+        body = json.dumps(json.loads(args.json)).encode()
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--json is not valid JSON: {exc}") from None
+    base = args.url or f"http://127.0.0.1:{os.environ.get('PORT', DEV_PORT)}/functions/v1"
+    headers = {"Content-Type": "application/json"}
+    if args.database_webhook:
+        headers.update(database_webhook_headers())
+    else:
+        headers.update(auth_hook_headers(body))
+    response = httpx.post(
+        f"{base.rstrip('/')}/{args.path.strip('/')}", content=body, headers=headers
+    )
+    print(f"HTTP {response.status_code}", file=sys.stderr)
+    print(response.text)
+    return 0 if response.status_code < 400 else 1
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from fnkit.bench.runner import run
 
@@ -209,6 +242,19 @@ def build_parser() -> argparse.ArgumentParser:
     new = sub.add_parser("new", help="scaffold functions/<name>/main.py and its test")
     new.add_argument("name")
     new.set_defaults(run=cmd_new)
+
+    hook = sub.add_parser("hook", help="send a call signed as Supabase signs it (Auth hooks)")
+    hook_sub = hook.add_subparsers(dest="hook_command", required=True)
+    send = hook_sub.add_parser("send", help="e.g. fnkit hook send hooks/custom-access-token")
+    send.add_argument("path", help="<function>/<route>, e.g. hooks/before-user-created")
+    send.add_argument("--json", required=True, help="the body, as JSON")
+    send.add_argument(
+        "--database-webhook",
+        action="store_true",
+        help="send the bearer DB_WEBHOOK_SECRET (a database webhook) instead of a signature",
+    )
+    send.add_argument("--url", help="base URL (default: http://127.0.0.1:$PORT/functions/v1)")
+    send.set_defaults(run=cmd_hook)
 
     bench = sub.add_parser("bench", help="measure what a function costs; print a table")
     bench.add_argument("--quick", action="store_true", help="shorter runs (under 2 minutes)")

@@ -19,6 +19,10 @@ DEV_SERVICE_ROLE_KEY = (
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJzdXBhYmFzZS1kZW1vIiwicm9sZSI6InNlcnZpY2Vfcm9s"
     "ZSIsImV4cCI6MTk4MzgxMjk5Nn0.EGIM96RAZx35lJzdJsyH-qQwv8Hdp7fsn3W0YpN81IU"
 )
+# Local-development only. The Auth hook secret in Supabase's form (`v1,whsec_<base64>`; the
+# base64 is of "fnkit-local-auth-hook-secret-000"), and the bearer secret database webhooks send.
+DEV_AUTH_HOOK_SECRET = "v1,whsec_Zm5raXQtbG9jYWwtYXV0aC1ob29rLXNlY3JldC0wMDA="
+DEV_DB_WEBHOOK_SECRET = "fnkit-local-database-webhook-secret-0000"
 DEV_UPSTASH_PORT = 8079
 DEV_PORT = 8080
 DEV_ALLOWED_ORIGINS = "http://localhost:3000,http://127.0.0.1:3000,http://localhost:5173"
@@ -53,6 +57,8 @@ def dev_environment(database_url: str, upstash_url: str, upstash_token: str) -> 
         "UPSTASH_REDIS_REST_URL": upstash_url,
         "UPSTASH_REDIS_REST_TOKEN": upstash_token,
         "ALLOWED_ORIGINS": DEV_ALLOWED_ORIGINS,
+        "AUTH_HOOK_SECRETS": DEV_AUTH_HOOK_SECRET,
+        "DB_WEBHOOK_SECRET": DEV_DB_WEBHOOK_SECRET,
     }
     merged = {key: os.environ.get(key) or value for key, value in defaults.items()}
     return {key: value for key, value in merged.items() if value}

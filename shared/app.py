@@ -19,7 +19,7 @@ from werkzeug.datastructures import Headers
 from shared.auth import AuthLevel, TokenVerifier
 from shared.callers import Caller
 from shared.cors import CorsPolicy
-from shared.envelope import Result, dumpb, error_body, success_body
+from shared.envelope import Answer, Result, dumpb, error_body, success_body
 from shared.errors import (
     ApiError,
     Internal,
@@ -85,7 +85,7 @@ class App:
             "GET",
             "/openapi.json",
             auth="public",
-            raw=True,
+            answer="raw",
             summary="This function's OpenAPI document",
         )(self._openapi_endpoint)
 
@@ -106,13 +106,16 @@ class App:
         idempotent: bool | None = None,
         summary: str | None = None,
         description: str | None = None,
-        raw: bool = False,
+        answer: Answer = "envelope",
         single_statement: bool = False,
     ) -> Callable[[F], F]:
         """Declare a route; the decorated function gets `(request, **models)`.
 
         `single_statement=True` promises that the handler's write is one SQL statement (reads
         may follow it): the write then commits with that statement, in one round trip.
+        `auth=` takes a user level or a machine `Caller` (shared.callers); `answer=` says
+        whether the route answers in the envelope, raw, or in an Auth hook's own format
+        (`shared.envelope.Answer`).
         """
 
         def register(endpoint: F) -> F:
@@ -133,7 +136,7 @@ class App:
                     else idempotent,
                     summary=summary or _first_line(endpoint.__doc__),
                     description=description or endpoint.__doc__,
-                    raw=raw,
+                    answer=answer,
                     single_statement=single_statement,
                 )
             )
@@ -338,10 +341,11 @@ class App:
     def _encode(request: Request, reply: Reply, error: ApiError | None) -> bytes | None:
         result = reply.result
         if error is not None:
-            return dumpb(error_body(error, request.request_id))
+            answer = request.route.answer if request.route is not None else "envelope"
+            return dumpb(error_body(error, request.request_id, answer))
         if result.status == 204:
             return None
-        if reply.raw:
+        if reply.answer != "envelope":
             return dumpb(result.data)
         return dumpb(success_body(result, request.request_id))
 

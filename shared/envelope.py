@@ -11,12 +11,20 @@ import decimal
 import json
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from pydantic import BaseModel
 
 from shared.errors import ApiError
+
+#: How a route answers. "envelope": the envelope above. "raw": a success is the handler's
+#: document as is (errors stay in the envelope). "auth_hook": a success is the handler's
+#: document (Supabase Auth hooks read `{"claims": ...}` or `{}`), and an error is the
+#: envelope whose `error` also carries the hook contract's `http_code`, so one body is both
+#: `{"error": {"http_code": ..., "message": ...}}` for Supabase Auth and our envelope for
+#: everything else (logs, tests, clients).
+Answer = Literal["envelope", "raw", "auth_hook"]
 
 
 def _default(value: Any) -> Any:
@@ -75,8 +83,10 @@ def success_body(result: Result, request_id: str) -> dict[str, Any]:
     return {"success": True, "data": result.data, "meta": meta}
 
 
-def error_body(error: ApiError, request_id: str) -> dict[str, Any]:
+def error_body(error: ApiError, request_id: str, answer: Answer = "envelope") -> dict[str, Any]:
     body: dict[str, Any] = {"code": error.code, "message": error.message}
     if error.details:
         body["details"] = error.details
+    if answer == "auth_hook":
+        body["http_code"] = error.status
     return {"success": False, "error": body, "meta": {"request_id": request_id}}

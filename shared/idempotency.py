@@ -15,7 +15,7 @@ import json
 import re
 from typing import Any
 
-from shared.envelope import Result, dumps
+from shared.envelope import Answer, Result, dumps
 from shared.errors import BadRequest, IdempotencyKeyInUse, IdempotencyKeyReused
 from shared.pipeline import Next, Reply
 from shared.request import Request
@@ -86,7 +86,7 @@ def _stored(reply: Reply) -> dict[str, Any]:
         "pagination": result.pagination,
         "meta": result.meta,
         "headers": headers,
-        "raw": reply.raw,
+        "answer": reply.answer,
     }
 
 
@@ -98,4 +98,10 @@ def _replay(status: int, stored: dict[str, Any]) -> Reply:
         pagination=stored.get("pagination"),
         meta=stored.get("meta") or {},
     )
-    return Reply(result=result, raw=bool(stored.get("raw")))
+    stored_answer = stored.get("answer") or ("raw" if stored.get("raw") else "envelope")
+    answer: Answer = "envelope"
+    if stored_answer == "raw":
+        answer = "raw"
+    elif stored_answer == "auth_hook":
+        answer = "auth_hook"
+    return Reply(result=result, answer=answer)

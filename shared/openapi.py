@@ -120,7 +120,7 @@ def _parameters(route: Route, schemas: _Schemas) -> list[dict[str, Any]]:
 
 def _operation(app: App, route: Route, schemas: _Schemas) -> dict[str, Any]:
     data_schema: dict[str, Any] = schemas.of(route.response) if route.response is not None else {}
-    if route.raw:
+    if route.answer != "envelope":
         success: dict[str, Any] = {"type": "object"}
     else:
         success = {

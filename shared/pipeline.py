@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from shared.auth import TokenVerifier, require_level
-from shared.envelope import Result
+from shared.envelope import Answer, Result
 from shared.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from shared.ratelimit import RateLimiter
 from shared.request import Request
@@ -23,10 +23,10 @@ from shared.validation import parse_json, query_data, validate
 
 @dataclass(slots=True)
 class Reply:
-    """A response before it becomes HTTP: envelope data or a raw document."""
+    """A response before it becomes HTTP: envelope data or a document in the caller's format."""
 
     result: Result
-    raw: bool = False
+    answer: Answer = "envelope"
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -176,4 +176,4 @@ def call_endpoint(request: Request) -> Reply:
     assert route is not None
     out = route.endpoint(request, **request.models)
     result = out if isinstance(out, Result) else Result(data=out, status=route.status)
-    return Reply(result=result, raw=route.raw)
+    return Reply(result=result, answer=route.answer)

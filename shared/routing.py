@@ -1,8 +1,8 @@
 """Route declarations as data, and matching a path against them.
 
 A route is what the pipeline enforces and what the OpenAPI document shows, from one
-declaration: method, path template, auth level, rate policy, models, status, cache and
-idempotency choices.
+declaration: method, path template, auth level (a user level or a machine `Caller`), rate
+policy, models, status, answer format, cache and idempotency choices.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from shared.auth import AuthLevel
 from shared.callers import Caller
+from shared.envelope import Answer
 from shared.ratelimit import DEFAULT, RatePolicy
 
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -37,7 +38,7 @@ class Route:
     summary: str | None = None
     description: str | None = None
     tags: tuple[str, ...] = ()
-    raw: bool = False
+    answer: Answer = "envelope"
     single_statement: bool = False
     pattern: re.Pattern[str] = field(init=False)
     param_names: tuple[str, ...] = field(init=False)

@@ -40,6 +40,10 @@ class Settings:
     attachment_max_bytes: int = 25 * 1_048_576
     attachment_content_types: tuple[str, ...] = field(default_factory=tuple)
     version: str = "0.1.0"
+    # Standard Webhooks secrets Supabase Auth signs its hooks with (`v1,whsec_<base64>`),
+    # several during a rotation; and the bearer secret database webhooks send.
+    auth_hook_secrets: tuple[str, ...] = ()
+    db_webhook_secret: str | None = None
 
     @property
     def jwt_issuer(self) -> str:
@@ -123,7 +127,35 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         attachment_max_bytes=_int(env, "ATTACHMENT_MAX_BYTES", 25 * 1_048_576, minimum=1),
         attachment_content_types=_list(env, "ATTACHMENT_CONTENT_TYPES"),
         version=env.get("APP_VERSION", "0.1.0"),
+        auth_hook_secrets=_hook_secrets(env, "AUTH_HOOK_SECRETS"),
+        db_webhook_secret=_secret(env, "DB_WEBHOOK_SECRET", minimum=32),
     )
+
+
+def _hook_secrets(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """`v1,whsec_<base64>` secrets separated by `|`, as Supabase Auth's hook settings take them."""
+    import base64
+    import binascii
+
+    secrets = tuple(part.strip() for part in env.get(name, "").split("|") if part.strip())
+    for number, secret in enumerate(secrets, 1):
+        body = secret.removeprefix("v1,").removeprefix("whsec_")
+        try:
+            key = base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            key = b""
+        if not secret.startswith("v1,whsec_") or len(key) < 16:
+            raise SettingsError(
+                f"setting {name}: secret {number} must be v1,whsec_<base64 of at least 16 bytes>"
+            )
+    return secrets
+
+
+def _secret(env: Mapping[str, str], name: str, minimum: int) -> str | None:
+    value = _optional(env, name)
+    if value is not None and len(value) < minimum:
+        raise SettingsError(f"setting {name} must be at least {minimum} characters")
+    return value
 
 
 def _required(env: Mapping[str, str], name: str) -> str:

@@ -56,7 +56,12 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from fnkit.devenv import DEV_JWT_SECRET, DEV_SERVICE_ROLE_KEY
+from fnkit.devenv import (
+    DEV_AUTH_HOOK_SECRET,
+    DEV_DB_WEBHOOK_SECRET,
+    DEV_JWT_SECRET,
+    DEV_SERVICE_ROLE_KEY,
+)
 from tests.fixtures.server import ROOT, SEED_USERS, Served
 
 FUNCTIONS = sorted(p.parent.name for p in (ROOT / "functions").glob("*/main.py"))
@@ -260,6 +265,9 @@ def secrets_of(env: dict[str, str]) -> list[str]:
         for s in (
             DEV_JWT_SECRET,
             DEV_SERVICE_ROLE_KEY,
+            DEV_AUTH_HOOK_SECRET,
+            DEV_AUTH_HOOK_SECRET.removeprefix("v1,whsec_"),
+            DEV_DB_WEBHOOK_SECRET,
             env["UPSTASH_REDIS_REST_TOKEN"],
             env["DATABASE_URL"],
         )

@@ -27,6 +27,7 @@ import httpx
 import psycopg
 import pytest
 
+from fnkit.devenv import DEV_DB_WEBHOOK_SECRET
 from tests.fixtures.server import SEED_USERS, Served, as_user
 from tests.test_hostile_fuzz import (
     FUNCTIONS,
@@ -37,6 +38,7 @@ from tests.test_hostile_fuzz import (
     secrets_of,
     storage_and_auth_fakes,
 )
+from tests.webhook_signing import signed
 
 CASES: Counter[str] = Counter()
 BODY_METHODS = ("post", "put", "patch")
@@ -94,6 +96,33 @@ def assert_clean(response: httpx.Response, secrets: list[str]) -> None:
         assert body["meta"]["request_id"] == request_id
 
 
+def machine_credentials(url: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Routes Supabase calls get its credentials, so hostile bodies reach their validation:
+    the database webhook's bearer secret, or a Standard Webhooks signature of the exact bytes."""
+    path = url.split("?", 1)[0]
+    if not path.startswith("/hooks/"):
+        return kwargs
+    kwargs = dict(kwargs)
+    headers = dict(kwargs.pop("headers", None) or {})
+    if "json" in kwargs:
+        kwargs["content"] = json.dumps(kwargs.pop("json")).encode()
+        headers.setdefault("Content-Type", "application/json")
+    content = kwargs.get("content") or b""
+    content = content.encode() if isinstance(content, str) else content
+    if not isinstance(content, bytes):  # a streamed body: sent unsigned (refused with 401)
+        return {**kwargs, "headers": headers}
+    if path.startswith("/hooks/task-assigned"):
+        headers["Authorization"] = f"Bearer {DEV_DB_WEBHOOK_SECRET}"
+    else:
+        try:
+            content.decode()
+        except UnicodeDecodeError:  # the reference signer signs text: sign what it can
+            return {**kwargs, "headers": headers}
+        _, signature = signed(content)
+        headers.update({k: v for k, v in signature.items() if k.startswith("webhook-")})
+    return {**kwargs, "headers": headers}
+
+
 class Probe:
     """Sends a case as a seed user with fresh rate-limit windows, checks it, counts it."""
 
@@ -113,6 +142,7 @@ class Probe:
         self, category: str, method: str, url: str, who: str = "owner", **kwargs: Any
     ) -> httpx.Response:
         self.upstash.redis.flushdb()  # one test sends more than a window allows
+        kwargs = machine_credentials(url, kwargs)
         response = self.client(who).request(method, url, **kwargs)
         CASES[category] += 1
         assert_clean(response, self.secrets)

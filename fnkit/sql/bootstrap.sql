@@ -328,3 +328,84 @@ $$;
 
 grant execute on function storage.foldername(text), storage.filename(text), storage.extension(text)
   to anon, authenticated, service_role;
+
+-- ---------------------------------------------------------------------------------------------
+-- supabase_functions: the trigger function Supabase's Database Webhooks create triggers with,
+-- supabase_functions.http_request(url, method, headers, params, timeout_ms) as trigger
+-- arguments. On Supabase it posts through pg_net; here it queues the call, with the payload
+-- Supabase sends ({type, table, schema, record, old_record}), and `make dev`
+-- (fnkit/webhook_delivery.py) delivers the queue with retries and backoff. The call is queued
+-- in the writing transaction, so a rolled-back write sends nothing and a function that is down
+-- loses nothing.
+-- ---------------------------------------------------------------------------------------------
+create schema if not exists supabase_functions;
+grant usage on schema supabase_functions to anon, authenticated, service_role;
+
+create table if not exists supabase_functions.delivery_queue (
+  id bigserial primary key,
+  url text not null,
+  method text not null,
+  headers jsonb not null default '{}'::jsonb,
+  params jsonb not null default '{}'::jsonb,
+  payload jsonb,
+  timeout_ms integer not null default 1000,
+  attempts integer not null default 0,
+  next_attempt_at timestamptz not null default now(),
+  delivered_at timestamptz,
+  failed_at timestamptz,
+  last_status integer,
+  last_error text,
+  created_at timestamptz not null default now()
+);
+create index if not exists delivery_queue_pending_idx
+  on supabase_functions.delivery_queue (next_attempt_at) where delivered_at is null and failed_at is null;
+revoke all on supabase_functions.delivery_queue from public, anon, authenticated, service_role;
+
+create or replace function supabase_functions.http_request()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  url text := TG_ARGV[0]::text;
+  method text := TG_ARGV[1]::text;
+  headers jsonb := '{"Content-Type": "application/json"}'::jsonb;
+  params jsonb := '{}'::jsonb;
+  timeout_ms integer := 1000;
+  queued bigint;
+begin
+  if url is null or url = 'null' then
+    raise exception 'url argument is missing';
+  end if;
+  if method is null or method = 'null' then
+    raise exception 'method argument is missing';
+  end if;
+  if method not in ('GET', 'POST') then
+    raise exception 'method argument % is invalid', method;
+  end if;
+  if TG_ARGV[2] is not null and TG_ARGV[2] <> 'null' then
+    headers := TG_ARGV[2]::jsonb;
+  end if;
+  if TG_ARGV[3] is not null and TG_ARGV[3] <> 'null' then
+    params := TG_ARGV[3]::jsonb;
+  end if;
+  if TG_ARGV[4] is not null and TG_ARGV[4] <> 'null' then
+    timeout_ms := TG_ARGV[4]::integer;
+  end if;
+  insert into supabase_functions.delivery_queue (url, method, headers, params, payload, timeout_ms)
+  values (
+    url, method, headers, params,
+    case when method = 'POST' then pg_catalog.jsonb_build_object(
+      'old_record', OLD, 'record', NEW, 'type', TG_OP,
+      'table', TG_TABLE_NAME, 'schema', TG_TABLE_SCHEMA
+    ) end,
+    timeout_ms
+  )
+  returning id into queued;
+  perform pg_catalog.pg_notify('supabase_functions_delivery', queued::text);
+  return new;
+end;
+$$;
+revoke all on function supabase_functions.http_request() from public;
+grant execute on function supabase_functions.http_request() to anon, authenticated, service_role;
