@@ -138,5 +138,5 @@ def test_evalsha_falls_back_to_eval_once_when_the_script_is_unknown(
 
 
 def test_an_upstash_error_is_raised_not_read_as_an_answer(upstash_rest: UpstashRest) -> None:
-    with pytest.raises(UpstashError, match="unknown command|ERR"):
+    with pytest.raises(UpstashError, match=r"unknown command|ERR"):
         upstash_rest.command("NOSUCHCOMMAND", "x")
