@@ -60,6 +60,7 @@ _DELIVERED = """
 update private.outbox set status = 'delivered', delivered_at = now(), lease_until = null,
        last_error = null
  where seq = any(%s) and status = 'pending'
+returning seq
 """
 _FAILED = """
 update private.outbox o
