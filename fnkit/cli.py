@@ -197,11 +197,14 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         max_instances=args.max_instances,
         source=built.path,
         uses=built.uses,
+        scheduler_account=args.scheduler_service_account,
     )
     for warning in plan.warnings:
         print(f"fnkit: warning: {warning}", file=sys.stderr)
+    for job in plan.removals:
+        print(f"fnkit: job {job} has no route any more: it is deleted", file=sys.stderr)
     if args.dry_run:
-        print(plan.command)
+        print("\n".join(plan.commands))
         return 0
     return deploy.deploy(plan, root)
 
@@ -266,6 +269,10 @@ def build_parser() -> argparse.ArgumentParser:
     dep.add_argument("--memory", help="override the function's default (e.g. 512Mi)")
     dep.add_argument("--timeout", help="override the function's default (e.g. 60s)")
     dep.add_argument("--max-instances", type=int)
+    dep.add_argument(
+        "--scheduler-service-account",
+        help="the service account Cloud Scheduler calls scheduled routes as (OIDC)",
+    )
     dep.set_defaults(run=cmd_deploy)
 
     schedule = sub.add_parser("schedule", help="scheduled routes: list them, run one now")
