@@ -196,7 +196,9 @@ def test_declarations_are_checked_at_import(function_env: dict[str, str]) -> Non
 def test_a_schedule_honours_its_time_zone() -> None:
     paris = Schedule("0 3 * * *", "Europe/Paris")
     after = dt.datetime(2026, 7, 1, 12, 0, tzinfo=dt.UTC)
-    assert paris.next_after(after).astimezone(dt.UTC) == dt.datetime(2026, 7, 2, 1, 0, tzinfo=dt.UTC)
+    assert paris.next_after(after).astimezone(dt.UTC) == dt.datetime(
+        2026, 7, 2, 1, 0, tzinfo=dt.UTC
+    )
     utc = Schedule("*/30 * * * *")
     assert utc.next_after(after) == dt.datetime(2026, 7, 1, 12, 30, tzinfo=dt.UTC)
 
@@ -210,7 +212,11 @@ def test_openapi_documents_the_schedule_and_the_scheduler(served: Served) -> Non
     assert document["components"]["securitySchemes"]["scheduler"]["scheme"] == "bearer"
 
 
-def test_the_dev_runner_runs_due_jobs_over_http_and_logs_them(served: Served) -> None:
+def test_the_dev_runner_runs_due_jobs_over_http_and_logs_them(
+    served: Served, db_admin: Any
+) -> None:
+    # Files queued by other tests would make the purge call Storage, which is not faked here.
+    db_admin.execute("delete from private.storage_orphans")
     modules = [sys.modules[f"fnkit_functions_{name}"] for name in ("housekeeping", "attachments")]
     jobs = [job for module in modules for job in jobs_of(module.__name__[16:], module.app)]
     assert {job.name for job in jobs} == {
@@ -234,9 +240,7 @@ def test_the_dev_runner_runs_due_jobs_over_http_and_logs_them(served: Served) ->
     assert "housekeeping/idempotency-keys/expire" in {job.name for job, _, _ in hourly}
 
 
-def test_schedule_list_and_run_commands(
-    served: Served, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_schedule_list_and_run_commands(served: Served, capsys: pytest.CaptureFixture[str]) -> None:
     extra = ["--functions-dir", str(ROOT / "tests" / "functions")]
     assert fnkit_main(["schedule", "list", *extra]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
