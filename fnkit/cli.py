@@ -83,6 +83,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
     db.seed(database_url, root / "supabase" / "seed.sql")
     os.environ.update(dev_environment(database_url, upstash_url, token))
     port = int(os.environ.get("PORT", DEV_PORT))
+    _scheduler_key()
     app = create_app(root / "functions")
     from fnkit.webhook_delivery import Deliverer, configure
 
@@ -95,8 +96,69 @@ def cmd_dev(args: argparse.Namespace) -> int:
     names = ", ".join(sorted(app.config["HANDLERS"]))
     print(f"fnkit: serving {names} at http://127.0.0.1:{port}/functions/v1/<name>", flush=True)
     print(f"fnkit: API reference at http://127.0.0.1:{port}/docs", flush=True)
+    _start_schedules(root, port)
     run_simple("127.0.0.1", port, app, threaded=True, use_reloader=False)
     return 0
+
+
+def _scheduler_key() -> str:
+    """The key the local scheduler calls scheduled routes with: the service role key.
+
+    Without Supabase running, `dev_environment` leaves the key unset; the scheduler still
+    needs it, so the CLI's documented local default is used (Storage routes then answer 503
+    as Storage is unreachable)."""
+    from fnkit.devenv import DEV_SERVICE_ROLE_KEY
+
+    os.environ.setdefault("SUPABASE_SERVICE_ROLE_KEY", DEV_SERVICE_ROLE_KEY)
+    if not os.environ["SUPABASE_SERVICE_ROLE_KEY"]:
+        os.environ["SUPABASE_SERVICE_ROLE_KEY"] = DEV_SERVICE_ROLE_KEY
+    return os.environ["SUPABASE_SERVICE_ROLE_KEY"]
+
+
+def _start_schedules(root: Path, port: int) -> None:
+    import datetime as dt
+
+    from fnkit.schedules import Runner, discover
+
+    jobs = discover([root / "functions"])
+    runner = Runner(
+        f"http://127.0.0.1:{port}",
+        _scheduler_key(),
+        jobs,
+        dt.datetime.now(dt.UTC),
+        log=lambda line: print(line, flush=True),
+    )
+    for job in jobs:
+        print(f"fnkit: schedule {job.name} ({job.schedule.cron} {job.schedule.timezone})")
+    runner.start()
+
+
+def cmd_schedule(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from fnkit.devenv import dev_environment
+    from fnkit.schedules import discover, find_job, listing
+
+    root = _repo_root()
+    database_url, upstash_url, token = _services(start_bridge=args.schedule_command == "run")
+    os.environ.update(dev_environment(database_url, upstash_url, token))
+    key = _scheduler_key()
+    jobs = discover([root / "functions", *(Path(p) for p in args.functions_dir)])
+    if args.schedule_command == "list":
+        for row in listing(jobs, dt.datetime.now(dt.UTC)):
+            print(json.dumps(row))
+        return 0
+    job = find_job(jobs, args.job or "")
+    from fnkit.devserver import create_app
+
+    client = create_app([root / "functions", *(Path(p) for p in args.functions_dir)])
+    response = client.test_client().open(
+        f"/functions/v1/{job.function}{job.path}",
+        method=job.method,
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    print(json.dumps({"job": job.name, "status": response.status_code, **response.get_json()}))
+    return 0 if response.status_code < 400 else 1
 
 
 def cmd_db(args: argparse.Namespace) -> int:
@@ -143,11 +205,14 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         max_instances=args.max_instances,
         source=built.path,
         uses=built.uses,
+        scheduler_account=args.scheduler_service_account,
     )
     for warning in plan.warnings:
         print(f"fnkit: warning: {warning}", file=sys.stderr)
+    for job in plan.removals:
+        print(f"fnkit: job {job} has no route any more: it is deleted", file=sys.stderr)
     if args.dry_run:
-        print(plan.command)
+        print("\n".join(plan.commands))
         return 0
     return deploy.deploy(plan, root)
 
@@ -237,7 +302,21 @@ def build_parser() -> argparse.ArgumentParser:
     dep.add_argument("--memory", help="override the function's default (e.g. 512Mi)")
     dep.add_argument("--timeout", help="override the function's default (e.g. 60s)")
     dep.add_argument("--max-instances", type=int)
+    dep.add_argument(
+        "--scheduler-service-account",
+        help="the service account Cloud Scheduler calls scheduled routes as (OIDC)",
+    )
     dep.set_defaults(run=cmd_deploy)
+
+    schedule = sub.add_parser("schedule", help="scheduled routes: list them, run one now")
+    schedule.add_argument("schedule_command", choices=["list", "run"])
+    schedule.add_argument(
+        "job", nargs="?", help="for run: <function>/<path>, e.g. attachments/purge"
+    )
+    schedule.add_argument(
+        "--functions-dir", action="append", default=[], help="another folder of functions"
+    )
+    schedule.set_defaults(run=cmd_schedule)
 
     new = sub.add_parser("new", help="scaffold functions/<name>/main.py and its test")
     new.add_argument("name")

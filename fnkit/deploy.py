@@ -98,10 +98,16 @@ class Plan:
     env: dict[str, str]
     secrets: dict[str, str]
     warnings: list[str] = field(default_factory=list)
+    jobs: list[list[str]] = field(default_factory=list)  # Cloud Scheduler commands, in order
+    removals: list[str] = field(default_factory=list)  # jobs of routes that are gone
 
     @property
     def command(self) -> str:
         return shlex.join(self.argv)
+
+    @property
+    def commands(self) -> list[str]:
+        return [self.command, *(shlex.join(job) for job in self.jobs)]
 
 
 def parse_env_file(path: Path) -> dict[str, str]:
@@ -165,6 +171,7 @@ def plan(
     max_instances: int | None = None,
     source: Path | None = None,
     uses: Iterable[str] = (),
+    scheduler_account: str | None = None,
 ) -> Plan:
     """Build the deploy command; writes the env YAML (non-secret settings only)."""
     sizing = SIZING.get(name, Sizing())
@@ -209,6 +216,20 @@ def plan(
                 " SUPABASE_SERVICE_ROLE_KEY=<secret>:<version> those routes answer 503"
             )
 
+    from fnkit.deploy_schedules import declared_jobs, plan_jobs
+
+    job_plan = None
+    if declared_jobs(name, source / "main.py"):
+        if not (region and project and scheduler_account):
+            raise DeployError(
+                f"{name} has scheduled routes: give --region, --project and"
+                " --scheduler-service-account so its Cloud Scheduler jobs can be made"
+            )
+        job_plan = plan_jobs(name, source, region, project, scheduler_account)
+        env["SCHEDULER_AUDIENCE"] = job_plan.audience
+        env["SCHEDULER_SERVICE_ACCOUNT"] = scheduler_account
+        if job_plan.note:
+            warnings.append(job_plan.note)
     instances = max_instances if max_instances is not None else sizing.max_instances
     argv = [
         "gcloud", "functions", "deploy", name,
@@ -227,20 +248,27 @@ def plan(
     if project:
         argv += ["--project", project]
     yaml_path: Path | None = None
-    if env_file is not None:
+    if env_file is not None or job_plan is not None:  # the scheduler's identity is a setting
         yaml_path = root / DEPLOY_DIR / f"{name}.env.yaml"
         yaml_path.parent.mkdir(parents=True, exist_ok=True)
         yaml_path.write_text(_yaml(env), encoding="utf-8")
         argv += ["--env-vars-file", _relative(yaml_path, root)]
     if secret_refs:
         argv += ["--set-secrets", ",".join(f"{k}={v}" for k, v in sorted(secret_refs.items()))]
-    return Plan(name, argv, yaml_path, env, secret_refs, warnings)
+    the_plan = Plan(name, argv, yaml_path, env, secret_refs, warnings)
+    if job_plan is not None:
+        the_plan.jobs, the_plan.removals = job_plan.commands, job_plan.removals
+    return the_plan
 
 
 def deploy(the_plan: Plan, root: Path) -> int:
     """Run the planned command from the repository root; its exit code."""
     try:
-        return subprocess.run(the_plan.argv, cwd=root, check=False).returncode
+        for argv in (the_plan.argv, *the_plan.jobs):
+            code = subprocess.run(argv, cwd=root, check=False).returncode
+            if code != 0:
+                return code
+        return 0
     except FileNotFoundError:
         raise DeployError(
             "gcloud is not installed: install the Google Cloud CLI, or use --dry-run and run"

@@ -96,7 +96,7 @@ class App:
         method: str,
         path: str,
         *,
-        auth: AuthLevel | Caller = "user",
+        auth: AuthLevel | Caller | None = None,
         rate: RatePolicy | None = DEFAULT,
         path_model: Any = None,
         query: Any = None,
@@ -108,6 +108,7 @@ class App:
         description: str | None = None,
         answer: Answer = "envelope",
         single_statement: bool = False,
+        schedule: Any = None,
     ) -> Callable[[F], F]:
         """Declare a route; the decorated function gets `(request, **models)`.
 
@@ -116,28 +117,40 @@ class App:
         `auth=` takes a user level or a machine `Caller` (shared.callers); `answer=` says
         whether the route answers in the envelope, raw, or in an Auth hook's own format
         (`shared.envelope.Answer`).
+        `schedule="*/30 * * * *"` (or a `shared.schedule.Schedule` with a time zone) makes it
+        a scheduled route: only the scheduler may call it, one run at a time (see there).
         """
 
         def register(endpoint: F) -> F:
+            handler: Callable[..., Any] = endpoint
+            level: AuthLevel | Caller = auth or "user"
+            limit, once, plan = rate, idempotent, None
+            if schedule is not None:
+                from shared.schedule import as_schedule, lock_key, locked
+                from shared.scheduler_auth import Scheduler
+
+                if auth is not None and not isinstance(auth, Scheduler):
+                    raise ValueError(f"{method} {path}: a scheduled route's auth is the scheduler")
+                plan, level, limit, once = as_schedule(schedule), Scheduler(), None, False
+                handler = locked(lock_key(self.name, method.upper(), path), endpoint)
             self.routes.append(
                 Route(
                     method=method,
                     path=path,
-                    endpoint=endpoint,
-                    auth=auth,
-                    rate=rate,
+                    endpoint=handler,
+                    auth=level,
+                    rate=limit,
                     path_model=path_model,
                     query=query,
                     body=body,
                     response=response,
                     status=status,
-                    idempotent=method.upper() in _WRITE_METHODS
-                    if idempotent is None
-                    else idempotent,
+                    idempotent=method.upper() in _WRITE_METHODS if once is None else once,
                     summary=summary or _first_line(endpoint.__doc__),
                     description=description or endpoint.__doc__,
                     answer=answer,
                     single_statement=single_statement,
+                    schedule=plan,
                 )
             )
             self._chain = None

@@ -255,6 +255,11 @@ class Transaction:
 
     def finish(self, commit: bool) -> None:
         """Commit or roll back and give the connection back; safe to call when never opened."""
+        if commit and self._conn is None and self._with_commit and not self.implicit:
+            # Work queued for COMMIT (an emitted event) but no statement ran: the first queued
+            # statement opens the transaction, the rest ride with COMMIT as usual.
+            sql, params = self._with_commit.pop(0)
+            self._run(sql, params)
         conn, pool = self._conn, self._pool
         self._conn = None
         if conn is None or pool is None:

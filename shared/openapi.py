@@ -156,6 +156,8 @@ def _operation(app: App, route: Route, schemas: _Schemas) -> dict[str, Any]:
             "limit": route.rate.limit,
             "window": route.rate.window,
         }
+    if route.schedule is not None:
+        operation["x-schedule"] = {"cron": route.schedule.cron, "timezone": route.schedule.timezone}
     if route.description and route.description.strip() != operation["summary"]:
         operation["description"] = route.description.strip()
     if not isinstance(route.auth, str):

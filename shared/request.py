@@ -49,6 +49,7 @@ class Request:
         # Run after the transaction commits (notifications, calls to other services).
         self.after_commit: list[Callable[[], None]] = []
         self._tx: Transaction | None = None
+        self._emitted: list[str] = []
 
     @property
     def user_id(self) -> str:
@@ -73,6 +74,27 @@ class Request:
                 single_statement=self.route is not None and self.route.single_statement,
             )
         return self._tx
+
+    def emit(self, topic: str, payload: Any, *, key: str | None = None) -> str | None:
+        """Send `payload` to `topic`'s sinks if and only if this request's transaction commits.
+
+        Delivered after commit, at least once, under a stable message id (returned; None when
+        no sink is configured); messages with the same `key` are delivered in order per sink.
+        See `shared.outbox` (the enqueue) and `shared.dispatch` (the delivery).
+        """
+        from shared.outbox import enqueue
+
+        message_id = enqueue(self.db, self.settings, topic, payload, key)
+        if message_id is not None and self.settings.outbox_after_response:
+            if not self._emitted:
+                self.after_commit.append(self._dispatch_soon)
+            self._emitted.append(message_id)
+        return message_id
+
+    def _dispatch_soon(self) -> None:
+        from shared.dispatch import dispatch_in_background
+
+        dispatch_in_background(self.settings, list(self._emitted))
 
     @property
     def transaction(self) -> Transaction | None:

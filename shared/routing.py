@@ -2,7 +2,8 @@
 
 A route is what the pipeline enforces and what the OpenAPI document shows, from one
 declaration: method, path template, auth level (a user level or a machine `Caller`), rate
-policy, models, status, answer format, cache and idempotency choices.
+policy, models, status, answer format, cache and idempotency choices, and a schedule when the
+scheduler runs it.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -18,6 +19,9 @@ from shared.auth import AuthLevel
 from shared.callers import Caller
 from shared.envelope import Answer
 from shared.ratelimit import DEFAULT, RatePolicy
+
+if TYPE_CHECKING:
+    from shared.schedule import Schedule
 
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -40,6 +44,7 @@ class Route:
     tags: tuple[str, ...] = ()
     answer: Answer = "envelope"
     single_statement: bool = False
+    schedule: Schedule | None = None  # run by the scheduler (shared.schedule)
     pattern: re.Pattern[str] = field(init=False)
     param_names: tuple[str, ...] = field(init=False)
 

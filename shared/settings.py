@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from urllib.parse import urlsplit
 
+GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v3/certs"
+
 
 class SettingsError(RuntimeError):
     """A setting is missing or malformed; the message is one line naming it."""
@@ -44,6 +46,19 @@ class Settings:
     # several during a rotation; and the bearer secret database webhooks send.
     auth_hook_secrets: tuple[str, ...] = ()
     db_webhook_secret: str | None = None
+    # Scheduled routes on Google Cloud: Cloud Scheduler's OIDC token must name this service
+    # account and this audience (the function's URL); the keys come from Google's JWKS.
+    scheduler_service_account: str | None = None
+    scheduler_audience: str | None = None
+    google_certs_url: str = GOOGLE_CERTS_URL
+    # The transactional outbox (shared.outbox, shared.dispatch).
+    outbox_webhook_url: str | None = None
+    outbox_webhook_secret: str | None = None
+    outbox_publish: bool = True
+    outbox_max_attempts: int = 8
+    outbox_backoff_s: float = 10.0
+    outbox_lease_s: float = 60.0
+    outbox_after_response: bool = True
 
     @property
     def jwt_issuer(self) -> str:
@@ -129,6 +144,20 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         version=env.get("APP_VERSION", "0.1.0"),
         auth_hook_secrets=_hook_secrets(env, "AUTH_HOOK_SECRETS"),
         db_webhook_secret=_secret(env, "DB_WEBHOOK_SECRET", minimum=32),
+        scheduler_service_account=_optional(env, "SCHEDULER_SERVICE_ACCOUNT"),
+        scheduler_audience=_optional(env, "SCHEDULER_AUDIENCE"),
+        google_certs_url=_url(env, "GOOGLE_CERTS_URL", ("http", "https"))
+        if env.get("GOOGLE_CERTS_URL", "").strip()
+        else GOOGLE_CERTS_URL,
+        outbox_webhook_url=_url(env, "OUTBOX_WEBHOOK_URL", ("http", "https"))
+        if env.get("OUTBOX_WEBHOOK_URL", "").strip()
+        else None,
+        outbox_webhook_secret=_webhook_secret(env),
+        outbox_publish=_bool(env, "OUTBOX_PUBLISH", True),
+        outbox_max_attempts=_int(env, "OUTBOX_MAX_ATTEMPTS", 8, minimum=1),
+        outbox_backoff_s=_float(env, "OUTBOX_BACKOFF_S", 10.0),
+        outbox_lease_s=_float(env, "OUTBOX_LEASE_S", 60.0),
+        outbox_after_response=_bool(env, "OUTBOX_AFTER_RESPONSE", True),
     )
 
 
@@ -156,6 +185,40 @@ def _secret(env: Mapping[str, str], name: str, minimum: int) -> str | None:
     if value is not None and len(value) < minimum:
         raise SettingsError(f"setting {name} must be at least {minimum} characters")
     return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"setting {name} must be true or false, got {raw!r}")
+
+
+def _webhook_secret(env: Mapping[str, str]) -> str | None:
+    """`whsec_<base64>` as Standard Webhooks secrets are written; required with the URL."""
+    import base64
+    import binascii
+
+    secret = _optional(env, "OUTBOX_WEBHOOK_SECRET")
+    if secret is None:
+        if env.get("OUTBOX_WEBHOOK_URL", "").strip():
+            raise SettingsError(
+                "setting OUTBOX_WEBHOOK_SECRET is missing (OUTBOX_WEBHOOK_URL is set)"
+            )
+        return None
+    try:
+        key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    if len(key) < 24:
+        raise SettingsError(
+            "setting OUTBOX_WEBHOOK_SECRET must be whsec_ followed by at least 24 base64 bytes"
+        )
+    return secret
 
 
 def _required(env: Mapping[str, str], name: str) -> str:

@@ -214,3 +214,67 @@ def test_parse_env_file(tmp_path: Path) -> None:
         "C": "quoted # not a comment",
         "D": "value",
     }
+
+
+SCHEDULED = '''"""A function with two scheduled routes."""
+from shared import App
+from shared.schedule import Schedule
+
+app = App("sweeper")
+
+
+@app.post("/purge", schedule="*/30 * * * *")
+def purge(request):
+    return {}
+
+
+@app.post("/digest", schedule=Schedule("0 7 * * 1", "Europe/Paris"))
+def digest(request):
+    return {}
+
+
+handler = app.handler
+'''
+
+
+def test_dry_run_shows_the_scheduler_jobs_and_the_removals(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    main = project / "functions" / "sweeper" / "main.py"
+    main.parent.mkdir(parents=True)
+    main.write_text(SCHEDULED)
+    # gcloud answers `scheduler jobs list` with what is deployed: purge, and a route now gone.
+    bin_dir = project / "bin"
+    bin_dir.mkdir()
+    gcloud = bin_dir / "gcloud"
+    gcloud.write_text(
+        "#!/bin/sh\necho projects/acme-prod/locations/europe-west1/jobs/fnkit-sweeper-purge\n"
+        "echo projects/acme-prod/locations/europe-west1/jobs/fnkit-sweeper-old-report\n"
+    )
+    gcloud.chmod(gcloud.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    account = "scheduler@acme-prod.iam.gserviceaccount.com"
+    args = ["deploy", "sweeper", "--dry-run", "--region", "europe-west1", "--project", "acme-prod"]
+    assert fnkit_main(args) == 1
+    assert "--scheduler-service-account" in capsys.readouterr().err
+    assert fnkit_main([*args, "--scheduler-service-account", account]) == 0
+    out, err = capsys.readouterr()
+    lines = [shlex.split(line) for line in out.splitlines()]
+    assert lines[0][:4] == ["gcloud", "functions", "deploy", "sweeper"]
+    url = "https://europe-west1-acme-prod.cloudfunctions.net/sweeper"
+    common = ["--location", "europe-west1", "--project", "acme-prod"]
+    assert lines[1:] == [
+        ["gcloud", "scheduler", "jobs", "update", "http", "fnkit-sweeper-purge", *common,
+         "--schedule", "*/30 * * * *", "--time-zone", "UTC", "--uri", f"{url}/purge",
+         "--http-method", "POST", "--oidc-service-account-email", account,
+         "--oidc-token-audience", url],
+        ["gcloud", "scheduler", "jobs", "create", "http", "fnkit-sweeper-digest", *common,
+         "--schedule", "0 7 * * 1", "--time-zone", "Europe/Paris", "--uri", f"{url}/digest",
+         "--http-method", "POST", "--oidc-service-account-email", account,
+         "--oidc-token-audience", url],
+        ["gcloud", "scheduler", "jobs", "delete", "fnkit-sweeper-old-report", *common, "--quiet"],
+    ]  # fmt: skip
+    assert "fnkit-sweeper-old-report has no route any more" in err
+    yaml_file = project / "build" / "deploy" / "sweeper.env.yaml"
+    assert _yaml(yaml_file) == {"SCHEDULER_AUDIENCE": url, "SCHEDULER_SERVICE_ACCOUNT": account}
+    assert lines[0][-2:] == ["--env-vars-file", "build/deploy/sweeper.env.yaml"]

@@ -4,8 +4,8 @@ against the machine Redis and against embedded fakeredis."""
 from __future__ import annotations
 
 import base64
-import os
 import hashlib
+import os
 import time
 import uuid
 from collections.abc import Iterator

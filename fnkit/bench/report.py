@@ -252,6 +252,37 @@ def _memory(data: dict[str, Any]) -> list[Figure]:
     return out
 
 
+def _outbox(r: dict[str, Any]) -> list[Figure]:
+    section = "7. Outbox: request.emit on a write, and the dispatcher"
+    extra = r["round_trips_with"] - r["round_trips_without"]
+    return [
+        Figure(
+            section,
+            "write + emit → Postgres round trips",
+            f"{r['round_trips_with']:g} ({extra:+g})",
+            f"write alone {r['round_trips_without']:g}",
+            "no extra round trip",
+            extra <= 0,
+        ),
+        Figure(
+            section,
+            "write + emit, time p50",
+            f"{r['write_ms_with']:.2f} ms",
+            f"write alone {r['write_ms_without']:.2f} ms",
+            "",
+            None,
+        ),
+        Figure(
+            section,
+            "dispatcher throughput (PUBLISH via the Upstash bridge)",
+            f"{r['messages_per_s']:.0f} messages/s ({r['dispatched']} in {r['dispatch_s']:.1f} s)",
+            "",
+            "",
+            None,
+        ),
+    ]
+
+
 def figures(results: dict[str, Any]) -> list[Figure]:
     out: list[Figure] = []
     for key, build in (
@@ -261,6 +292,7 @@ def figures(results: dict[str, Any]) -> list[Figure]:
         ("load", _load),
         ("growth", _growth),
         ("coldstart", _memory),
+        ("outbox", _outbox),
     ):
         if key in results:
             out.extend(build(results[key]))

@@ -19,10 +19,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fnkit.bench import coldstart, growth, load, overhead, report, roundtrips, servers
+from fnkit.bench import coldstart, growth, load, outbox, overhead, report, roundtrips, servers
 from fnkit.bench.services import ROOT, Services
 
-SECTIONS = ("overhead", "roundtrips", "coldstart", "load", "growth")
+SECTIONS = ("overhead", "roundtrips", "coldstart", "load", "growth", "outbox")
 
 
 def _commit() -> str:
@@ -59,6 +59,8 @@ def run(quick: bool = False, json_path: Path | None = None, only: set[str] | Non
                 results[section] = load.measure(services, quick)
             elif section == "growth":
                 results[section] = growth.measure(services, quick)
+            elif section == "outbox":
+                results[section] = outbox.measure(services, quick)
             durations[section] = round(time.perf_counter() - began, 1)
             _say(f"{section} done in {durations[section]:.0f} s")
     finally:

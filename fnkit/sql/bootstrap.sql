@@ -173,6 +173,8 @@ alter table realtime.messages enable row level security;
 grant select, insert on realtime.messages to authenticated;
 grant all on realtime.messages to service_role;
 create index if not exists messages_topic_idx on realtime.messages (topic);
+-- The scheduled trim (private.trim_history) removes old messages by age.
+create index if not exists messages_inserted_at_idx on realtime.messages (inserted_at);
 
 -- The topic being authorized; Realtime sets it before checking policies on realtime.messages.
 create or replace function realtime.topic()

@@ -24,7 +24,6 @@ from pydantic import BaseModel, Field, field_validator
 
 from shared import (
     READ,
-    SENSITIVE,
     WRITE,
     App,
     Forbidden,
@@ -237,16 +236,19 @@ def delete_attachment(request: Request, path: AttachmentPath) -> Result:
 
 
 class Purged(BaseModel):
-    removed: int
-    remaining: int
+    ran: bool
+    reason: str | None = None
+    removed: int = 0
+    remaining: int = 0
 
 
-@app.post("/purge", auth="service_role", response=Purged, rate=SENSITIVE, idempotent=False)
+@app.post("/purge", schedule="*/30 * * * *", response=Purged)
 def purge_orphans(request: Request) -> dict[str, int]:
-    """Remove files left behind when a task, project or workspace was deleted (service role).
+    """Remove files left behind when a task, project or workspace was deleted (scheduled).
 
-    Run it on a schedule. Rows leave the queue only in the transaction that removed their
-    files, so a Storage failure keeps them queued for the next run.
+    Runs every 30 minutes (the scheduler, or the service role key). Rows leave the queue only
+    in the transaction that removed their files, so a Storage failure keeps them queued for
+    the next run; an overlapping run answers `ran: false`.
     """
     rows = request.db.all(
         "select name from private.storage_orphans where bucket_id = %s"

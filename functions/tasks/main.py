@@ -9,6 +9,8 @@ Choices every route shares (the OpenAPI document repeats them per route):
   and nothing changes. The answer carries the new `ETag`.
 * Every write moves its workspace's task version (a database trigger); the stats cache follows
   it.
+* A write that sets `status` to `done` emits `task.completed` (key: the task id) through the
+  transactional outbox: it is delivered after commit, and only if the write commits.
 * SQL text comes only from the fixed fragments below; input only ever travels as parameters.
 """
 
@@ -369,6 +371,9 @@ def _update(
     request: Request, task_id: UUID, version: int, data: TaskChanges, at: Loc, data_at: Loc
 ) -> Row:
     changes = data.changes()
+    completes = changes.get("status") == "done"
+    if completes:
+        request.db.atomic()  # the event commits with the write (before its first statement)
     sql = (
         f"update public.tasks t set {', '.join(_SET[column] for column in changes)}"
         f" where t.id = %s and t.version = %s returning {_COLUMNS}"
@@ -382,7 +387,15 @@ def _update(
         )
         _explain_miss(found, version, at, "edit tasks")
     assert task is not None
+    if completes:
+        request.emit("task.completed", _completed(request, task), key=str(task["id"]))
     return task
+
+
+def _completed(request: Request, task: Row) -> Row:
+    """The `task.completed` event: sent after commit to the outbox's sinks (shared.outbox)."""
+    keep = ("id", "workspace_id", "project_id", "title", "version", "completed_at")
+    return {**{name: task[name] for name in keep}, "completed_by": request.user_id}
 
 
 def _delete(request: Request, task_id: UUID, version: int | None, at: Loc) -> Row:
