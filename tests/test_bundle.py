@@ -44,10 +44,10 @@ def test_health_reaches_shared_but_not_supabase() -> None:
     assert {"shared", "shared.app", "shared.db", "shared.redis_client"} <= found.uses
     assert "shared.supabase_admin" not in found.uses
     tops = {name.split(".")[0] for name in found.modules}
-    # psycopg_pool and upstash_ratelimit are imported lazily, inside functions of shared/.
+    # psycopg_pool and upstash_redis are imported lazily, inside functions of shared/.
     assert tops == {
         "flask", "jwt", "orjson", "psycopg", "psycopg_pool", "pydantic",
-        "upstash_ratelimit", "upstash_redis", "werkzeug",
+        "upstash_redis", "werkzeug",
         # request.emit and schedule= exist on every function; both are imported lazily
         "cronsim", "standardwebhooks",
     }  # fmt: skip
