@@ -20,13 +20,12 @@ from shared.auth import AuthLevel, TokenVerifier
 from shared.callers import Caller
 from shared.cors import CorsPolicy
 from shared.envelope import Answer, Result, dumpb, error_body, success_body
+from shared.error_map import ErrorMap, loggable
 from shared.errors import (
     ApiError,
     Internal,
     MethodNotAllowed,
     NotFound,
-    loggable,
-    map_exception,
 )
 from shared.idempotency import idempotency_step
 from shared.logs import log, trace_field
@@ -73,6 +72,8 @@ class App:
         self.title = title or name
         self.description = description
         self.routes: list[Route] = []
+        # What exceptions mean to callers; functions add their constraints (`app.errors`).
+        self.errors = ErrorMap()
         self.cors = CorsPolicy(self.settings.allowed_origins)
         self.verifier = TokenVerifier(self.settings)
         self.limiter = RateLimiter(self.settings, name)
@@ -199,7 +200,7 @@ class App:
         except BaseException as exc:
             if isinstance(exc, KeyboardInterrupt | SystemExit):
                 raise
-            error = map_exception(exc)
+            error = self.errors.map(exc)
             reply = Reply(result=Result(status=error.status), headers=dict(error.headers))
             if error.status >= 500:
                 self._log_exception(request, exc, error)

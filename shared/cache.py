@@ -1,8 +1,8 @@
 """Read-through cache in Upstash, keyed by the version of the data it was computed from.
 
 The caller supplies the version, read from the source of truth in a query it makes anyway
-(the stats function reads its workspace's task version, which the database bumps in every
-transaction that changes tasks, in the same query as its membership check). An entry keeps
+(for example a per-tenant counter that statement triggers bump in every transaction that
+changes the data, read in the same query as the caller's membership check). An entry keeps
 the version it was computed under and is trusted only while that is still the version: a
 read is one GET, a write costs the cache nothing, and no write path can forget to
 invalidate. An entry is never stored under a version newer than its data, because the

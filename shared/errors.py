@@ -1,13 +1,12 @@
 """The error vocabulary every function speaks: one class per stable code.
 
 Handlers raise these; the pipeline turns any of them into the envelope with the right status
-and headers. Anything else that escapes is mapped once, in `map_exception`, so a caller never
-sees a traceback and Postgres errors keep stable codes keyed by SQLSTATE.
+and headers. Anything else that escapes is mapped once, by the function's `ErrorMap`
+(`shared.error_map`), so a caller never sees a traceback.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 
@@ -128,106 +127,3 @@ class Unavailable(ApiError):
 class Timeout(ApiError):
     status, code, default_message = 504, "TIMEOUT", "The request took too long"
     retry_after_s = 5
-
-
-# SQLSTATE → (error class, message). Classes of SQLSTATE (first two characters) as fallback.
-_SQLSTATE: dict[str, tuple[type[ApiError], str]] = {
-    "23505": (Conflict, "A row with these values already exists"),
-    "23503": (Conflict, "The row is still referenced"),
-    "23514": (ValidationFailed, "A value breaks a rule of the data"),
-    "23502": (ValidationFailed, "A required value is missing"),
-    "22P02": (ValidationFailed, "A value has the wrong format"),
-    "22001": (ValidationFailed, "A value is too long"),
-    "22003": (ValidationFailed, "A number is out of range"),
-    "22007": (ValidationFailed, "A date or time has the wrong format"),
-    "22008": (ValidationFailed, "A date or time is out of range"),
-    "42501": (Forbidden, "You may not do this"),
-    "57014": (Timeout, "The database took too long"),
-    "40001": (Conflict, "The change collided with another; retry"),
-    "40P01": (Conflict, "The change collided with another; retry"),
-    "P0002": (NotFound, "Not found"),
-}
-_SQLSTATE_CLASS: dict[str, type[ApiError]] = {
-    "22": ValidationFailed,  # data exception: a value Postgres cannot take (e.g. a forged cursor)
-    "08": Unavailable,  # connection exception
-    "53": Unavailable,  # insufficient resources
-    "57": Unavailable,  # operator intervention (admin shutdown, crash shutdown)
-}
-
-
-# Named constraints whose violation means something more precise than their SQLSTATE.
-CONSTRAINT_ERRORS: dict[str, tuple[type[ApiError], str]] = {
-    "workspace_keeps_an_owner": (Conflict, "A workspace must keep at least one owner"),
-    "workspaces_slug_key": (Conflict, "That slug is taken"),
-    "workspace_members_pkey": (Conflict, "That user is already a member"),
-    "tasks_assignee_is_member": (ValidationFailed, "The assignee is not a member of the workspace"),
-}
-
-
-_PARENT_MESSAGE = re.compile(
-    r"[a-z_ ]{1,40} [0-9a-f-]{36} (does not exist|belongs to another workspace)"
-)
-
-
-def _constraint(exc: BaseException) -> str | None:
-    diag = getattr(exc, "diag", None)
-    name = getattr(diag, "constraint_name", None)
-    return name if isinstance(name, str) else None
-
-
-def _detail_text(exc: BaseException) -> str:
-    diag = getattr(exc, "diag", None)
-    text = getattr(diag, "message_detail", None)
-    return text if isinstance(text, str) else ""
-
-
-def loggable(exc: BaseException) -> str:
-    """An exception's message for the log, without what Postgres quotes from the statement
-    (reads inline their parameters, so a "LINE 1: ..." context could hold a caller's input)."""
-    sqlstate = getattr(exc, "sqlstate", None)
-    if isinstance(sqlstate, str):
-        return f"{sqlstate} {type(exc).__name__}: {_message(exc)}"[:500]
-    return str(exc)[:500]
-
-
-def _message(exc: BaseException) -> str:
-    diag = getattr(exc, "diag", None)
-    primary = getattr(diag, "message_primary", None)
-    return primary if isinstance(primary, str) else ""
-
-
-def map_exception(exc: BaseException) -> ApiError:
-    """Map any exception to the ApiError a caller sees; unknown ones become INTERNAL."""
-    if isinstance(exc, ApiError):
-        return exc
-    sqlstate = getattr(exc, "sqlstate", None)
-    if isinstance(sqlstate, str):
-        constraint = _constraint(exc)
-        if constraint in CONSTRAINT_ERRORS:
-            cls, message = CONSTRAINT_ERRORS[constraint]
-            return cls(message)
-        if sqlstate == "23503" and "still referenced" not in _message(exc) + _detail_text(exc):
-            # The referenced row does not exist, or RLS hides it: the input is wrong. Our own
-            # parent checks say which row, in words that only repeat the caller's input.
-            message = _message(exc)
-            if not _PARENT_MESSAGE.fullmatch(message):
-                message = "A referenced row does not exist"
-            return ValidationFailed(message[:1].upper() + message[1:])
-        if sqlstate in _SQLSTATE:
-            cls, message = _SQLSTATE[sqlstate]
-            return cls(message)
-        if sqlstate[:2] == "22":
-            return ValidationFailed("A value is not valid")
-        if sqlstate[:2] in _SQLSTATE_CLASS:
-            return _SQLSTATE_CLASS[sqlstate[:2]]("The database is unavailable")
-    name = type(exc).__name__
-    module = type(exc).__module__
-    if module.startswith(("psycopg", "psycopg_pool")) and name in {
-        "OperationalError",
-        "PoolTimeout",
-        "PoolClosed",
-        "InterfaceError",
-        "ConnectionTimeout",
-    }:
-        return Unavailable("The database is unavailable")
-    return Internal()

@@ -13,11 +13,11 @@ Rules (the RLS policies say the same; the handler checks first so that a refusal
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 from uuid import UUID
 
+import psycopg.errors
 from pydantic import BaseModel, Field, field_validator
 
 from shared import (
@@ -37,8 +37,13 @@ from shared import (
 )
 
 app = App("members", title="Members", description="Workspace members, roles and invitations.")
+app.errors.constraint(
+    "workspace_keeps_an_owner",
+    Conflict,
+    "A workspace must keep an owner: make another member owner first",
+)
+app.errors.constraint("workspace_members_pkey", Conflict, "That user is already a member")
 
-T = TypeVar("T")
 Role = Literal["owner", "admin", "member", "viewer"]
 MANAGERS = {"owner", "admin"}
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -132,8 +137,8 @@ def add_member(request: Request, body: MemberIn) -> Result:
             " returning workspace_id, user_id, role, created_at",
             (body.workspace_id, user_id, body.role),
         )
-    except Exception as exc:
-        if invited and getattr(exc, "sqlstate", None) == "23503":
+    except psycopg.errors.ForeignKeyViolation:
+        if invited:
             # Auth said it created the user, but this database has no such auth.users row:
             # DATABASE_URL and SUPABASE_URL point at different projects.
             raise Unavailable(
@@ -156,12 +161,10 @@ def change_role(request: Request, path: MemberPath, body: RoleIn) -> dict[str, A
     if target["role"] == body.role:
         return target
     _check_owner_change(request, caller_role, touches_owner="owner" in (target["role"], body.role))
-    row = _keeping_an_owner(
-        lambda: request.db.one(
-            "update public.workspace_members set role = %s"
-            " where workspace_id = %s and user_id = %s returning role",
-            (body.role, path.workspace_id, path.user_id),
-        )
+    row = request.db.one(
+        "update public.workspace_members set role = %s"
+        " where workspace_id = %s and user_id = %s returning role",
+        (body.role, path.workspace_id, path.user_id),
     )
     if row is None:
         raise Forbidden("You may not change this member's role")
@@ -176,11 +179,9 @@ def remove_member(request: Request, path: MemberPath) -> Result:
     if str(path.user_id) != request.user_id:
         _require_manager(caller_role, "remove other members")
     _check_owner_change(request, caller_role, touches_owner=target["role"] == "owner")
-    deleted = _keeping_an_owner(
-        lambda: request.db.execute(
-            "delete from public.workspace_members where workspace_id = %s and user_id = %s",
-            (path.workspace_id, path.user_id),
-        )
+    deleted = request.db.execute(
+        "delete from public.workspace_members where workspace_id = %s and user_id = %s",
+        (path.workspace_id, path.user_id),
     )
     if deleted == 0:
         raise Forbidden("You may not remove this member")
@@ -219,19 +220,6 @@ def _check_owner_change(request: Request, caller_role: str | None, *, touches_ow
         raise Forbidden("Only owners may grant or remove the owner role")
     if request.claims is None or request.claims.aal != "aal2":
         raise MfaRequired("Granting or removing the owner role needs an aal2 (MFA) session")
-
-
-def _keeping_an_owner(change: Callable[[], T]) -> T:
-    """Run a change; the database's last-owner rule becomes a 409 that says what to do."""
-    try:
-        return change()
-    except Exception as exc:
-        diag = getattr(exc, "diag", None)
-        if getattr(diag, "constraint_name", None) == "workspace_keeps_an_owner":
-            raise Conflict(
-                "A workspace must keep an owner: make another member owner first"
-            ) from None
-        raise
 
 
 handler = app.handler

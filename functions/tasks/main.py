@@ -22,10 +22,12 @@ from contextlib import contextmanager
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
+import psycopg.errors
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from shared import READ, WRITE, App, Model, Request, Result
 from shared.conditional import etag, if_match_version
+from shared.error_map import diagnostic
 from shared.errors import ApiError, Forbidden, NotFound, ValidationFailed, VersionConflict, detail
 from shared.pagination import KeysetSort, page
 
@@ -447,30 +449,24 @@ def _require_scope_visible(request: Request, column: str, scope_id: UUID | None)
 
 @contextmanager
 def _database_errors(data_at: Loc, action: str) -> Iterator[None]:
-    """Name the field behind a database refusal; the transaction is rolled back anyway."""
+    """Name the field behind a database refusal; the transaction is rolled back anyway.
+
+    The constraints' meanings live here because the field they point at depends on where the
+    task sits in the body (a bulk op names its index); anything else goes to `app.errors`.
+    """
     try:
         yield
-    except ApiError:
-        raise
-    except Exception as exc:
-        state = getattr(exc, "sqlstate", None)
-        if state is None:
-            raise
-        diag = getattr(exc, "diag", None)
-        constraint = getattr(diag, "constraint_name", None)
-        text = str(getattr(diag, "message_primary", None) or "")
-        if state == "23503" and constraint == "tasks_assignee_is_member":
+    except psycopg.errors.ForeignKeyViolation as exc:
+        if diagnostic(exc, "constraint_name") == "tasks_assignee_is_member":
             message = "The assignee is not a member of the task's workspace"
             raise _invalid([*data_at, "assignee_id"], message, "assignee_not_member") from None
-        if state == "23503" and "belongs to another workspace" in text:
+        if "belongs to another workspace" in diagnostic(exc, "message_primary"):
             message = "Tasks cannot move to a project of another workspace"
             raise _invalid([*data_at, "project_id"], message, "project_other_workspace") from None
-        if state == "23503":
-            raise _invalid([*data_at, "project_id"], "Project not found", "not_found") from None
-        if state == "42501":
-            message = f"Your role in this workspace may not {action}"
-            raise Forbidden(message, details=[detail(data_at, "forbidden", message)]) from None
-        raise  # the pipeline maps the rest by SQLSTATE
+        raise _invalid([*data_at, "project_id"], "Project not found", "not_found") from None
+    except psycopg.errors.InsufficientPrivilege:
+        message = f"Your role in this workspace may not {action}"
+        raise Forbidden(message, details=[detail(data_at, "forbidden", message)]) from None
 
 
 @contextmanager

@@ -9,9 +9,10 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 
 from shared import READ, WRITE, App, Forbidden, MfaRequired, Model, NotFound, Request, Result
-from shared.errors import ValidationFailed
+from shared.errors import Conflict, ValidationFailed
 
 app = App("workspaces", title="Workspaces", description="Workspaces and the caller's role in each.")
+app.errors.constraint("workspaces_slug_key", Conflict, "That slug is taken")
 
 SLUG = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 
