@@ -74,7 +74,7 @@ class Hello(BaseModel):
 # ---- handlers -------------------------------------------------------------------------
 
 
-@app.get("/", query=HelloQuery, response=Hello, rate=READ)
+@app.get("/", response=Hello, rate=READ)
 def hello(request: Request, query: HelloQuery) -> Hello:
     """Greet the caller, whose id the database reads from their token (`auth.uid()`)."""
     user_id = request.db.value("select auth.uid()::text")

@@ -45,6 +45,7 @@ from shared.request import Request
 from shared.request_id import accept_or_mint
 from shared.routing import Route, function_relative
 from shared.settings import Settings, SettingsError, get_settings
+from shared.signatures import resolve_models
 
 F = TypeVar("F", bound=Callable[..., Any])
 _WRITE_METHODS = {"POST", "PUT", "PATCH"}
@@ -134,6 +135,11 @@ class App:
                     raise ValueError(f"{method} {path}: a scheduled route's auth is the scheduler")
                 plan, level, limit, once = as_schedule(schedule), Scheduler(), None, False
                 handler = locked(lock_key(self.name, method.upper(), path), endpoint)
+            models = resolve_models(
+                f"{self.name}: {method.upper()} {path}",
+                endpoint,
+                {"path": path_model, "query": query, "body": body},
+            )
             self.routes.append(
                 Route(
                     method=method,
@@ -141,9 +147,9 @@ class App:
                     endpoint=handler,
                     auth=level,
                     rate=limit,
-                    path_model=path_model,
-                    query=query,
-                    body=body,
+                    path_model=models["path"],
+                    query=models["query"],
+                    body=models["body"],
                     response=response,
                     status=status,
                     idempotent=method.upper() in _WRITE_METHODS if once is None else once,

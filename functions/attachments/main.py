@@ -149,7 +149,7 @@ class AttachmentWithDownload(Attachment):
 # ---- routes and handlers --------------------------------------------------------------
 
 
-@app.post("/", body=AttachmentIn, response=NewAttachment, status=201, rate=WRITE)
+@app.post("/", response=NewAttachment, status=201, rate=WRITE)
 def create_attachment(request: Request, body: AttachmentIn) -> Result:
     """Record an attachment and answer a signed URL to upload its file to.
 
@@ -176,7 +176,7 @@ def create_attachment(request: Request, body: AttachmentIn) -> Result:
     return Result({**row, "upload": upload}, status=201)
 
 
-@app.get("/", query=ListQuery, response=list[Attachment], rate=READ)
+@app.get("/", response=list[Attachment], rate=READ)
 def list_attachments(request: Request, query: ListQuery) -> Result:
     """A task's attachments, oldest first, keyset-paginated (`limit` 1 to 100, default 50)."""
     if request.db.one("select 1 from public.tasks where id = %s", (query.task_id,)) is None:
@@ -197,7 +197,7 @@ def list_attachments(request: Request, query: ListQuery) -> Result:
     return Result(items, pagination=pagination)
 
 
-@app.get("/{id}", path_model=AttachmentPath, response=AttachmentWithDownload, rate=READ)
+@app.get("/{id}", response=AttachmentWithDownload, rate=READ)
 def get_attachment(request: Request, path: AttachmentPath) -> dict[str, Any]:
     """One attachment with a download URL valid for DOWNLOAD_URL_TTL_S seconds."""
     row = request.db.one(f"select {_COLUMNS} from public.attachments where id = %s", (path.id,))
@@ -209,7 +209,7 @@ def get_attachment(request: Request, path: AttachmentPath) -> dict[str, Any]:
     return {**row, "download": {"url": url, "expires_in": DOWNLOAD_URL_TTL_S}}
 
 
-@app.delete("/{id}", path_model=AttachmentPath, status=204, rate=WRITE)
+@app.delete("/{id}", status=204, rate=WRITE)
 def delete_attachment(request: Request, path: AttachmentPath) -> Result:
     """Delete the attachment: its uploader (member or above) or an owner or admin.
 

@@ -102,7 +102,7 @@ _FIRST_PAGE = _LIST.format(after="")
 _NEXT_PAGE = _LIST.format(after="and (c.created_at, c.id) > (%(after_at)s, %(after_id)s)")
 
 
-@app.get("/", query=ListQuery, response=list[Comment], rate=READ)
+@app.get("/", response=list[Comment], rate=READ)
 def list_comments(request: Request, query: ListQuery) -> Result:
     """A task's comments, oldest first, keyset-paginated on (created_at, id).
 
@@ -127,7 +127,7 @@ def list_comments(request: Request, query: ListQuery) -> Result:
     return Result(items, pagination=pagination)
 
 
-@app.post("/", body=CommentIn, response=Comment, status=201, rate=WRITE, single_statement=True)
+@app.post("/", response=Comment, status=201, rate=WRITE, single_statement=True)
 def create_comment(request: Request, body: CommentIn) -> Result:
     """Comment on a task as the caller (owners, admins, members; viewers 403; 404 when the
     task is hidden)."""
@@ -149,8 +149,6 @@ def create_comment(request: Request, body: CommentIn) -> Result:
 
 @app.patch(
     "/{id}",
-    path_model=CommentPath,
-    body=CommentPatch,
     response=Comment,
     rate=WRITE,
     single_statement=True,
@@ -178,7 +176,7 @@ def update_comment(request: Request, path: CommentPath, body: CommentPatch) -> d
     return _comment(row)
 
 
-@app.delete("/{id}", path_model=CommentPath, response=Deleted, rate=WRITE, single_statement=True)
+@app.delete("/{id}", response=Deleted, rate=WRITE, single_statement=True)
 def delete_comment(request: Request, path: CommentPath) -> dict[str, Any]:
     """Delete a comment: its author, or an owner or admin of the workspace."""
     row = request.db.one(

@@ -99,7 +99,6 @@ class Delivery(BaseModel):
 @app.post(
     "/custom-access-token",
     auth=AUTH_HOOK,
-    body=AccessTokenEvent,
     response=AccessTokenAnswer,
     answer="auth_hook",
     rate=None,
@@ -123,7 +122,6 @@ def custom_access_token(request: Request, body: AccessTokenEvent) -> dict[str, A
 @app.post(
     "/before-user-created",
     auth=AUTH_HOOK,
-    body=UserCreatedEvent,
     answer="auth_hook",
     rate=None,
     idempotent=False,
@@ -152,7 +150,6 @@ def before_user_created(request: Request, body: UserCreatedEvent) -> dict[str, A
 @app.post(
     "/task-assigned",
     auth=DATABASE_WEBHOOK,
-    body=TaskChange,
     response=Delivery,
     rate=None,
     idempotent=False,

@@ -92,7 +92,7 @@ class AddedMember(Member):
 # ---- routes and handlers --------------------------------------------------------------
 
 
-@app.get("/", query=WorkspaceQuery, response=list[Member], rate=READ)
+@app.get("/", response=list[Member], rate=READ)
 def list_members(request: Request, query: WorkspaceQuery) -> list[dict[str, Any]]:
     """The workspace's members with their email and role, oldest first.
 
@@ -109,7 +109,7 @@ def list_members(request: Request, query: WorkspaceQuery) -> list[dict[str, Any]
     return rows
 
 
-@app.post("/", body=MemberIn, response=AddedMember, status=201, rate=SENSITIVE)
+@app.post("/", response=AddedMember, status=201, rate=SENSITIVE)
 def add_member(request: Request, body: MemberIn) -> Result:
     """Add a user by email; an email without an account is invited through Supabase Auth.
 
@@ -150,9 +150,7 @@ def add_member(request: Request, body: MemberIn) -> Result:
     return Result({**row, "email": body.email, "invited": invited}, status=201)
 
 
-@app.patch(
-    "/{workspace_id}/{user_id}", path_model=MemberPath, body=RoleIn, response=Member, rate=WRITE
-)
+@app.patch("/{workspace_id}/{user_id}", response=Member, rate=WRITE)
 def change_role(request: Request, path: MemberPath, body: RoleIn) -> dict[str, Any]:
     """Change a member's role (owners and admins; the owner role needs an owner and aal2)."""
     target = _member(request, path)
@@ -171,7 +169,7 @@ def change_role(request: Request, path: MemberPath, body: RoleIn) -> dict[str, A
     return {**target, **row}
 
 
-@app.delete("/{workspace_id}/{user_id}", path_model=MemberPath, status=204, rate=WRITE)
+@app.delete("/{workspace_id}/{user_id}", status=204, rate=WRITE)
 def remove_member(request: Request, path: MemberPath) -> Result:
     """Remove a member (owners and admins), or leave the workspace (anyone, for themselves)."""
     target = _member(request, path)

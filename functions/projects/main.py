@@ -109,7 +109,7 @@ def _project(row: dict[str, Any]) -> dict[str, Any]:
 # ---- routes and handlers --------------------------------------------------------------
 
 
-@app.get("/", query=ListQuery, response=list[Project], rate=READ)
+@app.get("/", response=list[Project], rate=READ)
 def list_projects(request: Request, query: ListQuery) -> list[dict[str, Any]]:
     """A workspace's projects, oldest first: active ones unless `archived=true`.
 
@@ -127,7 +127,7 @@ def list_projects(request: Request, query: ListQuery) -> list[dict[str, Any]]:
     return [_project(row) for row in rows if row["id"] is not None]
 
 
-@app.post("/", body=ProjectIn, response=Project, status=201, rate=WRITE, single_statement=True)
+@app.post("/", response=Project, status=201, rate=WRITE, single_statement=True)
 def create_project(request: Request, body: ProjectIn) -> Result:
     """Create a project (owners, admins, members; viewers 403; non-members 404)."""
     row = request.db.one(
@@ -148,7 +148,7 @@ def create_project(request: Request, body: ProjectIn) -> Result:
     return Result(_project(row), status=201)
 
 
-@app.get("/{id}", path_model=ProjectPath, response=Project, rate=READ)
+@app.get("/{id}", response=Project, rate=READ)
 def get_project(request: Request, path: ProjectPath) -> dict[str, Any]:
     """One project, archived or not."""
     row = request.db.one(f"select {COLUMNS} from public.projects p where p.id = %s", (path.id,))
@@ -159,8 +159,6 @@ def get_project(request: Request, path: ProjectPath) -> dict[str, Any]:
 
 @app.patch(
     "/{id}",
-    path_model=ProjectPath,
-    body=ProjectPatch,
     response=Project,
     rate=WRITE,
     single_statement=True,
@@ -195,7 +193,7 @@ def update_project(request: Request, path: ProjectPath, body: ProjectPatch) -> d
     return _project(row)
 
 
-@app.delete("/{id}", path_model=ProjectPath, response=Deleted, rate=WRITE, single_statement=True)
+@app.delete("/{id}", response=Deleted, rate=WRITE, single_statement=True)
 def delete_project(request: Request, path: ProjectPath) -> dict[str, Any]:
     """Delete a project and, by cascade, its tasks, comments and attachment rows (owners and
     admins; members and viewers 403)."""

@@ -124,7 +124,7 @@ from totals
 # ---- routes and handlers --------------------------------------------------------------
 
 
-@app.get("/", query=StatsQuery, response=Stats, rate=READ)
+@app.get("/", response=Stats, rate=READ)
 def workspace_stats(request: Request, query: StatsQuery) -> Result:
     """Tasks by status, overdue, completed per week (12), open per assignee, median hours to
     done; `meta.cache` says whether the answer came from the cache (`hit`) or not (`miss`).

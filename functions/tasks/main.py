@@ -226,7 +226,7 @@ _SORTS = {
 # ---- routes and handlers --------------------------------------------------------------------
 
 
-@app.get("/", query=TaskQuery, response=list[Task], rate=READ)
+@app.get("/", response=list[Task], rate=READ)
 def list_tasks(request: Request, query: TaskQuery) -> Result:
     """List a project's or a workspace's tasks, filtered, sorted, one keyset page at a time.
 
@@ -273,7 +273,7 @@ def list_tasks(request: Request, query: TaskQuery) -> Result:
     return Result(items, pagination=pagination)
 
 
-@app.post("/", body=TaskCreate, response=Task, status=201, rate=WRITE, single_statement=True)
+@app.post("/", response=Task, status=201, rate=WRITE, single_statement=True)
 def create_task(request: Request, body: TaskCreate) -> Result:
     """Create a task in a project (201, `version` 1); the workspace comes from the project.
 
@@ -284,7 +284,7 @@ def create_task(request: Request, body: TaskCreate) -> Result:
     return Result(task, status=201, headers=etag(task["version"]))
 
 
-@app.post("/bulk", body=BulkIn, response=BulkOut, rate=WRITE)
+@app.post("/bulk", response=BulkOut, rate=WRITE)
 def bulk(request: Request, body: BulkIn) -> dict[str, Any]:
     """Apply up to 100 create/update/delete ops in order, all or nothing, in one transaction.
 
@@ -308,7 +308,7 @@ def bulk(request: Request, body: BulkIn) -> dict[str, Any]:
     return {"results": results}
 
 
-@app.get("/{id}", path_model=TaskPath, response=Task, rate=READ)
+@app.get("/{id}", response=Task, rate=READ)
 def get_task(request: Request, path: TaskPath) -> Result:
     """One task, with `ETag: "<version>"` for a later PATCH or DELETE."""
     task = request.db.one(f"select {_COLUMNS} from public.tasks t where t.id = %s", (path.id,))
@@ -317,9 +317,7 @@ def get_task(request: Request, path: TaskPath) -> Result:
     return Result(task, headers=etag(task["version"]))
 
 
-@app.patch(
-    "/{id}", path_model=TaskPath, body=TaskPatch, response=Task, rate=WRITE, single_statement=True
-)
+@app.patch("/{id}", response=Task, rate=WRITE, single_statement=True)
 def patch_task(request: Request, path: TaskPath, body: TaskPatch) -> Result:
     """Change some fields of a task, if it is still at the version the caller read.
 
@@ -339,7 +337,7 @@ def patch_task(request: Request, path: TaskPath, body: TaskPatch) -> Result:
     return Result(task, headers=etag(task["version"]))
 
 
-@app.delete("/{id}", path_model=TaskPath, response=Deleted, rate=WRITE, single_statement=True)
+@app.delete("/{id}", response=Deleted, rate=WRITE, single_statement=True)
 def delete_task(request: Request, path: TaskPath) -> Deleted:
     """Delete a task: 200 with `{"id", "deleted": true}`.
 

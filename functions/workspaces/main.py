@@ -73,7 +73,7 @@ def list_workspaces(request: Request) -> list[dict[str, Any]]:
     return request.db.all(f"{_WITH_ROLE} order by w.created_at, w.id limit 1000")
 
 
-@app.post("/", body=WorkspaceIn, response=Workspace, status=201, rate=WRITE, single_statement=True)
+@app.post("/", response=Workspace, status=201, rate=WRITE, single_statement=True)
 def create_workspace(request: Request, body: WorkspaceIn) -> Result:
     """Create a workspace; the caller becomes its owner in the same transaction."""
     row = request.db.one(
@@ -84,13 +84,13 @@ def create_workspace(request: Request, body: WorkspaceIn) -> Result:
     return Result({**row, "role": "owner"}, status=201)
 
 
-@app.get("/{id}", path_model=WorkspacePath, rate=READ, response=Workspace)
+@app.get("/{id}", rate=READ, response=Workspace)
 def get_workspace(request: Request, path: WorkspacePath) -> dict[str, Any]:
     """One workspace the caller belongs to."""
     return _mine(request, path.id)
 
 
-@app.patch("/{id}", path_model=WorkspacePath, body=WorkspacePatch, response=Workspace, rate=WRITE)
+@app.patch("/{id}", response=Workspace, rate=WRITE)
 def update_workspace(request: Request, path: WorkspacePath, body: WorkspacePatch) -> dict[str, Any]:
     """Rename a workspace or change its slug (owners and admins)."""
     changes = body.model_dump(exclude_unset=True)
@@ -114,7 +114,7 @@ def update_workspace(request: Request, path: WorkspacePath, body: WorkspacePatch
     return {**row, "role": current["role"]}
 
 
-@app.delete("/{id}", path_model=WorkspacePath, response=Deleted, rate=WRITE)
+@app.delete("/{id}", response=Deleted, rate=WRITE)
 def delete_workspace(request: Request, path: WorkspacePath) -> dict[str, Any]:
     """Delete a workspace and everything in it (owners, with an aal2 session)."""
     current = _mine(request, path.id)

@@ -21,7 +21,7 @@ class EmitIn(Model):
     fail: bool = False
 
 
-@app.post("/emit", body=EmitIn)
+@app.post("/emit")
 def emit(request: Request, body: EmitIn) -> dict[str, Any]:
     """Emit one message with a write; `fail` rolls the write (and the message) back."""
     request.db.value("select 1")

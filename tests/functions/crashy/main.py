@@ -37,7 +37,7 @@ def _die() -> None:
     os._exit(17)
 
 
-@app.post("/", body=ProjectIn, status=201, rate=None)
+@app.post("/", status=201, rate=None)
 def create(request: Request, body: ProjectIn) -> Result:
     """Insert a project as the caller; die before or after COMMIT when told to."""
     row: dict[str, Any] | None = request.db.one(

@@ -25,13 +25,13 @@ class Filters(Model):
 TIGHT = RatePolicy("tight", limit=3, window=60, fail_open=False)
 
 
-@app.post("/", body=Item, status=201)
+@app.post("/", status=201)
 def create(request: Request, body: Item) -> dict[str, Any]:
     """Echo the validated body back."""
     return {"item": body.model_dump(), "user": request.user_id}
 
 
-@app.get("/search", query=Filters, auth="public")
+@app.get("/search", auth="public")
 def search(request: Request, query: Filters) -> dict[str, Any]:
     return query.model_dump()
 

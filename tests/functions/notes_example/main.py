@@ -28,7 +28,7 @@ def my_notes(request: Request) -> Result:
     return Result(request.db.all(MINE + " limit 50"))
 
 
-@app.post("/", body=NoteIn, response=Note, status=201, rate=WRITE)
+@app.post("/", response=Note, status=201, rate=WRITE)
 def add_note(request: Request, body: NoteIn) -> Result:
     """Add a note to a task as the caller (viewers: 403); retry safely with Idempotency-Key."""
     if request.db.value("select 1 from tasks where id = %s", (body.task_id,)) is None:
