@@ -1,37 +1,31 @@
-"""`App`: one cloud function's routes and the request pipeline around them.
+"""`App`: one cloud function: its routes, its pipeline, and its entry point.
 
 A function file declares routes with decorators and exposes `handler = app.handler`, the
-entry point functions-framework calls with a Flask request.
+entry point functions-framework calls with a Flask request. The work is done elsewhere, one
+idea a module: `routing` finds the route, `pipeline` runs the steps, `error_map` turns
+exceptions into answers, `responses` writes the HTTP response, `logs` the line about it.
 """
 
 from __future__ import annotations
 
-import re
-import sys
 import time
-import traceback
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import flask
-from werkzeug.datastructures import Headers
 
 from shared.auth import AuthLevel, TokenVerifier
 from shared.callers import Caller
 from shared.cors import CorsPolicy
-from shared.envelope import Answer, Result, dumpb, error_body, success_body
-from shared.error_map import ErrorMap, loggable
-from shared.errors import (
-    ApiError,
-    Internal,
-    MethodNotAllowed,
-    NotFound,
-)
+from shared.envelope import Answer, Result
+from shared.error_map import ErrorMap
+from shared.errors import ApiError
+from shared.framework import answer_unroutable_requests
 from shared.idempotency import idempotency_step
-from shared.logs import log, trace_field
+from shared.logs import log_exception, log_request
 from shared.pipeline import (
     Middleware,
-    Reply,
+    Next,
     auth_step,
     body_step,
     call_endpoint,
@@ -41,16 +35,15 @@ from shared.pipeline import (
     validation_step,
 )
 from shared.ratelimit import DEFAULT, RateLimiter, RatePolicy
-from shared.request import Request
+from shared.request import Request, client_address
 from shared.request_id import accept_or_mint
-from shared.routing import Route, function_relative
+from shared.responses import render
+from shared.routing import Preflight, Route, Router, function_relative
 from shared.settings import Settings, SettingsError, get_settings
 from shared.signatures import resolve_models
 
 F = TypeVar("F", bound=Callable[..., Any])
 _WRITE_METHODS = {"POST", "PUT", "PATCH"}
-# No route holds a control character; a path with one (a decoded %0A, say) is no resource.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class App:
@@ -72,17 +65,17 @@ class App:
         self.name = name
         self.title = title or name
         self.description = description
-        self.routes: list[Route] = []
+        self.router = Router()
         # What exceptions mean to callers; functions add their constraints (`app.errors`).
         self.errors = ErrorMap()
         self.cors = CorsPolicy(self.settings.allowed_origins)
         self.verifier = TokenVerifier(self.settings)
         self.limiter = RateLimiter(self.settings, name)
         self._extra_middleware = tuple(middleware)
-        self._chain: Callable[[Request], Reply] | None = None
+        self._chain: Next | None = None
         self._openapi: dict[str, Any] | None = None
         self.handler = self._entry_point()
-        self._answer_unroutable_requests()
+        answer_unroutable_requests(self.handle)
         self.route(
             "GET",
             "/openapi.json",
@@ -140,7 +133,7 @@ class App:
                 endpoint,
                 {"path": path_model, "query": query, "body": body},
             )
-            self.routes.append(
+            self.router.add(
                 Route(
                     method=method,
                     path=path,
@@ -182,76 +175,64 @@ class App:
 
     # ---- serving ------------------------------------------------------------------------
 
-    def handle(self, raw: flask.Request) -> flask.Response:
-        """Serve one request through the pipeline."""
+    @property
+    def routes(self) -> list[Route]:
+        return self.router.routes
+
+    def handle(self, http: flask.Request) -> flask.Response:
+        """Serve one request: route, pipeline, error mapping, response, log line."""
         started = time.perf_counter()
-        request_id = accept_or_mint(raw.headers.get("X-Request-Id"))
-        origin = raw.headers.get("Origin")
         request = Request(
             function=self.name,
-            method=raw.method.upper(),
-            path=function_relative(raw.path, self.name),
-            headers=raw.headers,
-            args=raw.args,
-            request_id=request_id,
-            client_ip=self._client_ip(raw),
+            method=http.method.upper(),
+            path=function_relative(http.path, self.name),
+            headers=http.headers,
+            args=http.args,
+            request_id=accept_or_mint(http.headers.get("X-Request-Id")),
+            client_ip=client_address(
+                http.headers.get("X-Forwarded-For"),
+                http.remote_addr,
+                self.settings.trusted_proxy_hops,
+            ),
             settings=self.settings,
         )
         head = request.method == "HEAD"
         if head:
             request.method = "GET"
+        origin = request.headers.get("Origin")
         error: ApiError | None = None
         try:
-            reply = self._dispatch(request, raw)
+            result = self._dispatch(request, http)
+        except Preflight as preflight:
+            result = Result(
+                status=204,
+                headers={
+                    "Allow": ", ".join(preflight.allowed),
+                    **self.cors.preflight_headers(origin, preflight.allowed),
+                },
+            )
         except BaseException as exc:
             if isinstance(exc, KeyboardInterrupt | SystemExit):
                 raise
             error = self.errors.map(exc)
-            reply = Reply(result=Result(status=error.status), headers=dict(error.headers))
+            result = Result(status=error.status)
             if error.status >= 500:
-                self._log_exception(request, exc, error)
-        response = self._to_response(request, reply, error, origin, head, started)
-        self._log_request(request, response.status_code, error, started, raw)
+                log_exception(self.name, request, exc, error)
+        response = render(
+            request,
+            result,
+            error,
+            self.cors.headers_for(origin),
+            head,
+            started,
+            lambda exc, err: log_exception(self.name, request, exc, err),
+        )
+        log_request(self.name, request, response.status_code, error, started, http.environ)
         return response
 
-    def _dispatch(self, request: Request, raw: flask.Request) -> Reply:
-        if _CONTROL.search(request.path):
-            raise NotFound("No route for a path holding a control character")
-        # The common case first: the first route of this method whose path matches.
-        for route in self.routes:
-            if route.method != request.method:
-                continue
-            params = route.match(request.path)
-            if params is not None:
-                request.route, request.path_params = route, params
-                return self._pipeline(raw)(request)
-        # No such route: 404, 405 with Allow, or a preflight's answer.
-        matches = [
-            (route, params)
-            for route in self.routes
-            if (params := route.match(request.path)) is not None
-        ]
-        if not matches:
-            raise NotFound(f"No route for {request.path}")
-        allowed = sorted(
-            {route.method for route, _ in matches}
-            | {"OPTIONS"}
-            | ({"HEAD"} if any(r.method == "GET" for r, _ in matches) else set())
-        )
-        if request.method == "OPTIONS":
-            origin = request.headers.get("Origin")
-            return Reply(
-                result=Result(status=204),
-                headers={
-                    "Allow": ", ".join(allowed),
-                    **self.cors.preflight_headers(origin, allowed),
-                },
-            )
-        raise MethodNotAllowed(allowed)
-
-    def _pipeline(self, raw: flask.Request) -> Callable[[Request], Reply]:
-        # The body reader is per request; everything else is composed once.
-        if self._chain is None:
+    def _dispatch(self, request: Request, http: flask.Request) -> Result:
+        request.route, request.path_params = self.router.resolve(request.method, request.path)
+        if self._chain is None:  # composed once, at the first request
             self._chain = compose(
                 [
                     auth_step(self.verifier),
@@ -263,9 +244,9 @@ class App:
                 ],
                 call_endpoint,
             )
-        chain = self._chain
-        reader = body_step(lambda limit: raw.stream.read(limit), self.settings.max_body_bytes)
-        return lambda request: reader(request, chain)
+        # The body reader is the request's own; everything else is the composed chain.
+        reader = body_step(lambda limit: http.stream.read(limit), self.settings.max_body_bytes)
+        return reader(request, self._chain)
 
     def _entry_point(self) -> Callable[[flask.Request], flask.Response]:
         """functions-framework wants a plain function, not a bound method."""
@@ -275,28 +256,6 @@ class App:
 
         handler.__doc__ = f"Entry point of the {self.name} function."
         return handler
-
-    def _answer_unroutable_requests(self) -> None:
-        """Requests the server's own router refuses get our envelope too, not Flask's HTML.
-
-        functions-framework mounts the function at `/<path:path>`, whose rule matches no
-        newline, and answers `/robots.txt` itself: werkzeug raises 404 before the handler is
-        called. While functions-framework imports the function's module, inside its app's
-        context, `functions_framework.errorhandler` is that app's; the runtime then sends those
-        requests through `handle` (request id, log line, 404 in the envelope). Anywhere else
-        (the dev server, tests that import several functions) it registers nothing.
-        """
-        framework = sys.modules.get("functions_framework")
-        if framework is None or not flask.has_app_context():
-            return
-        register = framework.errorhandler
-        if getattr(register, "__self__", None) is not flask.current_app._get_current_object():  # type: ignore[attr-defined]
-            return  # not functions-framework importing this module (another app, a test)
-        from werkzeug.exceptions import MethodNotAllowed as RouterMethodNotAllowed
-        from werkzeug.exceptions import NotFound as RouterNotFound
-
-        for refused in (RouterNotFound, RouterMethodNotAllowed):
-            register(refused)(lambda _exc: self.handle(flask.request))
 
     def openapi(self) -> dict[str, Any]:
         """The OpenAPI 3.1 document built from the route declarations (built once)."""
@@ -308,139 +267,6 @@ class App:
 
     def _openapi_endpoint(self, request: Request) -> Any:
         return self.openapi()
-
-    def _client_ip(self, raw: flask.Request) -> str:
-        hops = self.settings.trusted_proxy_hops
-        if hops:
-            forwarded = [
-                part.strip()
-                for part in raw.headers.get("X-Forwarded-For", "").split(",")
-                if part.strip()
-            ]
-            if len(forwarded) >= hops:
-                return forwarded[-hops]
-        return raw.remote_addr or "unknown"
-
-    def _to_response(
-        self,
-        request: Request,
-        reply: Reply,
-        error: ApiError | None,
-        origin: str | None,
-        head: bool,
-        started: float,
-    ) -> flask.Response:
-        result = reply.result
-        try:
-            payload = self._encode(request, reply, error)
-            _refuse_line_breaks(result.headers)
-            _refuse_line_breaks(reply.headers)
-        except (TypeError, ValueError) as exc:  # a handler returned what HTTP cannot carry
-            error = Internal()
-            self._log_exception(request, exc, error)
-            reply = Reply(result=Result(status=error.status))
-            result = reply.result
-            payload = dumpb(error_body(error, request.request_id))
-        headers: dict[str, str] = {
-            **request.response_headers,
-            **result.headers,
-            **reply.headers,
-            **self.cors.headers_for(origin),
-            "X-Request-Id": request.request_id,
-            "Cache-Control": "no-store",
-            "Server-Timing": _server_timing(request, started),
-        }
-        if error is not None:
-            headers.update(error.headers)
-        if payload is not None:
-            headers["Content-Type"] = "application/json"
-        body = b"" if head or payload is None else payload
-        return _Response(body, status=result.status, headers=_trusted(headers))
-
-    @staticmethod
-    def _encode(request: Request, reply: Reply, error: ApiError | None) -> bytes | None:
-        result = reply.result
-        if error is not None:
-            answer = request.route.answer if request.route is not None else "envelope"
-            return dumpb(error_body(error, request.request_id, answer))
-        if result.status == 204:
-            return None
-        if reply.answer != "envelope":
-            return dumpb(result.data)
-        return dumpb(success_body(result, request.request_id))
-
-    def _log_request(
-        self,
-        request: Request,
-        status: int,
-        error: ApiError | None,
-        started: float,
-        raw: flask.Request,
-    ) -> None:
-        severity = "ERROR" if status >= 500 else "WARNING" if status >= 400 else "INFO"
-        claims = request.claims
-        log(
-            severity,
-            f"{request.method} {request.path} {status}",
-            request_id=request.request_id,
-            function=self.name,
-            route=request.route.path if request.route else None,
-            method=request.method,
-            path=request.path,
-            status=status,
-            latency_ms=round((time.perf_counter() - started) * 1000, 2),
-            user=claims.sub if claims else None,
-            error=error.code if error else None,
-            trace=trace_field(
-                raw.environ.get("HTTP_X_CLOUD_TRACE_CONTEXT"), raw.environ.get("HTTP_TRACEPARENT")
-            ),
-        )
-
-    def _log_exception(self, request: Request, exc: BaseException, error: ApiError) -> None:
-        log(
-            "ERROR",
-            f"{type(exc).__name__} while serving {request.method} {request.path}",
-            request_id=request.request_id,
-            function=self.name,
-            error=error.code,
-            exception=loggable(exc),
-            stack="".join(traceback.format_tb(exc.__traceback__))
-            if error.code == "INTERNAL"
-            else None,
-        )
-
-
-class _Response(flask.Response):
-    """No default Content-Type: a 204 has none, everything else sets application/json."""
-
-    default_mimetype = None
-
-
-def _refuse_line_breaks(headers: dict[str, str]) -> None:
-    """A header a handler chose must not be able to split the response (CR/LF)."""
-    for name, value in headers.items():
-        if "\n" in value or "\r" in value or "\n" in name or "\r" in name:
-            raise ValueError(f"header {name!r} holds a line break")
-
-
-def _trusted(headers: dict[str, str]) -> Headers:
-    """A werkzeug `Headers` without its per-header re-validation (~2 µs a header).
-
-    Every value here is built by the runtime from validated parts (request id, allow-listed
-    origin, numbers) or passed `_refuse_line_breaks`; werkzeug would repeat the same check
-    on each of ~10 headers of every response.
-    """
-    trusted = Headers()
-    trusted._list = list(headers.items())  # type: ignore[attr-defined]
-    return trusted
-
-
-def _server_timing(request: Request, started: float) -> str:
-    parts = [f"total;dur={(time.perf_counter() - started) * 1000:.2f}"]
-    tx = request.transaction
-    if tx is not None and tx.elapsed:
-        parts.append(f"db;dur={tx.elapsed * 1000:.2f}")
-    return ", ".join(parts)
 
 
 def _first_line(doc: str | None) -> str | None:

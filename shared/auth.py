@@ -33,7 +33,7 @@ AUDIENCE = "authenticated"
 
 @dataclass(frozen=True, slots=True)
 class Claims:
-    """Who is calling, as the verified token says. `raw` is what Postgres sees."""
+    """Who is calling, as the verified token says. `jwt` is what Postgres's `auth.jwt()` sees."""
 
     role: str
     sub: str | None = None
@@ -42,7 +42,7 @@ class Claims:
     amr: list[Any] = field(default_factory=list)
     session_id: str | None = None
     is_anonymous: bool = False
-    raw: dict[str, Any] = field(default_factory=dict)
+    jwt: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> Claims:
@@ -54,12 +54,12 @@ class Claims:
             amr=list(payload.get("amr") or []),
             session_id=payload.get("session_id"),
             is_anonymous=bool(payload.get("is_anonymous", False)),
-            raw=payload,
+            jwt=payload,
         )
 
 
-ANON = Claims(role="anon", raw={"role": "anon"})
-SERVICE = Claims(role="service_role", raw={"role": "service_role"})
+ANON = Claims(role="anon", jwt={"role": "anon"})
+SERVICE = Claims(role="service_role", jwt={"role": "service_role"})
 
 
 class JwksCache:

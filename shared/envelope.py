@@ -64,9 +64,10 @@ def dumps(payload: Any) -> str:
 
 @dataclass(slots=True)
 class Result:
-    """What a handler returns when it needs more than 200 and a body.
+    """A response before it becomes HTTP; what a handler returns when it needs more than 200.
 
-    `pagination` lands in `meta.pagination`; `headers` are added to the response.
+    `pagination` lands in `meta.pagination`; `headers` are added to the response; `answer`
+    is the route's format (the pipeline sets it), kept so an idempotent replay answers alike.
     """
 
     data: Any = None
@@ -74,6 +75,7 @@ class Result:
     headers: dict[str, str] = field(default_factory=dict)
     pagination: dict[str, Any] | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    answer: Answer = "envelope"
 
 
 def success_body(result: Result, request_id: str) -> dict[str, Any]:

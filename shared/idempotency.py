@@ -17,7 +17,7 @@ from typing import Any
 
 from shared.envelope import Answer, Result, dumps
 from shared.errors import BadRequest, IdempotencyKeyInUse, IdempotencyKeyReused
-from shared.pipeline import Next, Reply
+from shared.pipeline import Next
 from shared.request import Request
 
 _KEY = re.compile(r"[\x21-\x7e]{1,255}")
@@ -35,7 +35,7 @@ def fingerprint(request: Request) -> str:
     return hashlib.sha256(material.encode()).hexdigest()
 
 
-def idempotency_step(request: Request, nxt: Next) -> Reply:
+def idempotency_step(request: Request, nxt: Next) -> Result:
     route = request.route
     if route is None or not route.idempotent:
         return nxt(request)
@@ -66,42 +66,38 @@ def idempotency_step(request: Request, nxt: Next) -> Reply:
         if claim["status_code"] is None:
             raise IdempotencyKeyInUse(headers={"Retry-After": "1"})
         return _replay(claim["status_code"], claim["response"])
-    reply = nxt(request)
-    result = reply.result
+    result = nxt(request)
     if result.status < 400:
         request.db.execute_with_commit(
             "select private.idempotency_complete(%s, %s, %s, %s, %s, %s::jsonb)",
-            (*scope, result.status, dumps(_stored(reply))),
+            (*scope, result.status, dumps(_stored(result))),
         )
-    return reply
+    return result
 
 
-def _stored(reply: Reply) -> dict[str, Any]:
-    result = reply.result
-    headers = {
-        k: v for k, v in {**result.headers, **reply.headers}.items() if k in _REPLAYED_HEADERS
-    }
+def _stored(result: Result) -> dict[str, Any]:
+    headers = {k: v for k, v in result.headers.items() if k in _REPLAYED_HEADERS}
     return {
         "data": result.data,
         "pagination": result.pagination,
         "meta": result.meta,
         "headers": headers,
-        "answer": reply.answer,
+        "answer": result.answer,
     }
 
 
-def _replay(status: int, stored: dict[str, Any]) -> Reply:
-    result = Result(
-        data=stored.get("data"),
-        status=status,
-        headers={**stored.get("headers", {}), "Idempotent-Replayed": "true"},
-        pagination=stored.get("pagination"),
-        meta=stored.get("meta") or {},
-    )
+def _replay(status: int, stored: dict[str, Any]) -> Result:
     stored_answer = stored.get("answer") or ("raw" if stored.get("raw") else "envelope")
     answer: Answer = "envelope"
     if stored_answer == "raw":
         answer = "raw"
     elif stored_answer == "auth_hook":
         answer = "auth_hook"
-    return Reply(result=result, answer=answer)
+    return Result(
+        data=stored.get("data"),
+        status=status,
+        headers={**stored.get("headers", {}), "Idempotent-Replayed": "true"},
+        pagination=stored.get("pagination"),
+        meta=stored.get("meta") or {},
+        answer=answer,
+    )

@@ -10,9 +10,16 @@ import datetime as dt
 import os
 import sys
 import threading
-from typing import Any, TextIO
+import time
+import traceback
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, TextIO
 
 from shared.envelope import dumps
+
+if TYPE_CHECKING:
+    from shared.errors import ApiError
+    from shared.request import Request
 
 _lock = threading.Lock()
 _stream: TextIO = sys.stdout
@@ -55,3 +62,47 @@ def log(severity: str, message: str, **fields: Any) -> None:
     with _lock:
         _stream.write(line + "\n")
         _stream.flush()
+
+
+def log_request(
+    function: str,
+    request: Request,
+    status: int,
+    error: ApiError | None,
+    started: float,
+    environ: Mapping[str, Any],
+) -> None:
+    """The one line every request writes, whatever happened to it."""
+    severity = "ERROR" if status >= 500 else "WARNING" if status >= 400 else "INFO"
+    claims = request.claims
+    log(
+        severity,
+        f"{request.method} {request.path} {status}",
+        request_id=request.request_id,
+        function=function,
+        route=request.route.path if request.route else None,
+        method=request.method,
+        path=request.path,
+        status=status,
+        latency_ms=round((time.perf_counter() - started) * 1000, 2),
+        user=claims.sub if claims else None,
+        error=error.code if error else None,
+        trace=trace_field(
+            environ.get("HTTP_X_CLOUD_TRACE_CONTEXT"), environ.get("HTTP_TRACEPARENT")
+        ),
+    )
+
+
+def log_exception(function: str, request: Request, exc: BaseException, error: ApiError) -> None:
+    """A 5xx's cause, for the operator: the stack only for INTERNAL (an unknown failure)."""
+    from shared.error_map import loggable
+
+    log(
+        "ERROR",
+        f"{type(exc).__name__} while serving {request.method} {request.path}",
+        request_id=request.request_id,
+        function=function,
+        error=error.code,
+        exception=loggable(exc),
+        stack="".join(traceback.format_tb(exc.__traceback__)) if error.code == "INTERNAL" else None,
+    )

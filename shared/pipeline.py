@@ -1,37 +1,28 @@
 """The steps every request passes, as `(request, next)` middleware composed once at import.
 
-Order (outer to inner): CORS → body → auth → rate limit → validation → idempotency →
-transaction → handler. Routing, request ids, error mapping and the log line wrap the chain
-in `shared.app`, because they must also cover requests that match no route.
+Order (outer to inner): body → auth → rate limit → validation → the app's own middleware →
+transaction → idempotency → handler. The transaction wraps idempotency so that the key's
+record commits or rolls back with the handler's work. Routing (with CORS preflights), request
+ids, error mapping, the response and the log line wrap the chain in `shared.app`, because
+they must also cover requests that match no route.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
 
 from shared.auth import TokenVerifier, require_level
-from shared.envelope import Answer, Result
+from shared.envelope import Result
 from shared.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from shared.ratelimit import RateLimiter
 from shared.request import Request
 from shared.validation import parse_json, query_data, validate
 
-
-@dataclass(slots=True)
-class Reply:
-    """A response before it becomes HTTP: envelope data or a document in the caller's format."""
-
-    result: Result
-    answer: Answer = "envelope"
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-Next = Callable[[Request], Reply]
-Middleware = Callable[[Request, Next], Reply]
+Next = Callable[[Request], Result]
+Middleware = Callable[[Request, Next], Result]
 
 
 def compose(middleware: Sequence[Middleware], endpoint: Next) -> Next:
@@ -61,7 +52,7 @@ def _is_json(content_type: str | None) -> bool:
 def body_step(read_body: Callable[[int], bytes], max_bytes: int) -> Middleware:
     """Size (413), content type (415) and JSON (400) before anything costly runs."""
 
-    def step(request: Request, nxt: Next) -> Reply:
+    def step(request: Request, nxt: Next) -> Result:
         if request.method in _BODY_METHODS:
             declared = request.headers.get("Content-Length")
             if declared and declared.isdigit() and int(declared) > max_bytes:
@@ -83,7 +74,7 @@ def body_step(read_body: Callable[[int], bytes], max_bytes: int) -> Middleware:
 
 
 def auth_step(verifier: TokenVerifier) -> Middleware:
-    def step(request: Request, nxt: Next) -> Reply:
+    def step(request: Request, nxt: Next) -> Result:
         assert request.route is not None
         level = request.route.auth
         if isinstance(level, str):
@@ -101,7 +92,7 @@ def auth_step(verifier: TokenVerifier) -> Middleware:
 
 
 def rate_limit_step(limiter: RateLimiter) -> Middleware:
-    def step(request: Request, nxt: Next) -> Reply:
+    def step(request: Request, nxt: Next) -> Result:
         assert request.route is not None
         if request.route.rate is None:  # declared unlimited (internal or bench routes)
             return nxt(request)
@@ -139,7 +130,7 @@ def _required_body(request: Request) -> Any:
     return request.json
 
 
-def validation_step(request: Request, nxt: Next) -> Reply:
+def validation_step(request: Request, nxt: Next) -> Result:
     """Path, query and body models, all problems reported together."""
     problems: list[dict[str, Any]] = []
     for name, (model, source) in _inputs(request).items():
@@ -152,28 +143,29 @@ def validation_step(request: Request, nxt: Next) -> Reply:
     return nxt(request)
 
 
-def transaction_step(request: Request, nxt: Next) -> Reply:
+def transaction_step(request: Request, nxt: Next) -> Result:
     """Commit the caller's transaction when the handler succeeds, roll back otherwise."""
     try:
-        reply = nxt(request)
+        result = nxt(request)
     except BaseException:
         tx = request.transaction
         if tx is not None:
             tx.finish(commit=False)
         raise
     tx = request.transaction
-    committed = reply.result.status < 400
+    committed = result.status < 400
     if tx is not None:
         tx.finish(commit=committed)
     if committed:
         for callback in request.after_commit:
             callback()
-    return reply
+    return result
 
 
-def call_endpoint(request: Request) -> Reply:
+def call_endpoint(request: Request) -> Result:
     route = request.route
     assert route is not None
     out = route.endpoint(request, **request.models)
     result = out if isinstance(out, Result) else Result(data=out, status=route.status)
-    return Reply(result=result, answer=route.answer)
+    result.answer = route.answer
+    return result

@@ -62,7 +62,7 @@ class Request:
     def db(self) -> Transaction:
         """This request's transaction as the caller; opened on first query."""
         if self._tx is None:
-            claims = self.claims.raw if self.claims is not None else {"role": "anon"}
+            claims = self.claims.jwt if self.claims is not None else {"role": "anon"}
             role = self.claims.role if self.claims is not None else "anon"
             self._tx = Transaction(
                 self.settings,
@@ -100,6 +100,17 @@ class Request:
     def transaction(self) -> Transaction | None:
         """The transaction if one was opened (the pipeline commits or rolls it back)."""
         return self._tx
+
+
+def client_address(forwarded_for: str | None, remote_addr: str | None, trusted_hops: int) -> str:
+    """The caller's address: the `X-Forwarded-For` entry `trusted_hops` from the right (the
+    one the nearest trusted proxy saw), else the socket's peer. Entries further left are the
+    caller's own words and are never trusted."""
+    if trusted_hops:
+        forwarded = [part.strip() for part in (forwarded_for or "").split(",") if part.strip()]
+        if len(forwarded) >= trusted_hops:
+            return forwarded[-trusted_hops]
+    return remote_addr or "unknown"
 
 
 _HIDDEN_HEADERS = {"authorization", "apikey", "cookie"}

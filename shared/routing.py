@@ -1,9 +1,8 @@
-"""Route declarations as data, and matching a path against them.
+"""Route declarations as data, and the router that finds a request's route among them.
 
 A route is what the pipeline enforces and what the OpenAPI document shows, from one
 declaration: method, path template, auth level (a user level or a machine `Caller`), rate
-policy, models, status, answer format, cache and idempotency choices, and a schedule when the
-scheduler runs it.
+policy, models, status, answer format, idempotency, and a schedule when the scheduler runs it.
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ from pydantic import BaseModel
 from shared.auth import AuthLevel
 from shared.callers import Caller
 from shared.envelope import Answer
+from shared.errors import MethodNotAllowed, NotFound
 from shared.ratelimit import DEFAULT, RatePolicy
 
 if TYPE_CHECKING:
@@ -41,7 +41,6 @@ class Route:
     idempotent: bool = False
     summary: str | None = None
     description: str | None = None
-    tags: tuple[str, ...] = ()
     answer: Answer = "envelope"
     single_statement: bool = False
     schedule: Schedule | None = None  # run by the scheduler (shared.schedule)
@@ -63,6 +62,48 @@ class Route:
     def match(self, path: str) -> dict[str, str] | None:
         found = self.pattern.match(path)
         return None if found is None else found.groupdict()
+
+
+# No route holds a control character; a path with one (a decoded %0A, say) is no resource.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class Preflight(Exception):
+    """A CORS preflight (OPTIONS) for a path that has routes: answer with what they allow."""
+
+    def __init__(self, allowed: list[str]) -> None:
+        super().__init__(", ".join(allowed))
+        self.allowed = allowed
+
+
+class Router:
+    """The routes of one function, in declaration order."""
+
+    def __init__(self) -> None:
+        self.routes: list[Route] = []
+
+    def add(self, route: Route) -> None:
+        self.routes.append(route)
+
+    def resolve(self, method: str, path: str) -> tuple[Route, dict[str, str]]:
+        """The first route of this method whose path matches, with its path parameters.
+
+        Raises NotFound (no route has this path), Preflight (OPTIONS on a routed path), or
+        MethodNotAllowed with the methods the path has (HEAD wherever GET is).
+        """
+        if _CONTROL.search(path):
+            raise NotFound("No route for a path holding a control character")
+        # The common case first, without matching every route.
+        for route in self.routes:
+            if route.method == method and (params := route.match(path)) is not None:
+                return route, params
+        methods = {route.method for route in self.routes if route.match(path) is not None}
+        if not methods:
+            raise NotFound(f"No route for {path}")
+        allowed = sorted(methods | {"OPTIONS"} | ({"HEAD"} if "GET" in methods else set()))
+        if method == "OPTIONS":
+            raise Preflight(allowed)
+        raise MethodNotAllowed(allowed)
 
 
 def function_relative(path: str, name: str) -> str:

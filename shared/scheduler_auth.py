@@ -58,7 +58,7 @@ class Scheduler:
         settings = request.settings
         key = settings.service_role_key
         if key and token.isascii() and hmac.compare_digest(token, key):
-            return Claims(role="service_role", raw={"role": "service_role"})
+            return Claims(role="service_role", jwt={"role": "service_role"})
         return verify_google_token(settings, token)
 
     def security_scheme(self) -> dict[str, Any]:
@@ -108,5 +108,5 @@ def verify_google_token(settings: Settings, token: str) -> Claims:
     return Claims(
         role="service_role",
         email=account,
-        raw={"role": "service_role", "scheduler": "cloud-scheduler", "email": account},
+        jwt={"role": "service_role", "scheduler": "cloud-scheduler", "email": account},
     )
