@@ -18,15 +18,18 @@ import select
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from shared.settings import Settings
 
 if TYPE_CHECKING:
     import psycopg
+    from psycopg.sql import SQL, Composed
     from psycopg_pool import ConnectionPool
 
 Params = Sequence[Any] | Mapping[str, Any] | None
+# Text, or SQL composed with `psycopg.sql` (identifiers quoted by psycopg, never by hand).
+Query: TypeAlias = "str | SQL | Composed"
 Row = dict[str, Any]
 
 _pools: dict[str, ConnectionPool[Any]] = {}
@@ -149,7 +152,7 @@ class Transaction:
         self._pool: ConnectionPool[Any] | None = None
         self._conn: psycopg.Connection[Row] | None = None
         self._prefix: str | None = None
-        self._with_commit: list[tuple[str, Params]] = []
+        self._with_commit: list[tuple[Query, Params]] = []
         self.elapsed = 0.0
 
     def atomic(self) -> None:
@@ -160,7 +163,7 @@ class Transaction:
             raise RuntimeError("atomic() must come before the first statement")
         self.implicit = False
 
-    def _run(self, sql: str, params: Params) -> psycopg.Cursor[Row]:
+    def _run(self, sql: Query, params: Params) -> psycopg.Cursor[Row]:
         started = time.perf_counter()
         try:
             if self._conn is None:
@@ -169,7 +172,7 @@ class Transaction:
         finally:
             self.elapsed += time.perf_counter() - started
 
-    def _first(self, sql: str, params: Params) -> psycopg.Cursor[Row]:
+    def _first(self, sql: Query, params: Params) -> psycopg.Cursor[Row]:
         import psycopg
 
         pool = self._pool = get_pool(self._settings)
@@ -191,7 +194,7 @@ class Transaction:
         raise AssertionError("unreachable")
 
     def _send(
-        self, conn: psycopg.Connection[Row], sql: str, params: Params, first: bool = False
+        self, conn: psycopg.Connection[Row], sql: Query, params: Params, first: bool = False
     ) -> psycopg.Cursor[Row]:
         if self.implicit:
             import psycopg
@@ -212,24 +215,24 @@ class Transaction:
             return cursor_
         return conn.execute(sql, params)
 
-    def all(self, sql: str, params: Params = None) -> list[Row]:
+    def all(self, sql: Query, params: Params = None) -> list[Row]:
         """All rows of a query, as dicts."""
         return self._run(sql, params).fetchall()
 
-    def one(self, sql: str, params: Params = None) -> Row | None:
+    def one(self, sql: Query, params: Params = None) -> Row | None:
         """The first row of a query, or None."""
         return self._run(sql, params).fetchone()
 
-    def value(self, sql: str, params: Params = None) -> Any:
+    def value(self, sql: Query, params: Params = None) -> Any:
         """The first column of the first row, or None."""
         row = self.one(sql, params)
         return None if row is None else next(iter(row.values()))
 
-    def execute(self, sql: str, params: Params = None) -> int:
+    def execute(self, sql: Query, params: Params = None) -> int:
         """Run a statement; return the number of rows it touched."""
         return self._run(sql, params).rowcount
 
-    def execute_with_commit(self, sql: str, params: Params = None) -> None:
+    def execute_with_commit(self, sql: Query, params: Params = None) -> None:
         """Run a statement whose result nobody reads together with COMMIT: one round trip
         for both (the idempotency record rides with the commit of the work it records).
         Dropped if the transaction rolls back; if it fails, nothing commits and it raises."""

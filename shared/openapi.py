@@ -54,7 +54,6 @@ _ERROR_STATUSES = {
     "401": "Missing or invalid token",
     "403": "Forbidden or MFA required",
     "404": "Not found",
-    "405": "Method not allowed",
     "409": "Conflict",
     "413": "Body too large",
     "415": "Body must be JSON",
@@ -64,6 +63,30 @@ _ERROR_STATUSES = {
     "503": "A dependency is unavailable",
     "504": "Timed out",
 }
+
+
+_BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def error_statuses(route: Route) -> set[str]:
+    """The error statuses a route can answer, from what its declaration lets happen.
+
+    Always: 401 (a token is checked whenever one is sent, public routes too), 403 (RLS),
+    404, 500, and 503/504 (the database or Upstash lost or slow). A body may be sent to any
+    POST/PUT/PATCH/DELETE (400 invalid JSON, 413, 415). 409 needs a write. 422 needs a model,
+    a path parameter (Postgres refuses a malformed one) or an Idempotency-Key. 429 needs a
+    rate policy. 405 is never an answer of a documented operation.
+    """
+    possible = {"401", "403", "404", "500", "503", "504"}
+    if route.method in _BODY_METHODS:
+        possible |= {"400", "409", "413", "415"}
+    if route.idempotent:
+        possible |= {"400", "422"}
+    if route.path_model or route.query or route.body or route.param_names:
+        possible.add("422")
+    if route.rate is not None:
+        possible.add("429")
+    return possible
 
 
 class _Schemas:
@@ -137,7 +160,10 @@ def _operation(app: App, route: Route, schemas: _Schemas) -> dict[str, Any]:
         if route.status == 204  # no body, no content
         else {"description": "Success", "content": {"application/json": {"schema": success}}}
     }
+    possible = error_statuses(route)
     for status, text in _ERROR_STATUSES.items():
+        if status not in possible:
+            continue
         responses[status] = {
             "description": text,
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from psycopg import sql
+
 from shared.errors import ValidationFailed
 
 _MAX_CURSOR = 1024
@@ -74,8 +76,9 @@ class KeysetSort:
     """A sort a list accepts: a column with a `(scope, column, id)` index, and a direction.
 
     Keyset conditions are row comparisons, which Postgres turns into index conditions, so a
-    page costs the same at row 50 and at row 100,000. SQL comes only from the column name
-    given here by the function, never from input.
+    page costs the same at row 50 and at row 100,000. The SQL is composed with `psycopg.sql`
+    from the column and alias given here by the function, as identifiers; input only ever
+    travels as parameters.
     """
 
     column: str
@@ -85,15 +88,22 @@ class KeysetSort:
     nullable: bool = False
     alias: str = "t"
 
-    def order_by(self) -> str:
-        way = " desc" if self.descending else ""
-        return f" order by {self.alias}.{self.column}{way}, {self.alias}.id{way}"
+    def _column(self, name: str) -> sql.Identifier:
+        return sql.Identifier(self.alias, name)
 
-    def after(self) -> str:
-        op = "<" if self.descending else ">"
-        return f"({self.alias}.{self.column}, {self.alias}.id) {op} (%s, %s)"
+    def order_by(self) -> sql.Composed:
+        way = sql.SQL(" desc" if self.descending else "")
+        return sql.SQL(" order by {}{}, {}{}").format(
+            self._column(self.column), way, self._column("id"), way
+        )
 
-    def ranges(self, after: tuple[Any, str] | None) -> list[tuple[list[str], list[Any]]]:
+    def after(self) -> sql.Composed:
+        op = sql.SQL("<" if self.descending else ">")
+        return sql.SQL("({}, {}) {} (%s, %s)").format(
+            self._column(self.column), self._column("id"), op
+        )
+
+    def ranges(self, after: tuple[Any, str] | None) -> list[tuple[list[sql.Composable], list[Any]]]:
         """The index ranges a page reads, in order: (conditions, parameters) for each.
 
         A nullable column has two: the rows with a value in order, then the rows without
@@ -101,13 +111,14 @@ class KeysetSort:
         """
         if not self.nullable:
             return [([self.after()], list(after)) if after else ([], [])]
-        column = f"{self.alias}.{self.column}"
-        valued, empty = f"{column} is not null", f"{column} is null"
+        column = self._column(self.column)
+        valued = sql.SQL("{} is not null").format(column)
+        empty = sql.SQL("{} is null").format(column)
         if after is None:
             return [([valued], []), ([empty], [])]
         if after[0] is None:
-            op = "<" if self.descending else ">"
-            return [([empty, f"{self.alias}.id {op} %s"], [after[1]])]
+            op = sql.SQL("<" if self.descending else ">")
+            return [([empty, sql.SQL("{} {} %s").format(self._column("id"), op)], [after[1]])]
         return [([valued, self.after()], list(after)), ([empty], [])]
 
     def cursor_values(self, row: dict[str, Any]) -> list[Any]:

@@ -16,7 +16,16 @@ from shared import App, Request
 from shared.dispatch import dispatch
 from shared.service_sql import run
 
-app = App("housekeeping", title="Housekeeping", description=__doc__)
+app = App(
+    "housekeeping",
+    title="Housekeeping",
+    description=(
+        "Scheduled work: outbox delivery, expiry of idempotency keys, trimming of old history."
+        " Only the scheduler may call these routes (Cloud Scheduler's OIDC token, or the service"
+        ' role); one run at a time (an overlapping run answers `{"ran": false, ...}`), and every'
+        " run is safe to repeat."
+    ),
+)
 
 EXPIRE_BATCH = 1000
 EXPIRE_MAX_BATCHES = 50  # at most 50,000 keys an hour; the next run takes the rest

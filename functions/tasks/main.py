@@ -11,7 +11,8 @@ Choices every route shares (the OpenAPI document repeats them per route):
   it.
 * A write that sets `status` to `done` emits `task.completed` (key: the task id) through the
   transactional outbox: it is delivered after commit, and only if the write commits.
-* SQL text comes only from the fixed fragments below; input only ever travels as parameters.
+* SQL is composed with `psycopg.sql` from the fixed fragments below (column names as
+  identifiers); input only ever travels as parameters.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import psycopg.errors
+from psycopg import sql
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from shared import READ, WRITE, App, Model, Request, Result
@@ -31,7 +33,18 @@ from shared.error_map import diagnostic
 from shared.errors import ApiError, Forbidden, NotFound, ValidationFailed, VersionConflict, detail
 from shared.pagination import KeysetSort, page
 
-app = App("tasks", title="Tasks", description=__doc__)
+app = App(
+    "tasks",
+    title="Tasks",
+    description=(
+        "List, read, create, edit and delete tasks, one at a time or in an all-or-nothing bulk."
+        " A task or project you cannot see is 404 on a task route and 422 (`loc` names"
+        " `project_id`) when named in a body; a role that may not do the action is 403. Writes"
+        ' need the version you read (`If-Match: "<version>"` or `version` in the body): missing'
+        " is 422, stale is 409 VERSION_CONFLICT and nothing changes; answers carry the new"
+        " `ETag`. Setting `status` to `done` emits `task.completed` after the write commits."
+    ),
+)
 
 Status = Literal["todo", "in_progress", "blocked", "done"]
 SortKey = Literal[
@@ -191,12 +204,16 @@ _COLUMNS = (
     " t.assignee_id, t.due_date, t.position, t.version, t.completed_at, t.created_by,"
     " t.created_at, t.updated_at"
 )
+_SELECTED = sql.SQL(_COLUMNS)
 _UPDATABLE = (
     "project_id", "title", "description", "status", "priority", "assignee_id", "due_date",
     "position",
 )  # fmt: skip
-_SET = {column: f"{column} = %s" for column in _UPDATABLE}
-_SCOPE = {"project_id": "t.project_id = %s", "workspace_id": "t.workspace_id = %s"}
+_SET = {column: sql.SQL("{} = %s").format(sql.Identifier(column)) for column in _UPDATABLE}
+_SCOPE = {
+    column: sql.SQL("{} = %s").format(sql.Identifier("t", column))
+    for column in ("project_id", "workspace_id")
+}
 _CAN_EDIT = "private.has_role(t.workspace_id, '{owner,admin,member}')"
 _CAN_DELETE = (
     "(private.has_role(t.workspace_id, '{owner,admin}') or (t.created_by = (select auth.uid())"
@@ -238,29 +255,31 @@ def list_tasks(request: Request, query: TaskQuery) -> Result:
     sort = _SORTS[query.sort]
     scope_column = "project_id" if query.project_id is not None else "workspace_id"
     scope_id = query.project_id or query.workspace_id
-    filters = [_SCOPE[scope_column]]
+    filters: list[sql.Composable] = [_SCOPE[scope_column]]
     params: list[Any] = [scope_id]
     if query.status:
-        filters.append("t.status = any(%s)")
+        filters.append(sql.SQL("t.status = any(%s)"))
         params.append(sorted(set(query.status)))
     if query.assignee_id == "none":
-        filters.append("t.assignee_id is null")
+        filters.append(sql.SQL("t.assignee_id is null"))
     elif query.assignee_id is not None:
-        filters.append("t.assignee_id = %s")
+        filters.append(sql.SQL("t.assignee_id = %s"))
         params.append(query.assignee_id)
     if query.q is not None:
-        filters.append("t.search @@ websearch_to_tsquery('simple', %s)")
+        filters.append(sql.SQL("t.search @@ websearch_to_tsquery('simple', %s)"))
         params.append(query.q)
     if query.due_before is not None:
-        filters.append("t.due_date < %s")
+        filters.append(sql.SQL("t.due_date < %s"))
         params.append(query.due_before)
     scope = query.model_dump(mode="json", exclude={"limit", "cursor"})
     scope["status"] = sorted(set(query.status))
     after = sort.decode(query.cursor, scope) if query.cursor else None
 
-    def fetch(extra: list[str], extra_params: list[Any], n: int) -> list[Row]:
-        sql = f"select {_COLUMNS} from public.tasks t where " + " and ".join(filters + extra)
-        return request.db.all(sql + sort.order_by() + " limit %s", [*params, *extra_params, n])
+    def fetch(extra: list[sql.Composable], extra_params: list[Any], n: int) -> list[Row]:
+        query = sql.SQL("select {} from public.tasks t where {}{} limit %s").format(
+            _SELECTED, sql.SQL(" and ").join(filters + extra), sort.order_by()
+        )
+        return request.db.all(query, [*params, *extra_params, n])
 
     want, rows = query.limit + 1, list[Row]()
     for extra, extra_params in sort.ranges(after):
@@ -357,12 +376,13 @@ def _create(request: Request, data: TaskCreate, data_at: Loc) -> Row:
     if values.get("position") is None:
         values.pop("position", None)  # the column default puts it at the end
     columns = [column for column in _UPDATABLE if column in values]
-    sql = (
-        f"insert into public.tasks as t ({', '.join(columns)})"
-        f" values ({', '.join(['%s'] * len(columns))}) returning {_COLUMNS}"
+    insert = sql.SQL("insert into public.tasks as t ({}) values ({}) returning {}").format(
+        sql.SQL(", ").join(map(sql.Identifier, columns)),
+        sql.SQL(", ").join(sql.Placeholder() * len(columns)),
+        _SELECTED,
     )
     with _database_errors(data_at, "create tasks"):
-        task = request.db.one(sql, [values[column] for column in columns])
+        task = request.db.one(insert, [values[column] for column in columns])
     assert task is not None
     return task
 
@@ -374,12 +394,11 @@ def _update(
     completes = changes.get("status") == "done"
     if completes:
         request.db.atomic()  # the event commits with the write (before its first statement)
-    sql = (
-        f"update public.tasks t set {', '.join(_SET[column] for column in changes)}"
-        f" where t.id = %s and t.version = %s returning {_COLUMNS}"
-    )
+    update = sql.SQL(
+        "update public.tasks t set {} where t.id = %s and t.version = %s returning {}"
+    ).format(sql.SQL(", ").join(_SET[column] for column in changes), _SELECTED)
     with _database_errors(data_at, "edit tasks"):
-        task = request.db.one(sql, [*changes.values(), task_id, version])
+        task = request.db.one(update, [*changes.values(), task_id, version])
     if task is None:  # hidden, not allowed or stale: find out which, in that order
         found = request.db.one(
             f"select t.version, {_CAN_EDIT} as allowed from public.tasks t where t.id = %s",
