@@ -76,7 +76,7 @@ def _build(settings: Settings) -> Redis:
     return client
 
 
-class Reply:
+class HttpReply:
     """What upstash-redis reads from a response: `headers.get(name)` and `json()`."""
 
     __slots__ = ("body", "headers", "status_code")
@@ -97,7 +97,7 @@ class KeepAliveTransport:
         self.timeout = timeout
         self._local = threading.local()
 
-    def post(self, url: str, *, headers: dict[str, str], json: Any) -> Reply:
+    def post(self, url: str, *, headers: dict[str, str], json: Any) -> HttpReply:
         parts = urlsplit(url)
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         conn = self._connection(parts.scheme, parts.netloc)
@@ -105,7 +105,7 @@ class KeepAliveTransport:
         try:
             conn.request("POST", path, body, {**headers, "Content-Type": "application/json"})
             response = conn.getresponse()
-            reply = Reply(response.status, response.headers, response.read())
+            reply = HttpReply(response.status, response.headers, response.read())
         except BaseException:
             self._drop()
             raise
