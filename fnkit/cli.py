@@ -203,6 +203,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         memory=args.memory,
         timeout=args.timeout,
         max_instances=args.max_instances,
+        min_instances=args.min_instances,
         source=built.path,
         uses=built.uses,
         scheduler_account=args.scheduler_service_account,
@@ -302,6 +303,11 @@ def build_parser() -> argparse.ArgumentParser:
     dep.add_argument("--memory", help="override the function's default (e.g. 512Mi)")
     dep.add_argument("--timeout", help="override the function's default (e.g. 60s)")
     dep.add_argument("--max-instances", type=int)
+    dep.add_argument(
+        "--min-instances",
+        type=int,
+        help="instances kept warm (no cold start for them; billed while idle: see docs/deploy.md)",
+    )
     dep.add_argument(
         "--scheduler-service-account",
         help="the service account Cloud Scheduler calls scheduled routes as (OIDC)",

@@ -63,6 +63,14 @@ def _yaml(path: Path) -> dict[str, str]:
     return {key: json.loads(value) for key, _, value in (line.partition(": ") for line in lines)}
 
 
+def test_min_instances_only_when_asked(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert fnkit_main(["deploy", "health", "--dry-run", "--region", "r1"]) == 0
+    assert "--min-instances" not in capsys.readouterr().out
+    assert fnkit_main(["deploy", "health", "--dry-run", "--min-instances", "2"]) == 0
+    deploy_line = capsys.readouterr().out.splitlines()[0]
+    assert shlex.split(deploy_line)[-2:] == ["--min-instances", "2"]
+
+
 def test_dry_run_prints_the_exact_command(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -77,7 +85,12 @@ def test_dry_run_prints_the_exact_command(
     )  # fmt: skip
     out, err = capsys.readouterr()
     assert code == 0, err
-    assert shlex.split(out) == [
+    deploy_line, boost_line = out.strip().splitlines()
+    assert shlex.split(boost_line) == [
+        "gcloud", "run", "services", "update", "health", "--cpu-boost",
+        "--region", "europe-west1", "--project", "acme-prod",
+    ]  # fmt: skip
+    assert shlex.split(deploy_line) == [
         "gcloud", "functions", "deploy", "health",
         "--gen2", "--runtime", "python311", "--entry-point", "handler", "--trigger-http",
         "--allow-unauthenticated",
@@ -261,6 +274,7 @@ def test_dry_run_shows_the_scheduler_jobs_and_the_removals(
     out, err = capsys.readouterr()
     lines = [shlex.split(line) for line in out.splitlines()]
     assert lines[0][:4] == ["gcloud", "functions", "deploy", "sweeper"]
+    assert lines.pop(1)[:6] == ["gcloud", "run", "services", "update", "sweeper", "--cpu-boost"]
     url = "https://europe-west1-acme-prod.cloudfunctions.net/sweeper"
     common = ["--location", "europe-west1", "--project", "acme-prod"]
     assert lines[1:] == [
