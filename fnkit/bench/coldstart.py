@@ -3,9 +3,13 @@
 Cold start: the clock starts just before the `functions-framework --target handler` process
 is launched (gunicorn, as Cloud Run functions runs it) and stops at the first 2xx answer to
 the function's main read route (its real work: token, rate limit, database), polled every
-2 ms. The floor is the bare functions-framework hello world (fnkit/bench/peers/hello.py)
-launched the same way, in the same rounds (every target once per round, so drift on a shared
-machine does not land on whichever ran first). The median of the runs is reported.
+2 ms. Each function starts twice per round: its first request carrying an HS256 token (the
+legacy secret) and, in another process, an ES256 token (Supabase's asymmetric keys: the
+first request also fetches the JWKS). The floor is the bare functions-framework hello world
+(fnkit/bench/peers/hello.py) launched the same way, and the peer the FastAPI tasks app
+(fnkit/bench/peers/fastapi_tasks.py, one uvicorn worker, HS256) answering its `GET /tasks`,
+in the same rounds (every target once per round, so drift on a shared machine does not land
+on whichever ran first). The median of the runs is reported.
 
 Imports: a fresh interpreter per function under `python -X importtime` (fnkit/bench/probe.py)
 runs functions-framework's `create_app` and then one request; the top-level modules by
@@ -56,6 +60,7 @@ PROBES = {
     "attachments": f"/?task_id={TASK_WITH_COMMENTS}",
 }
 MiB = 1024 * 1024
+OWNER = "11111111-1111-1111-1111-111111111111"
 # Installed in the dev venv, never a function's requirement: a function process loading one
 # was measured in the wrong environment (or imports dev tooling).
 DEV_ONLY = ("rich", "schemathesis", "hypothesis", "fastapi", "pytest", "psutil", "fakeredis")
@@ -101,6 +106,20 @@ def first_response(
                 f"{server.name}: first answer {response.status_code}: {response.text[:300]}"
             )
     raise TimeoutError(f"{server.name} did not answer within {timeout} s")
+
+
+def peer_cold_start(services: Services, runtime: runtime_env.RuntimeEnv, token: str) -> float:
+    """The FastAPI peer's launch → first 2xx, in ms, with the interpreter the functions use."""
+    server = servers.uvicorn(
+        "cold-peer",
+        "fnkit.bench.peers.fastapi_tasks:app",
+        services,
+        workers=1,
+        python=runtime.python,
+        **runtime.env(),
+    )
+    with server:
+        return first_response(server, f"/tasks?workspace_id={ACME}&limit=50", token)[0] * 1000
 
 
 def hammer(server: servers.Server, path: str, tokens: list[str | None], total: int = 1000) -> int:
@@ -181,11 +200,14 @@ def measure(services: Services, quick: bool) -> dict[str, Any]:
     (after the cold start was timed, so only the import timings suffer from the overlap)."""
     runs, requests = (1, 200) if quick else (5, 1000)
     runtime = runtime_env.ensure()
-    owner_token = services.jwks.hs256("11111111-1111-1111-1111-111111111111")
+    owner_token = services.jwks.hs256(OWNER)
     env = services.process_env(**runtime.env())
     targets: dict[str, tuple[Path, str, str | None]] = {"hello": (HELLO, "/", None)}
     for name, source in functions().items():
         targets[name] = (source, probe_path(name), owner_token)
+    es256 = services.jwks.es256(OWNER)
+    es256_runs: dict[str, list[float]] = {name: [] for name in functions()}
+    peer_runs: list[float] = []
     results: dict[str, Any] = {
         "runs": runs,
         "requests": requests,
@@ -232,6 +254,15 @@ def measure(services: Services, quick: bool) -> dict[str, Any]:
                     entry.update(memory(server))
                     if prober is not None:
                         prober.join()
+            if name in es256_runs:
+                services.bridge.flush()
+                server = servers.functions_framework(
+                    f"cold-{name}-es256", source, services,
+                    python=runtime.python, python_env=runtime.env(),
+                )  # fmt: skip
+                with server:
+                    es256_runs[name].append(first_response(server, path, es256)[0] * 1000)
+        peer_runs.append(peer_cold_start(services, runtime, owner_token))
     for name, (source, _, _) in targets.items():
         if not probed[name]:
             probed[name].update(
@@ -241,9 +272,17 @@ def measure(services: Services, quick: bool) -> dict[str, Any]:
         entry["cold_ms"] = median(times[name])
         entry["listening_ms"] = median(listening[name])
         entry["cold_runs_ms"] = times[name]
+        if name in es256_runs:
+            entry["cold_es256_ms"] = median(es256_runs[name])
+            entry["cold_es256_runs_ms"] = es256_runs[name]
         entry["imports"] = probed[name]
         entry["needs_supabase"] = name != "hello" and needs_supabase(source)
         results["functions"][name] = entry
+    results["peer"] = {
+        "name": "FastAPI peer (GET /tasks, uvicorn)",
+        "cold_ms": median(peer_runs),
+        "cold_runs_ms": peer_runs,
+    }
     leaked = sorted(
         {p for e in results["functions"].values() for p in e["imports"].get("packages", [])}
         & {"fnkit", *DEV_ONLY}

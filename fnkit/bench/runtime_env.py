@@ -39,7 +39,9 @@ from fnkit.bench.services import ROOT
 CACHE_DIR = ROOT / ".fnkit" / "bench"
 PREFIX = "runtime-venv-"
 MARKER = "fnkit-bench-complete"  # written last: a venv without it is a failed build
-EXTRA = ("gunicorn",)  # functions-framework runs under it
+# gunicorn: functions-framework runs under it. fastapi, uvicorn: the peer's cold start is
+# measured with the same interpreter (no function imports either).
+EXTRA = ("gunicorn", "fastapi", "uvicorn")
 RUNTIME = "runtime venv (bundle requirements only)"
 BUILD_TIMEOUT_S = 600
 

@@ -111,10 +111,19 @@ def gunicorn(
     return _launch(name, argv, services.process_env(**extra), port)
 
 
-def uvicorn(name: str, app: str, services: Services, *, workers: int = 2, **env: str) -> Server:
+def uvicorn(
+    name: str,
+    app: str,
+    services: Services,
+    *,
+    workers: int = 2,
+    python: str | Path | None = None,
+    **env: str,
+) -> Server:
     port = free_port()
     argv = [
-        sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
-        "--workers", str(workers), "--no-access-log", "--log-level", "warning",
+        str(python or sys.executable), "-m", "uvicorn", app,
+        "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+        "--no-access-log", "--log-level", "warning",
     ]  # fmt: skip
     return _launch(name, argv, services.process_env(**env), port)
