@@ -112,9 +112,9 @@ def add_member(request: Request, body: MemberIn) -> Result:
     The invite happens before the membership insert: Auth creates the user (the row in
     `auth.users` the membership references) and sends the email. The address is recorded in
     `public.signup_invitations` just before (see `_record_invitation`), so the Before User
-    Created hook lets it through a denied domain without the service role adding it by hand. Should the insert then
-    fail, the invited user exists without the membership, and a retry finds them by email
-    and adds them: no duplicate invite, nothing half-written here.
+    Created hook lets it through a denied domain without the service role adding it by hand.
+    Should the insert then fail, the invited user exists without the membership, and a retry
+    finds them by email and adds them: no duplicate invite, nothing half-written here.
     """
     # One round trip: the caller's role, and the email's account (answered to managers only).
     found = request.db.one(
