@@ -193,6 +193,15 @@ def _sample_results() -> dict:
                 "peer": _load_result(250),
             },
         },
+        "hooks": {
+            "custom_access_token": {
+                "requests": 200,
+                "p50_ms": 4.5,
+                "p99_ms": 9.0,
+                "ok": True,
+                "trips": {"requests": 10, **trips, "ok": True},
+            }
+        },
         "growth": {
             "requests": 10,
             "sizes": {
@@ -207,15 +216,33 @@ def _sample_results() -> dict:
 def test_report_renders_every_section(tmp_path):
     results = _sample_results()
     text = report.render(results)
-    for heading in ("Pipeline overhead", "Round trips", "Cold start", "Load", "Growth", "Memory"):
+    for heading in (
+        "Pipeline overhead",
+        "Round trips",
+        "Cold start",
+        "Load",
+        "Growth",
+        "Memory",
+        "Auth hooks",
+    ):
         assert heading in text
     assert "| HS256 token (verified once, then cached) |" in text
     assert "| GET /tasks?limit=50 → Postgres | 1 | FastAPI peer 4 | 1 | met |" in text
     assert "| POST /tasks: requests/s | 100 (25% of floor), 0 errors |" in text
+    assert "| latency p50 (sequential, client side) | 4.50 ms (p99 9.00 ms) |" in text
+    assert "| round trips per call → Postgres | 1 |  | 1 | met |" in text
     assert "MISSED" in text
     assert "Targets met:" in text
     out = tmp_path / "bench.json"
     report.write_json(results, out)
     written = json.loads(out.read_text())
-    assert {f["section"][:2] for f in written["figures"]} == {"1.", "2.", "3.", "4.", "5.", "6."}
+    assert {f["section"][:2] for f in written["figures"]} == {
+        "1.",
+        "2.",
+        "3.",
+        "4.",
+        "5.",
+        "6.",
+        "7.",
+    }
     assert all(f["met"] in (True, False, None) for f in written["figures"])

@@ -252,6 +252,41 @@ def _memory(data: dict[str, Any]) -> list[Figure]:
     return out
 
 
+def _hooks(data: dict[str, Any]) -> list[Figure]:
+    hook = data["custom_access_token"]
+    section = "7. Auth hooks: POST /hooks/custom-access-token, signed as Supabase Auth signs"
+    trips = hook["trips"]
+    return [
+        Figure(
+            section,
+            "latency p50 (sequential, client side)",
+            f"{hook['p50_ms']:.2f} ms (p99 {hook['p99_ms']:.2f} ms)",
+            "Supabase Auth's hook timeout 5 s",
+            "< 20 ms",
+            hook["p50_ms"] < 20 and hook["ok"],
+            {k: v for k, v in hook.items() if k != "trips"},
+        ),
+        Figure(
+            section,
+            "round trips per call → Postgres",
+            f"{trips['postgres']:g}",
+            "",
+            "1",
+            trips["postgres"] <= 1 and trips["ok"],
+            trips,
+        ),
+        Figure(
+            section,
+            "round trips per call → Upstash (the webhook-id replay check)",
+            f"{trips['upstash']:g}",
+            "",
+            "",
+            None,
+            trips,
+        ),
+    ]
+
+
 def figures(results: dict[str, Any]) -> list[Figure]:
     out: list[Figure] = []
     for key, build in (
@@ -261,6 +296,7 @@ def figures(results: dict[str, Any]) -> list[Figure]:
         ("load", _load),
         ("growth", _growth),
         ("coldstart", _memory),
+        ("hooks", _hooks),
     ):
         if key in results:
             out.extend(build(results[key]))

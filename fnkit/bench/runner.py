@@ -1,8 +1,8 @@
 """`fnkit bench`: run every measurement once, print the table, write the JSON.
 
 Sections, in order: pipeline overhead (in process), round trips (counting proxies), cold
-start with imports and memory, load, growth. Each runs against the same throwaway database
-(bootstrapped, migrated, seeded, plus 2,000 bench members of the seed workspace) and the
+start with imports and memory, load, growth, the Custom Access Token hook (latency and round
+trips). Each runs against the same throwaway database (bootstrapped, migrated, seeded, plus 2,000 bench members of the seed workspace) and the
 Upstash bridge over the machine's Redis (logical DB 10) or an embedded one. The database is
 dropped and every process started is ended at the end, also on failure or Ctrl-C.
 """
@@ -19,10 +19,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fnkit.bench import coldstart, growth, load, overhead, report, roundtrips, servers
+from fnkit.bench import coldstart, growth, hooks, load, overhead, report, roundtrips, servers
 from fnkit.bench.services import ROOT, Services
 
-SECTIONS = ("overhead", "roundtrips", "coldstart", "load", "growth")
+SECTIONS = ("overhead", "roundtrips", "coldstart", "load", "growth", "hooks")
 
 
 def _commit() -> str:
@@ -59,6 +59,8 @@ def run(quick: bool = False, json_path: Path | None = None, only: set[str] | Non
                 results[section] = load.measure(services, quick)
             elif section == "growth":
                 results[section] = growth.measure(services, quick)
+            elif section == "hooks":
+                results[section] = hooks.measure(services, quick)
             durations[section] = round(time.perf_counter() - began, 1)
             _say(f"{section} done in {durations[section]:.0f} s")
     finally:
