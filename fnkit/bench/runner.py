@@ -3,8 +3,9 @@
 Sections, in order: pipeline overhead (in process), round trips (counting proxies), cold
 start with imports and memory, load, growth, the Custom Access Token hook (latency and round
 trips). Each runs against the same throwaway database (bootstrapped, migrated, seeded,
-plus 2,000 bench members of the seed workspace) and the Upstash bridge over the machine's Redis (logical DB 10) or an embedded one. The database is
-dropped and every process started is ended at the end, also on failure or Ctrl-C.
+plus 2,000 bench members of the seed workspace) and the Upstash bridge over the machine's
+Redis (logical DB 10) or an embedded one. The database is dropped and every process started
+is ended at the end, also on failure or Ctrl-C.
 """
 
 from __future__ import annotations
