@@ -20,7 +20,6 @@ import socket
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -29,7 +28,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from fnkit.devenv import DEV_DB_WEBHOOK_SECRET
+from tests.contracts import Contract, body_schema, contract_of
 from tests.fixtures.server import SEED_USERS, Served, as_user
 from tests.test_hostile_fuzz import (
     FUNCTIONS,
@@ -40,7 +39,6 @@ from tests.test_hostile_fuzz import (
     secrets_of,
     storage_and_auth_fakes,
 )
-from tests.webhook_signing import signed
 
 CASES: Counter[str] = Counter()
 BODY_METHODS = ("post", "put", "patch")
@@ -69,48 +67,6 @@ JSON_INJECTIONS = [
     '{"$where": "1"}',
     "\\u0000",
 ]
-
-
-# ---- what each operation promises, from its declaration -------------------------------------
-
-
-@dataclass(frozen=True)
-class Contract:
-    """What an operation's route declaration promises its caller, read from the OpenAPI
-    document the declaration makes (so a new machine route is attacked correctly unedited).
-
-    * `answer`: `x-answer`, the route's `answer=`: "envelope", "raw" or "auth_hook" (a success
-      is the hook's own document; an error is the envelope whose error carries `http_code`).
-    * `credentials`: what a machine caller must present for a hostile body to reach validation:
-      "standard-webhooks" (its scheme says `x-standard-webhooks`), "bearer-secret" (an http
-      bearer scheme other than the users' JWT) or None (a user's token, sent by the probe).
-    * `closed_body`: the body model refuses unknown fields (`additionalProperties: false`);
-      hook models accept them on purpose (Supabase adds fields to its payloads).
-    """
-
-    answer: str = "envelope"
-    credentials: str | None = None
-    closed_body: bool = True
-
-    @property
-    def machine(self) -> bool:
-        return self.credentials is not None
-
-
-def contract_of(document: dict[str, Any], operation: dict[str, Any]) -> Contract:
-    credentials = None
-    schemes = document.get("components", {}).get("securitySchemes", {})
-    for requirement in operation.get("security", []):
-        for name in requirement:
-            scheme = schemes.get(name, {})
-            if "x-standard-webhooks" in scheme:
-                credentials = "standard-webhooks"
-            elif scheme.get("scheme") == "bearer" and scheme.get("bearerFormat") != "JWT":
-                credentials = "bearer-secret"
-    closed = True
-    if "requestBody" in operation:
-        closed = body_schema(document, operation).get("additionalProperties") is False
-    return Contract(operation.get("x-answer", "envelope"), credentials, closed)
 
 
 # ---- what every answer must be --------------------------------------------------------------
@@ -166,13 +122,8 @@ def machine_credentials(contract: Contract, kwargs: dict[str, Any]) -> dict[str,
         headers.setdefault("Content-Type", "application/json")
     content = kwargs.get("content") or b""
     content = content.encode() if isinstance(content, str) else content
-    if not isinstance(content, bytes):  # a streamed body: sent unsigned (refused with 401)
-        return {**kwargs, "headers": headers}
-    if contract.credentials == "bearer-secret":
-        headers["Authorization"] = f"Bearer {DEV_DB_WEBHOOK_SECRET}"
-    else:
-        _, signature = signed(content)
-        headers.update({k: v for k, v in signature.items() if k.startswith("webhook-")})
+    if isinstance(content, bytes):  # a streamed body goes unsigned (refused with 401)
+        headers.update(contract.credential_headers(content))
     return {**kwargs, "headers": headers}
 
 
@@ -336,14 +287,6 @@ def fill(function: str, path: str, rows: Targets, **override: str) -> str:
             value = override.get(name) or (ids[0] if ids else str(uuid.uuid4()))
             out = out.replace(part, value)
     return out
-
-
-def body_schema(document: dict[str, Any], operation: dict[str, Any]) -> dict[str, Any]:
-    schema: dict[str, Any] = operation["requestBody"]["content"]["application/json"]["schema"]
-    ref = schema.get("$ref")
-    if ref:
-        schema = document["components"]["schemas"][ref.rsplit("/", 1)[1]]
-    return schema
 
 
 def valid_body(function: str, path: str, rows: Targets) -> dict[str, Any]:
