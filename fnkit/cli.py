@@ -344,7 +344,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="measure what a function costs; print a table")
     bench.add_argument("--quick", action="store_true", help="shorter runs (under 2 minutes)")
     bench.add_argument("--json", default="bench-results.json", help="where to write the figures")
-    bench.add_argument("--only", help="comma-separated sections (overhead,roundtrips,...)")
+    bench.add_argument(
+        "--only", help="comma-separated sections (overhead,roundtrips,coldstart,load,growth,hooks)"
+    )
     bench.set_defaults(run=cmd_bench)
     return parser
 

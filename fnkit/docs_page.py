@@ -5,6 +5,8 @@ Dev tooling, never bundled. The page is a small hand-written HTML, CSS and JS fi
 `/docs/openapi.json`, the functions' documents combined into one, lists every function and
 route with its auth level, rate limit, parameters and body schema, and lets a user paste a
 token (`fnkit token --sub <uuid>`) and try a route, showing the envelope it answers with.
+Machine routes (Auth hooks, database webhooks) are tried with the credentials Supabase would
+send, made by the dev server (`fnkit/docs_signing.py`, which says why there).
 
 Each function's document is fetched through the function's own handler
 (`GET /functions/v1/<name>/openapi.json`), so the page shows exactly what a client of the
@@ -158,3 +160,7 @@ def register(app: flask.Flask, handlers: Mapping[str, Handler]) -> None:
         response = flask.jsonify(combine(documents(app, handlers)))
         response.headers["Cache-Control"] = "no-store"
         return response
+
+    from fnkit import docs_signing
+
+    docs_signing.register(app)  # POST /docs/sign: credentials for trying machine routes

@@ -175,6 +175,9 @@ def _operation(app: App, route: Route, schemas: _Schemas) -> dict[str, Any]:
         "parameters": _parameters(route, schemas),
         "responses": responses,
         "x-auth": route.auth if isinstance(route.auth, str) else route.auth.scheme_name,
+        # Which contract the answers follow (shared.envelope.Answer): clients, /docs and the
+        # hostile tests read it instead of guessing from the path.
+        "x-answer": route.answer,
     }
     if route.rate is not None:
         operation["x-rate-limit"] = {

@@ -10,8 +10,15 @@ Why the `standardwebhooks` package: it is the specification's reference implemen
 no dependencies, imports only the standard library (no cold-start cost to speak of) and
 compares with `hmac.compare_digest`. Its 5-minute timestamp tolerance is the one we want (the
 specification's default, and the window Supabase Auth's retries stay inside). What it does not
-do is done here: accept several secrets, turn its assorted exceptions (a body that is not
-UTF-8, a signature without a comma) into one clean 401, and refuse a replayed `webhook-id`.
+do is done here: accept several secrets, turn its assorted exceptions (a signature without a
+comma, bad base64) into one clean 401, and refuse a replayed `webhook-id`.
+
+One gap of the library: it decodes the body as UTF-8 before it signs it again, while the
+specification signs the bytes. A body that is not UTF-8 is never JSON, but when its signature
+is valid the sender holds the secret, and the truthful answer is 400 INVALID_JSON (in the
+hook's format), not a 401 that sends its author looking at secrets. Such a body (only such a
+body) is verified here over its bytes: the same HMAC-SHA256 over `id.timestamp.body`, the same
+5-minute window, `hmac.compare_digest` (`_verify_bytes`).
 
 Replays: a valid call can be captured and sent again inside the tolerance window. Each
 verified `webhook-id` is remembered in Upstash (`SET NX`, for twice the tolerance, which
@@ -23,8 +30,12 @@ was built with `replay_fail_open=True`; either way it is logged.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import hmac
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 from shared.auth import SERVICE, Claims
@@ -49,7 +60,7 @@ class StandardWebhook:
     ) -> None:
         self.scheme_name = scheme_name
         self.replay_fail_open = replay_fail_open
-        self._webhooks: tuple[tuple[str, ...], list[Webhook]] | None = None
+        self._webhooks: tuple[tuple[str, ...], list[tuple[Webhook, bytes]]] | None = None
         self._lock = threading.Lock()
 
     def authenticate(self, request: Request) -> Claims:
@@ -79,8 +90,8 @@ class StandardWebhook:
             "x-standard-webhooks": {"tolerance_s": TOLERANCE_S, "headers": list(HEADERS)},
         }
 
-    def _verifiers(self, secrets: tuple[str, ...]) -> list[Webhook]:
-        """One reference verifier per secret, built once per set of secrets."""
+    def _verifiers(self, secrets: tuple[str, ...]) -> list[tuple[Webhook, bytes]]:
+        """One reference verifier (and its key, for `_verify_bytes`) per secret, built once."""
         if not secrets:
             raise Unavailable("This route needs the setting AUTH_HOOK_SECRETS")
         cached = self._webhooks
@@ -89,7 +100,7 @@ class StandardWebhook:
         from standardwebhooks import Webhook
 
         with self._lock:
-            built = [Webhook(secret.removeprefix("v1,")) for secret in secrets]
+            built = [(Webhook(secret.removeprefix("v1,")), _key(secret)) for secret in secrets]
             self._webhooks = (secrets, built)
         return built
 
@@ -116,12 +127,25 @@ class StandardWebhook:
             raise Unauthenticated("This webhook-id was already delivered")
 
 
-def _check_signature(webhooks: list[Webhook], body: bytes, headers: dict[str, str]) -> None:
+def _key(secret: str) -> bytes:
+    """The HMAC key of a `v1,whsec_<base64>` secret, decoded as the reference library does."""
+    encoded = secret.removeprefix("v1,").removeprefix("whsec_")
+    return base64.b64decode(encoded + "==")
+
+
+def _check_signature(
+    webhooks: list[tuple[Webhook, bytes]], body: bytes, headers: dict[str, str]
+) -> None:
     """Pass when one secret verifies; else one 401 whose message says what was wrong."""
     from standardwebhooks import WebhookVerificationError
 
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        _verify_bytes([key for _, key in webhooks], body, headers)
+        return
     reason = "The webhook signature does not match"
-    for webhook in webhooks:
+    for webhook, _ in webhooks:
         try:
             webhook.verify(body, headers, json_parse=False)
             return
@@ -134,3 +158,27 @@ def _check_signature(webhooks: list[Webhook], body: bytes, headers: dict[str, st
         except (ValueError, TypeError):  # not UTF-8, a signature without "v1,", bad base64
             reason = "The webhook signature is malformed or does not match"
     raise Unauthenticated(reason)
+
+
+def _verify_bytes(keys: list[bytes], body: bytes, headers: dict[str, str]) -> None:
+    """The reference library's check over bytes that are not UTF-8 (see the module's doc)."""
+    stamp = headers["webhook-timestamp"]
+    if not stamp.isdigit() or abs(time.time() - int(stamp)) > TOLERANCE_S:
+        raise Unauthenticated(
+            "The webhook timestamp is missing, malformed or outside the 5-minute window"
+        )
+    signed = f"{headers['webhook-id']}.{stamp}.".encode("utf-8", "surrogateescape") + body
+    expected = [hmac.new(key, signed, hashlib.sha256).digest() for key in keys]
+    matched = False
+    for candidate in headers["webhook-signature"].split(" "):
+        version, _, encoded = candidate.partition(",")
+        if version != "v1":
+            continue
+        try:
+            presented = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            continue
+        for digest in expected:  # every pair is compared: the time says nothing about which
+            matched |= hmac.compare_digest(digest, presented)
+    if not matched:
+        raise Unauthenticated("The webhook signature is malformed or does not match")

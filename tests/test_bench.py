@@ -173,9 +173,10 @@ def _sample_results() -> dict:
             "requests": 1000,
             "functions": {
                 "hello": {**function, "cold_ms": 800.0},
-                "tasks": function,
+                "tasks": {**function, "cold_es256_ms": 900.0},
                 "members": {**function, "needs_supabase": True},
             },
+            "peer": {"name": "FastAPI peer (GET /tasks, uvicorn)", "cold_ms": 1500.0},
         },
         "load": {
             "generator": "wrk",
@@ -193,6 +194,24 @@ def _sample_results() -> dict:
                 "peer": _load_result(250),
             },
         },
+        "outbox": {
+            "round_trips_with": 2.0,
+            "round_trips_without": 2.0,
+            "write_ms_with": 6.2,
+            "write_ms_without": 5.4,
+            "messages_per_s": 900.0,
+            "dispatched": 500,
+            "dispatch_s": 0.6,
+        },
+        "hooks": {
+            "custom_access_token": {
+                "requests": 200,
+                "p50_ms": 4.5,
+                "p99_ms": 9.0,
+                "ok": True,
+                "trips": {"requests": 10, **trips, "ok": True},
+            }
+        },
         "growth": {
             "requests": 10,
             "sizes": {
@@ -207,15 +226,41 @@ def _sample_results() -> dict:
 def test_report_renders_every_section(tmp_path):
     results = _sample_results()
     text = report.render(results)
-    for heading in ("Pipeline overhead", "Round trips", "Cold start", "Load", "Growth", "Memory"):
+    for heading in (
+        "Pipeline overhead",
+        "Round trips",
+        "Cold start",
+        "Load",
+        "Growth",
+        "Memory",
+        "Auth hooks",
+        "Outbox",
+    ):
         assert heading in text
     assert "| HS256 token (verified once, then cached) |" in text
     assert "| GET /tasks?limit=50 → Postgres | 1 | FastAPI peer 4 | 1 | met |" in text
     assert "| POST /tasks: requests/s | 100 (25% of floor), 0 errors |" in text
+    assert "| latency p50 (sequential, client side) | 4.50 ms (p99 9.00 ms) |" in text
+    assert "| round trips per call → Postgres | 1 |  | 1 | met |" in text
     assert "MISSED" in text
     assert "Targets met:" in text
+    assert "| FastAPI peer (GET /tasks, uvicorn) | 1500 ms (+700) |" in text
+    assert ", ES256 900 ms (+100)" in text
     out = tmp_path / "bench.json"
     report.write_json(results, out)
     written = json.loads(out.read_text())
-    assert {f["section"][:2] for f in written["figures"]} == {"1.", "2.", "3.", "4.", "5.", "6."}
+    assert {f["section"][:2] for f in written["figures"]} == {
+        "1.",
+        "2.",
+        "3.",
+        "4.",
+        "5.",
+        "6.",
+        "7.",
+        "8.",
+    }
+    assert (
+        "| write + emit → Postgres round trips | 2 (+0) | write alone 2 | no extra round trip | met |"
+        in text
+    )
     assert all(f["met"] in (True, False, None) for f in written["figures"])

@@ -11,6 +11,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from fnkit.devenv import DEV_DB_WEBHOOK_SECRET
 from tests.fixtures.server import ACME, OUTPOST, SEED_USERS, Served
 from tests.webhook_signing import signed
 
@@ -227,3 +228,34 @@ def test_fnkit_hook_send_signs_a_call_the_hook_accepts(
     assert main([*args, "--database-webhook"]) == 0
     assert json.loads(capsys.readouterr().out)["data"]["reason"] == "no assignee"
     assert main(args) == 1  # a signature is not the database webhook's secret
+
+
+def test_the_document_shows_each_machine_routes_scheme_and_answer(served: Served) -> None:
+    """The OpenAPI document says who may call each hook and in which contract it answers."""
+    with served.client() as client:
+        document = client.get("/hooks/openapi.json").json()
+    schemes = document["components"]["securitySchemes"]
+    for path, scheme, answer in (
+        ("/hooks/custom-access-token", "standardWebhooks", "auth_hook"),
+        ("/hooks/before-user-created", "standardWebhooks", "auth_hook"),
+        ("/hooks/task-assigned", "databaseWebhook", "envelope"),
+    ):
+        operation = document["paths"][path]["post"]
+        assert operation["security"] == [{scheme: []}], path
+        assert operation["x-answer"] == answer, path
+        assert operation["requestBody"]["content"]["application/json"]["schema"]
+    assert schemes["standardWebhooks"]["x-standard-webhooks"]["tolerance_s"] == 300
+    assert schemes["databaseWebhook"] == {**schemes["databaseWebhook"], "scheme": "bearer"}
+
+
+def test_a_delivery_for_another_table_names_the_fields(served: Served) -> None:
+    change = {"type": "INSERT", "table": "projects", "schema": "private", "record": None}
+    with served.client() as client:
+        response = client.post(
+            "/hooks/task-assigned",
+            json=change,
+            headers={"Authorization": f"Bearer {DEV_DB_WEBHOOK_SECRET}"},
+        )
+    assert response.status_code == 422, response.text
+    details = response.json()["error"]["details"]
+    assert [d["loc"] for d in details] == [["body", "schema"], ["body", "table"]]

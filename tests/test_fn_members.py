@@ -33,6 +33,7 @@ from fnkit.devenv import DEV_SERVICE_ROLE_KEY
 from shared.settings import load_settings
 from tests.envelope import assert_error
 from tests.fixtures.server import ROOT, SEED_USERS, Served, as_user
+from tests.webhook_signing import signed
 
 OWNER, ADMIN, MEMBER, VIEWER, OUTSIDER = (
     SEED_USERS[r] for r in ("owner", "admin", "member", "viewer", "outsider")
@@ -318,6 +319,117 @@ def test_an_unknown_email_is_invited_through_supabase_auth(
     assert request.headers["Content-Type"].startswith("application/json")
     assert request.headers["X-Supabase-Api-Version"] == "2024-01-01"
     assert json.loads(request.content) == {"email": email, "data": None}
+
+
+def _gotrue_calling_the_hook(
+    served: Served, db_admin: Any, hook_answers: list[httpx.Response]
+) -> Callable[[httpx.Request], httpx.Response]:
+    """GoTrue's invite as `internal/api/invite.go` runs it: the Before User Created hook first
+    (the real hooks function, signed as Supabase Auth signs), and the user only if it passes."""
+
+    def invite(request: httpx.Request) -> httpx.Response:
+        email = json.loads(request.content)["email"]
+        user_id = str(uuid.uuid4())
+        event = {
+            "metadata": {"name": "before-user-created", "ip_address": "127.0.0.1"},
+            "user": {"id": user_id, "email": email, "aud": "authenticated", "role": ""},
+        }
+        content, headers = signed(event)
+        with served.client() as client:
+            hook = client.post("/hooks/before-user-created", content=content, headers=headers)
+        hook_answers.append(hook)
+        if hook.status_code != 200:
+            error = hook.json()["error"]
+            return httpx.Response(error["http_code"], json={"code": 422, "msg": error["message"]})
+        db_admin.execute(
+            "insert into auth.users (id, email, aud, role)"
+            " values (%s, %s, 'authenticated', 'authenticated')",
+            (user_id, email),
+        )
+        return httpx.Response(200, json=gotrue_user(user_id, email))
+
+    return invite
+
+
+def invitation_of(db_admin: Any, email: str) -> Any:
+    return db_admin.execute(
+        "select invited_by::text from public.signup_invitations where email = %s", (email,)
+    ).fetchone()
+
+
+def test_an_invite_records_the_address_so_the_hook_lets_it_through_a_denied_domain(
+    served: Served, db_admin: Any, gotrue: respx.Route
+) -> None:
+    ws = make_workspace(db_admin)
+    domain = f"denied-{uuid.uuid4().hex[:8]}.example.com"
+    db_admin.execute("insert into public.signup_denied_domains (domain) values (%s)", (domain,))
+    hook_answers: list[httpx.Response] = []
+    gotrue.side_effect = _gotrue_calling_the_hook(served, db_admin, hook_answers)
+    email = f"guest@{domain}"
+    with as_user(served, "admin") as client:
+        response = client.post("/members", json={"workspace_id": ws, "email": email.upper()})
+    assert response.status_code == 201, response.text
+    assert [a.status_code for a in hook_answers] == [200], [a.text for a in hook_answers]
+    assert invitation_of(db_admin, email) == (SEED_USERS["admin"],)
+    assert role_of(db_admin, ws, response.json()["data"]["user_id"]) == "member"
+    # The deny list still holds for everyone else at that domain.
+    stranger = {"metadata": {}, "user": {"email": f"stranger@{domain}"}}
+    content, headers = signed(stranger)
+    with served.client() as client:
+        refused = client.post("/hooks/before-user-created", content=content, headers=headers)
+    assert refused.status_code == 403 and refused.json()["error"]["http_code"] == 403
+
+
+def test_an_invitation_is_recorded_once_and_only_for_managers(
+    served: Served, db_admin: Any, gotrue: respx.Route
+) -> None:
+    ws = make_workspace(db_admin)
+    email = f"again-{uuid.uuid4().hex[:8]}@example.com"
+    gotrue.side_effect = _upstream(503)  # Auth down: the address stays invited for the retry
+    with as_user(served, "owner") as client:
+        response = client.post("/members", json={"workspace_id": ws, "email": email})
+    assert_error(response, 503, "UNAVAILABLE")
+    assert invitation_of(db_admin, email) == (SEED_USERS["owner"],)
+    hook_answers: list[httpx.Response] = []
+    gotrue.side_effect = _gotrue_calling_the_hook(served, db_admin, hook_answers)
+    with as_user(served, "owner") as client:
+        retry = client.post("/members", json={"workspace_id": ws, "email": email})
+    assert retry.status_code == 201, retry.text
+    count = db_admin.execute(
+        "select count(*) from public.signup_invitations where email = %s", (email,)
+    ).fetchone()
+    assert count == (1,)
+    # A member may not add anyone: refused before any invitation or invite.
+    other = f"nope-{uuid.uuid4().hex[:8]}@example.com"
+    calls = gotrue.call_count
+    with as_user(served, "member") as client:
+        response = client.post("/members", json={"workspace_id": ws, "email": other})
+    assert_error(response, 403, "FORBIDDEN")
+    assert invitation_of(db_admin, other) is None and gotrue.call_count == calls
+
+
+def test_the_invitation_helper_refuses_non_managers(db_admin: Any, database_url: str) -> None:
+    """`private.record_signup_invitation` checks the caller itself (it is callable by any
+    signed-in user): a member, an outsider and anon are refused, nothing is written."""
+    from shared.db import close_pools
+    from tests.rls_helpers import acting_as, outcome, settings_for
+
+    ws = make_workspace(db_admin)
+    settings = settings_for(database_url)
+    email = f"sneaky-{uuid.uuid4().hex[:8]}@example.com"
+    try:
+        for who in ("member", "viewer", None):
+            user = uuid.UUID(SEED_USERS[who]) if who else None
+            with acting_as(settings, user, commit=True) as tx:
+                got = outcome(
+                    lambda tx=tx: tx.execute(
+                        "select private.record_signup_invitation(%s, %s)", (ws, email)
+                    )
+                )
+            assert repr(got) == "error 42501", (who, got)
+    finally:
+        close_pools()
+    assert invitation_of(db_admin, email) is None
 
 
 def test_an_invite_replayed_with_its_idempotency_key_invites_once(

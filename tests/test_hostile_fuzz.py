@@ -62,6 +62,7 @@ from fnkit.devenv import (
     DEV_JWT_SECRET,
     DEV_SERVICE_ROLE_KEY,
 )
+from tests.contracts import Contract, contract_of
 from tests.fixtures.server import ROOT, SEED_USERS, Served
 
 FUNCTIONS = sorted(p.parent.name for p in (ROOT / "functions").glob("*/main.py"))
@@ -280,8 +281,9 @@ def _header(response: schemathesis.Response, name: str) -> str | None:
     return values[0] if values else None
 
 
-def check_answer(response: schemathesis.Response, raw_document: bool, secrets: list[str]) -> None:
-    """The envelope, the request id, and nothing that must not leave the server."""
+def check_answer(response: schemathesis.Response, contract: Contract, secrets: list[str]) -> None:
+    """The caller's contract (the envelope, or the route's own document on success and
+    `error.http_code` for an Auth hook), the request id, nothing that must not leave."""
     text = response.content.decode("utf-8")
     for secret in secrets:
         assert secret not in text, "a secret is in the body"
@@ -292,9 +294,16 @@ def check_answer(response: schemathesis.Response, raw_document: bool, secrets: l
         return
     assert (_header(response, "Content-Type") or "").startswith("application/json")
     body = json.loads(text)
-    if raw_document and response.status_code == 200:
-        assert body.get("openapi") == "3.1.0"
+    if contract.answer != "envelope" and response.status_code < 400:
+        assert isinstance(body, dict) and "success" not in body, text[:300]
+        if contract.answer == "auth_hook":
+            assert set(body) <= {"claims"}, text[:300]
+        if (response.request.url or "").endswith("/openapi.json"):
+            assert body.get("openapi") == "3.1.0"
         return
+    if body.get("success") is False:
+        http_code = body["error"].get("http_code")
+        assert http_code == (response.status_code if contract.answer == "auth_hook" else None)
     if response.status_code >= 400:  # success bodies may echo what the caller sent
         leak = LEAKS.search(text)
         assert leak is None, f"the body leaks {leak.group(0)!r}: {text[:500]}"
@@ -362,14 +371,20 @@ def _fuzz(
 ) -> list[str]:
     base = f"{served.url}/functions/v1"
     document = httpx.get(f"{base}/{function}/openapi.json", timeout=30).json()
-    schema = schemathesis.openapi.from_dict(document, config=CONFIG)
+    schema = schemathesis.openapi.from_dict(
+        _credentials_supplied(document) if token else document, config=CONFIG
+    )
     secrets = secrets_of(function_env)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     failures: list[str] = []
-    session = _session()
     for result in schema.get_all_operations():
         operation = result.ok()
-        raw = operation.path.endswith("/openapi.json")
+        contract = contract_of(
+            document, document["paths"][operation.path][operation.method.lower()]
+        )
+        # As the owner, a machine route gets Supabase's credentials for each case's exact
+        # bytes, so the fuzz reaches its validation and handler; anonymously it is unsigned.
+        session = _session(contract if token else None)
         for mode in modes:
             strategy = operation.as_strategy(generation_mode=mode)
 
@@ -389,7 +404,7 @@ def _fuzz(
                 TALLY.operations[(operation.label, mode.value, response.status_code)] += 1
                 TALLY.cases[function] += 1
                 case.validate_response(response, checks=CHECKS, headers=headers)
-                check_answer(response, raw, secrets)
+                check_answer(response, contract, secrets)
 
             try:
                 _property(strategy, examples, send)()
@@ -428,10 +443,42 @@ def _newline_in_path(case: Any) -> bool:
     return "%0a" in url.split("?", 1)[0].lower()
 
 
-def _session() -> Any:
-    import requests  # schemathesis sends with requests
+def _credentials_supplied(document: dict[str, Any]) -> dict[str, Any]:
+    """The document without the security of machine routes, whose credentials the session
+    supplies (as schemathesis' own auth would): a negative case that "omits the signature"
+    would otherwise be signed after all and wrongly count as invalid data accepted."""
+    copy = json.loads(json.dumps(document))
+    for item in copy["paths"].values():
+        for operation in item.values():
+            if contract_of(document, operation).machine:
+                operation.pop("security", None)
+    return copy  # type: ignore[no-any-return]
 
-    return requests.Session()
+
+def _session(contract: Contract | None = None) -> Any:
+    """A requests session (schemathesis sends with requests) that, for a machine route, signs
+    each request as Supabase would: a requests auth runs after the body is encoded, so it
+    signs the exact bytes sent."""
+    import requests
+
+    session = requests.Session()
+    if contract is not None and contract.machine:
+        session.auth = _SupabaseCredentials(contract)
+    return session
+
+
+class _SupabaseCredentials:
+    """`requests` auth: Supabase's credentials (a signature or the bearer secret) per request."""
+
+    def __init__(self, contract: Contract) -> None:
+        self.contract = contract
+
+    def __call__(self, prepared: Any) -> Any:
+        body = prepared.body or b""
+        body = body.encode() if isinstance(body, str) else body
+        if isinstance(body, bytes):
+            prepared.headers.update(self.contract.credential_headers(body))
+        return prepared
 
 
 def _report(failures: list[str]) -> None:

@@ -136,6 +136,35 @@ def test_a_body_that_is_not_utf8_is_refused(machine: Any) -> None:
     refused(post(machine, "signed", b'{"a": "\xff\xfe"}', headers))
 
 
+@pytest.mark.parametrize(
+    "content",
+    [b'{"a": "\xff\xfe"}', b"\xef\xbb\xbf{}", b'{"a": "\xed\xa0\x80"}', b"{not json", b"[1,"],
+    ids=["not-utf8", "bom", "encoded-surrogate", "not-json", "truncated"],
+)
+def test_a_validly_signed_body_that_is_not_json_is_400_in_the_hook_format(
+    machine: Any, content: bytes
+) -> None:
+    """The sender holds the secret: the body is its mistake, said as 400 INVALID_JSON with the
+    hook contract's http_code, after the signature (over the exact bytes) was verified."""
+    _, headers = signed(content)
+    body = refused(post(machine, "signed", content, headers), 400, "INVALID_JSON")
+    assert body["error"]["http_code"] == 400 and body["error"]["message"]
+
+
+def test_a_body_that_is_not_utf8_is_still_verified(machine: Any) -> None:
+    """Bytes that are not UTF-8 are verified over the bytes: tampered, stale or replayed, 401."""
+    content = b'{"a": "\xff\xfe"}'
+    _, headers = signed(content)
+    refused(post(machine, "signed", content.replace(b"\xfe", b"\xfd"), headers))
+    stale = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=6)
+    _, headers = signed(content, at=stale)
+    assert "5-minute" in refused(post(machine, "signed", content, headers))["error"]["message"]
+    _, headers = signed(content)
+    refused(post(machine, "signed", content, headers), 400, "INVALID_JSON")
+    body = refused(post(machine, "signed", content, headers))
+    assert "already delivered" in body["error"]["message"]
+
+
 def test_a_body_with_another_content_type_is_415(machine: Any) -> None:
     content, headers = signed(BODY)
     headers["Content-Type"] = "text/plain"

@@ -82,6 +82,27 @@ def own_attachment(conn: Conn, world: World, me: uuid.UUID | None) -> dict[str, 
     return {"own": insert_attachment(conn, world.task, uploaded_by=me)[0]}
 
 
+def notifications(conn: Conn, world: World, me: uuid.UUID | None) -> dict[str, Any]:
+    """One notification for the caller (anon has no user: the bystander's stands in) and one
+    for the bystander, as the database webhook's receiver records them (as service role)."""
+    made = {}
+    bystander = world.users["bystander"]
+    for name, user in (("own", me or bystander), ("theirs", bystander)):
+        made[name] = scalar(
+            conn,
+            "insert into public.notifications (user_id, workspace_id, task_id, kind, event_key)"
+            " values (%s, %s, %s, 'task_assigned', %s) returning id",
+            (user, world.workspace, world.task, f"rls:{uuid.uuid4()}"),
+        )
+    return made
+
+
+# The sign-up policy tables belong to the service role (the Before User Created hook, the
+# members function's invite): every user and anon are refused every action by privilege.
+NOBODY = {"owner": DENIED, "admin": DENIED, "member": DENIED, "viewer": DENIED,
+          "outsider": DENIED, "anon": DENIED}  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Case:
     table: str
@@ -333,6 +354,93 @@ CASES = [
         "storage.objects", "delete", "someone else's object",
         "delete from storage.objects where bucket_id = 'attachments' and name = %(object)s",
         cells(owner=1, admin=1, member=0, viewer=0, outsider=0, anon=0),
+    ),
+    # notifications: written by the database webhook (service role); each user reads and marks
+    # read their own, whatever their workspace; nobody else's is visible; nobody inserts or
+    # deletes; only read_at may change.
+    Case(
+        "notifications", "select", "my notification",
+        "select id from public.notifications where id = %(own)s",
+        cells(owner=1, admin=1, member=1, viewer=1, outsider=1, anon=DENIED),
+        setup=notifications,
+    ),
+    Case(
+        "notifications", "select", "someone else's notification",
+        "select id from public.notifications where id = %(theirs)s",
+        cells(owner=0, admin=0, member=0, viewer=0, outsider=0, anon=DENIED),
+        setup=notifications,
+    ),
+    Case(
+        "notifications", "insert", "a forged notification",
+        "insert into public.notifications (user_id, workspace_id, kind, event_key)"
+        " values (%(bystander)s, %(workspace)s, 'task_assigned', 'forged')",
+        cells(**NOBODY),
+    ),
+    Case(
+        "notifications", "update", "mark mine read",
+        "update public.notifications set read_at = now() where id = %(own)s",
+        cells(owner=1, admin=1, member=1, viewer=1, outsider=1, anon=DENIED),
+        setup=notifications,
+    ),
+    Case(
+        "notifications", "update", "mark someone else's read",
+        "update public.notifications set read_at = now() where id = %(theirs)s",
+        cells(owner=0, admin=0, member=0, viewer=0, outsider=0, anon=DENIED),
+        setup=notifications,
+    ),
+    Case(
+        "notifications", "update", "rewrite mine",
+        "update public.notifications set payload = '{}', user_id = %(bystander)s"
+        " where id = %(own)s",
+        cells(**NOBODY),
+        setup=notifications,
+    ),
+    Case(
+        "notifications", "delete", "mine",
+        "delete from public.notifications where id = %(own)s",
+        cells(**NOBODY),
+        setup=notifications,
+    ),
+    # signup_denied_domains and signup_invitations: the service role's alone.
+    Case(
+        "signup_denied_domains", "select", "the deny list",
+        "select domain from public.signup_denied_domains",
+        cells(**NOBODY),
+    ),
+    Case(
+        "signup_denied_domains", "insert", "deny a domain",
+        "insert into public.signup_denied_domains (domain) values ('example.org')",
+        cells(**NOBODY),
+    ),
+    Case(
+        "signup_denied_domains", "update", "rewrite a reason",
+        "update public.signup_denied_domains set reason = 'x'",
+        cells(**NOBODY),
+    ),
+    Case(
+        "signup_denied_domains", "delete", "lift a ban",
+        "delete from public.signup_denied_domains",
+        cells(**NOBODY),
+    ),
+    Case(
+        "signup_invitations", "select", "the invitations",
+        "select email from public.signup_invitations",
+        cells(**NOBODY),
+    ),
+    Case(
+        "signup_invitations", "insert", "invite myself",
+        "insert into public.signup_invitations (email) values ('me@example.org')",
+        cells(**NOBODY),
+    ),
+    Case(
+        "signup_invitations", "update", "redirect an invitation",
+        "update public.signup_invitations set email = 'me@example.org'",
+        cells(**NOBODY),
+    ),
+    Case(
+        "signup_invitations", "delete", "withdraw an invitation",
+        "delete from public.signup_invitations",
+        cells(**NOBODY),
     ),
 ]  # fmt: skip
 

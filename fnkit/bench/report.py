@@ -276,6 +276,41 @@ def _memory(data: dict[str, Any]) -> list[Figure]:
     return out
 
 
+def _hooks(data: dict[str, Any]) -> list[Figure]:
+    hook = data["custom_access_token"]
+    section = "8. Auth hooks: POST /hooks/custom-access-token, signed as Supabase Auth signs"
+    trips = hook["trips"]
+    return [
+        Figure(
+            section,
+            "latency p50 (sequential, client side)",
+            f"{hook['p50_ms']:.2f} ms (p99 {hook['p99_ms']:.2f} ms)",
+            "Supabase Auth's hook timeout 5 s",
+            "< 20 ms",
+            hook["p50_ms"] < 20 and hook["ok"],
+            {k: v for k, v in hook.items() if k != "trips"},
+        ),
+        Figure(
+            section,
+            "round trips per call → Postgres",
+            f"{trips['postgres']:g}",
+            "",
+            "1",
+            trips["postgres"] <= 1 and trips["ok"],
+            trips,
+        ),
+        Figure(
+            section,
+            "round trips per call → Upstash (the webhook-id replay check)",
+            f"{trips['upstash']:g}",
+            "",
+            "",
+            None,
+            trips,
+        ),
+    ]
+
+
 def _outbox(r: dict[str, Any]) -> list[Figure]:
     section = "7. Outbox: request.emit on a write, and the dispatcher"
     extra = r["round_trips_with"] - r["round_trips_without"]
@@ -317,6 +352,7 @@ def figures(results: dict[str, Any]) -> list[Figure]:
         ("growth", _growth),
         ("coldstart", _memory),
         ("outbox", _outbox),
+        ("hooks", _hooks),
     ):
         if key in results:
             out.extend(build(results[key]))

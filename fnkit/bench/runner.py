@@ -19,10 +19,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fnkit.bench import coldstart, growth, load, outbox, overhead, report, roundtrips, servers
+from fnkit.bench import (
+    coldstart,
+    growth,
+    hooks,
+    load,
+    outbox,
+    overhead,
+    report,
+    roundtrips,
+    servers,
+)
 from fnkit.bench.services import ROOT, Services
 
-SECTIONS = ("overhead", "roundtrips", "coldstart", "load", "growth", "outbox")
+SECTIONS = ("overhead", "roundtrips", "coldstart", "load", "growth", "outbox", "hooks")
 
 
 def _commit() -> str:
@@ -61,6 +71,8 @@ def run(quick: bool = False, json_path: Path | None = None, only: set[str] | Non
                 results[section] = growth.measure(services, quick)
             elif section == "outbox":
                 results[section] = outbox.measure(services, quick)
+            elif section == "hooks":
+                results[section] = hooks.measure(services, quick)
             durations[section] = round(time.perf_counter() - began, 1)
             _say(f"{section} done in {durations[section]:.0f} s")
     finally:

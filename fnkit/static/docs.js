@@ -172,7 +172,9 @@ function renderOperation(fn, { path, method, op }) {
       el("span", { class: `method ${method}`, text: method }),
       el("span", { class: "path", text: path }),
       el("span", { class: "summary", text: op.summary || "" }),
-      el("span", { class: "badge", title: "auth level", text: op["x-auth"] || "user" }),
+      el("span", { class: "badge", title: machineKind(op)
+        ? "a machine caller: Send adds the credentials Supabase would, signed by the dev server"
+        : "auth level", text: op["x-auth"] || "user" }),
       rate ? el("span", { class: "badge", title: `rate policy ${rate.policy}`,
         text: `${rate.limit}/${rate.window}s` }) : null),
   );
@@ -197,7 +199,7 @@ function renderOperation(fn, { path, method, op }) {
   const result = el("div", { class: "result" });
   inner.append(
     el("button", { type: "button", class: "send", text: "Send",
-      onclick: () => send(path, method, inner, textarea, result) }),
+      onclick: () => send(path, method, op, inner, textarea, result) }),
     result);
   details.append(inner);
   return details;
@@ -242,7 +244,34 @@ function render() {
 
 // ---- trying a route -------------------------------------------------------------------------
 
-async function send(path, method, scope, textarea, result) {
+// Which machine caller a route admits, from its security scheme: "standard-webhooks" (an
+// Auth hook), "database-webhook" (a bearer secret that is not a user's JWT), or null.
+function machineKind(op) {
+  const schemes = (spec.components && spec.components.securitySchemes) || {};
+  for (const requirement of op.security || []) {
+    for (const name of Object.keys(requirement)) {
+      const scheme = schemes[name] || {};
+      if (scheme["x-standard-webhooks"]) return "standard-webhooks";
+      if (scheme.scheme === "bearer" && scheme.bearerFormat !== "JWT") return "database-webhook";
+    }
+  }
+  return null;
+}
+
+// The headers Supabase would send with this exact body, made by the dev server with the
+// local development secrets (POST /docs/sign; fnkit/docs_signing.py says why not here).
+async function machineHeaders(kind, body) {
+  const response = await fetch("/docs/sign", {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Accept: "application/json" },
+    body: JSON.stringify({ kind, body }),
+  });
+  const answer = await response.json();
+  if (!response.ok) throw new Error(answer.error || `/docs/sign answered ${response.status}`);
+  return answer.headers;
+}
+
+async function send(path, method, op, scope, textarea, result) {
   let url = path;
   const query = new URLSearchParams();
   const headers = { Accept: "application/json" };
@@ -262,6 +291,17 @@ async function send(path, method, scope, textarea, result) {
   if (textarea) {
     headers["Content-Type"] = "application/json";
     init.body = textarea.value;
+  }
+  const kind = machineKind(op);
+  if (kind) {
+    delete headers.Authorization;  // Supabase sends its own credentials, not a user's token
+    try {
+      Object.assign(headers, await machineHeaders(kind, init.body || ""));
+    } catch (err) {
+      result.replaceChildren(el("p", { class: "error", "data-status": "signing",
+        text: `Could not sign the call: ${err}` }));
+      return;
+    }
   }
   const base = (spec.servers && spec.servers[0] && spec.servers[0].url) || "";
   const target = base + url + (query.toString() ? `?${query}` : "");

@@ -161,10 +161,16 @@ def task_assigned(request: Request, body: TaskChange) -> Delivery:
     The notification's key is the task's id and version, which every change moves: a change
     delivered twice finds its key taken and records (and publishes) nothing.
     """
-    if (body.schema_name, body.table) != ("public", "tasks"):
-        raise ValidationFailed(
-            f"This receiver takes public.tasks, not {body.schema_name}.{body.table}"
+    wrong = [
+        {"loc": ["body", name], "type": "value_error", "message": f"Expected {expected!r}"}
+        for name, got, expected in (
+            ("schema", body.schema_name, "public"),
+            ("table", body.table, "tasks"),
         )
+        if got != expected
+    ]
+    if wrong:
+        raise ValidationFailed("This receiver takes changes to the tasks table", details=wrong)
     task, old = body.record, body.old_record
     if body.type == "DELETE" or task is None or task.assignee_id is None:
         return Delivery(recorded=False, reason="no assignee")

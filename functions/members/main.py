@@ -35,6 +35,7 @@ from shared import (
     Unavailable,
     supabase_admin,
 )
+from shared.db import Transaction
 
 app = App("members", title="Members", description="Workspace members, roles and invitations.")
 app.errors.constraint(
@@ -114,9 +115,11 @@ def add_member(request: Request, body: MemberIn) -> Result:
     """Add a user by email; an email without an account is invited through Supabase Auth.
 
     The invite happens before the membership insert: Auth creates the user (the row in
-    `auth.users` the membership references) and sends the email. Should the insert then
-    fail, the invited user exists without the membership, and a retry finds them by email
-    and adds them: no duplicate invite, nothing half-written here.
+    `auth.users` the membership references) and sends the email. The address is recorded in
+    `public.signup_invitations` just before (see `_record_invitation`), so the Before User
+    Created hook lets it through a denied domain without the service role adding it by hand.
+    Should the insert then fail, the invited user exists without the membership, and a retry
+    finds them by email and adds them: no duplicate invite, nothing half-written here.
     """
     # One round trip: the caller's role, and the email's account (answered to managers only).
     found = request.db.one(
@@ -129,6 +132,7 @@ def add_member(request: Request, body: MemberIn) -> Result:
     _check_owner_change(request, caller_role, touches_owner=body.role == "owner")
     user_id, invited = found["user_id"], found["user_id"] is None
     if invited:
+        _record_invitation(request, body.workspace_id, body.email)
         user_id = supabase_admin.invite_user_by_email(request.settings, body.email)
     try:
         row = request.db.one(
@@ -201,6 +205,38 @@ def _member(request: Request, path: MemberPath) -> dict[str, Any]:
     if row is None:
         raise NotFound("Member not found")
     return row
+
+
+def _record_invitation(request: Request, workspace_id: UUID, email: str) -> None:
+    """Commit the address to `public.signup_invitations` before Auth is asked to invite it.
+
+    Why its own statement, committed before the Auth call, and not in the request's
+    transaction: Supabase Auth runs the Before User Created hook *during* the invite
+    (`internal/api/invite.go` calls it before creating the user), and the hook reads the
+    table from its own connection, which sees committed rows only. Written with the
+    membership, the address would be invisible to the very check it exists for, and an
+    invite to a denied domain would be refused. As the caller, through a `security definer`
+    helper that checks the caller manages the workspace (the table is the service role's).
+
+    The cost: when the invite or the membership then fails, the address stays invited. That
+    is what an owner or admin asked for; a retry finds it there (`on conflict do nothing`).
+    It takes a second pooled connection for one round trip (DB_POOL_MAX is 4 by default).
+    """
+    claims = request.claims
+    assert claims is not None  # the route needs a user
+    tx = Transaction(
+        request.settings,
+        claims.raw,
+        claims.role,
+        request.method,
+        request.path,
+        {},
+        single_statement=True,  # one implicit transaction: committed when it returns
+    )
+    try:
+        tx.execute("select private.record_signup_invitation(%s, %s)", (workspace_id, email))
+    finally:
+        tx.finish(commit=True)
 
 
 def _require_manager(caller_role: str | None, action: str) -> None:

@@ -282,3 +282,35 @@ def test_combined_document_keeps_same_named_models_apart(served: Served) -> None
     }
     assert merged["paths"]["/a"]["get"]["responses"]["200"] == {"$ref": "#/components/schemas/Item"}
     assert merged["x-errors"] == {"broken": "/functions/v1/broken/openapi.json answered 500"}
+
+
+def test_the_page_tries_machine_routes_with_supabases_credentials(
+    page: Page, served: Served
+) -> None:
+    """An Auth hook is sent signed (Standard Webhooks, the dev secret, made by the dev server
+    over the exact text sent) and answers 200 in the hook's own format; the database webhook
+    gets the bearer secret, so its answer is about the body, not a 401."""
+    _open_docs(page, served)
+    page.click("#token-clear")
+    page.paste("#token", served.token(SEED_USERS["viewer"]))  # a user's token is not sent
+    hook = 'details.op[data-function="hooks"][data-method="post"][data-path="/hooks/custom-access-token"]'
+    page.click(f"{hook} > summary")
+    owner = SEED_USERS["owner"]
+    page.evaluate(
+        f"document.querySelector('{hook} textarea').value = JSON.stringify("
+        f'{{user_id: "{owner}", claims: {{sub: "{owner}", role: "authenticated"}}}})'
+    )
+    page.click(f"{hook} button.send")
+    status = page.wait_for(f"document.querySelector('{hook} .result-status')?.dataset.status")
+    answer = json.loads(page.evaluate(f"document.querySelector('{hook} pre.envelope').textContent"))
+    assert int(status) == 200, answer
+    assert set(answer) == {"claims"}  # the hook's format, not the envelope
+    assert answer["claims"]["sub"] == owner and answer["claims"]["memberships"]
+    assert set(answer["claims"]["memberships"].values()) <= {"owner", "admin", "member", "viewer"}
+
+    status, answer = _try(page, "hooks", "post", "/hooks/task-assigned")  # the example body
+    assert (status, answer["error"]["code"]) == (422, "VALIDATION_FAILED"), answer
+    signed = [url for url in page.requests if url.endswith("/docs/sign")]
+    assert len(signed) == 2, page.requests
+    assert page.console_errors == []
+    page.click("#token-clear")
