@@ -37,12 +37,16 @@ def render(
     """The response for `result` (or `error`); `on_unencodable` logs what could not be sent."""
     try:
         payload = encode(request, result, error)
-        refuse_line_breaks(result.headers)
+        refuse_line_breaks(result.headers)  # the handler's, the steps' and an error's own
+        refuse_line_breaks(request.response_headers)
+        if error is not None:
+            refuse_line_breaks(error.headers)
     except (TypeError, ValueError) as exc:  # a handler returned what HTTP cannot carry
         error = Internal()
         on_unencodable(exc, error)
         result = Result(status=error.status)
         payload = dumpb(error_body(error, request.request_id))
+        request.response_headers.clear()
     headers: dict[str, str] = {
         **request.response_headers,
         **result.headers,

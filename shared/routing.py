@@ -57,7 +57,8 @@ class Route:
             lambda m: f"(?P<{m.group(1)}>[^/]+)",
             re.escape(self.path).replace(r"\{", "{").replace(r"\}", "}"),
         )
-        self.pattern = re.compile(f"^{regex}/?$" if self.path != "/" else "^/?$")
+        # \Z, not $: `$` also matches before a final newline
+        self.pattern = re.compile(f"^{regex}/?\\Z" if self.path != "/" else "^/?\\Z")
 
     def match(self, path: str) -> dict[str, str] | None:
         found = self.pattern.match(path)

@@ -7,6 +7,7 @@ traceback on the first request.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -75,7 +76,9 @@ def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str:
         raise SettingsError(f"setting {name} is missing")
     parts = urlsplit(value)
     if parts.scheme not in schemes or not (parts.netloc or parts.query):
-        raise SettingsError(f"setting {name} must be a {'/'.join(schemes)} URL, got {value!r}")
+        shown = parts.scheme + "://…" if parts.scheme else "a value without a scheme"
+        # never the value itself: a URL may carry a password, and this line is logged
+        raise SettingsError(f"setting {name} must be a {'/'.join(schemes)} URL, got {shown}")
     return value.rstrip("/")
 
 
@@ -100,7 +103,7 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         raise SettingsError(f"setting {name} must be a number, got {raw!r}") from None
-    if value <= 0:
+    if not math.isfinite(value) or value <= 0:
         raise SettingsError(f"setting {name} must be positive, got {raw!r}")
     return value
 

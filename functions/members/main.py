@@ -226,7 +226,7 @@ def _record_invitation(request: Request, workspace_id: UUID, email: str) -> None
     assert claims is not None  # the route needs a user
     tx = Transaction(
         request.settings,
-        claims.raw,
+        claims.jwt,
         claims.role,
         request.method,
         request.path,
