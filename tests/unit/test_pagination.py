@@ -175,37 +175,50 @@ DUE = KeysetSort("due_date", False, dt.date.fromisoformat, str, nullable=True)
 DUE_DESC = KeysetSort("due_date", True, dt.date.fromisoformat, str, nullable=True)
 
 
+def text(sql: Any) -> str:
+    """Composed SQL as Postgres receives it, unquoted to read (identifiers are lower case)."""
+    return str(sql.as_string(None)).replace('"', "")
+
+
+def texts(ranges: list[tuple[list[Any], list[Any]]]) -> list[tuple[list[str], list[Any]]]:
+    return [([text(c) for c in conditions], params) for conditions, params in ranges]
+
+
 def test_order_by_and_after_follow_the_direction() -> None:
-    assert CREATED.order_by() == " order by t.created_at desc, t.id desc"
-    assert CREATED.after() == "(t.created_at, t.id) < (%s, %s)"
-    assert PRIORITY.order_by() == " order by x.priority, x.id"
-    assert PRIORITY.after() == "(x.priority, x.id) > (%s, %s)"
+    assert text(CREATED.order_by()) == " order by t.created_at desc, t.id desc"
+    assert text(CREATED.after()) == "(t.created_at, t.id) < (%s, %s)"
+    assert text(PRIORITY.order_by()) == " order by x.priority, x.id"
+    assert text(PRIORITY.after()) == "(x.priority, x.id) > (%s, %s)"
+
+
+def test_identifiers_are_quoted_by_psycopg() -> None:
+    assert CREATED.order_by().as_string(None) == ' order by "t"."created_at" desc, "t"."id" desc'
 
 
 def test_ranges_of_a_not_nullable_column() -> None:
     assert CREATED.ranges(None) == [([], [])]
-    assert CREATED.ranges(("2024-01-01", ID)) == [
+    assert texts(CREATED.ranges(("2024-01-01", ID))) == [
         (["(t.created_at, t.id) < (%s, %s)"], ["2024-01-01", ID])
     ]
 
 
 def test_ranges_of_a_nullable_column_read_values_then_nulls() -> None:
     valued, empty = "t.due_date is not null", "t.due_date is null"
-    assert DUE.ranges(None) == [([valued], []), ([empty], [])]
-    assert DUE.ranges((dt.date(2024, 1, 2), ID)) == [
+    assert texts(DUE.ranges(None)) == [([valued], []), ([empty], [])]
+    assert texts(DUE.ranges((dt.date(2024, 1, 2), ID))) == [
         ([valued, "(t.due_date, t.id) > (%s, %s)"], [dt.date(2024, 1, 2), ID]),
         ([empty], []),
     ]
     # a cursor among the nulls skips the valued range, by id in the sort's direction
-    assert DUE.ranges((None, ID)) == [([empty, "t.id > %s"], [ID])]
-    assert DUE_DESC.ranges((None, ID)) == [([empty, "t.id < %s"], [ID])]
-    assert DUE_DESC.ranges(None) == [([valued], []), ([empty], [])]
+    assert texts(DUE.ranges((None, ID))) == [([empty, "t.id > %s"], [ID])]
+    assert texts(DUE_DESC.ranges((None, ID))) == [([empty, "t.id < %s"], [ID])]
+    assert texts(DUE_DESC.ranges(None)) == [([valued], []), ([empty], [])]
 
 
 def test_range_sql_holds_only_placeholders_never_values() -> None:
     hostile = ("'); drop table tasks; --", ID)
     for sort in (CREATED, PRIORITY, DUE, DUE_DESC):
-        ranges = sort.ranges(hostile)
+        ranges = texts(sort.ranges(hostile))
         assert all("drop" not in condition for conditions, _ in ranges for condition in conditions)
         assert ranges[0][1] == list(hostile)
 
