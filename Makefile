@@ -8,7 +8,7 @@ LOCK := requirements.lock
 UV_COMPILE = $(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --universal \
 	--python-version 3.11 --quiet -o $(LOCK)
 
-.PHONY: dev test test-browser lint typecheck unit bench bench-quick db-reset clean fuzz install \
+.PHONY: dev test test-browser lint typecheck unit suite bench bench-quick db-reset clean fuzz install \
 	lock lock-upgrade
 
 # Install once, from the lock (pip checks every hash); reinstall when the lock or
@@ -40,10 +40,15 @@ typecheck: $(STAMP)
 	$(BIN)/mypy shared fnkit
 	@for f in functions/*/main.py; do $(BIN)/mypy --scripts-are-modules "$$f" || exit 1; done
 
+# The pure modules' tests: seconds, no services.
 unit: $(STAMP)
+	$(BIN)/pytest tests/unit -q
+
+# Everything but the browser: the unit tests and the integration suite (real Postgres, Redis, HTTP).
+suite: $(STAMP)
 	$(BIN)/pytest --ignore=tests/browser
 
-test: lint typecheck unit
+test: lint typecheck suite
 
 # Tests that drive a real browser (Debian's chromium; `.ci/run` installs it and runs this too).
 test-browser: $(STAMP)
