@@ -12,7 +12,6 @@ models from signatures the same way).
 from __future__ import annotations
 
 import inspect
-import typing
 from collections.abc import Callable
 from typing import Any
 
@@ -26,14 +25,18 @@ def resolve_models(
 ) -> dict[str, type[BaseModel] | None]:
     """The path, query and body models of a route, from its handler and its decorator."""
     parameters = inspect.signature(endpoint).parameters
-    try:
-        hints = typing.get_type_hints(endpoint)
-    except Exception as exc:  # an annotation names something the module does not define
-        raise TypeError(f"{route}: the handler's annotations cannot be read ({exc})") from None
     resolved: dict[str, type[BaseModel] | None] = {}
     for name in INPUTS:
-        model, hint = declared.get(name), hints.get(name)
+        model = declared.get(name)
         option = "path_model" if name == "path" else name
+        hint = _annotation(endpoint, parameters[name]) if name in parameters else None
+        if hint is _UNRESOLVED:
+            if model is None:
+                raise TypeError(
+                    f"{route}: the handler's `{name}` annotation names nothing defined at the "
+                    f"top of its module; declare the model in the decorator ({option}=...)"
+                )
+            hint = model  # a model defined inside a function: only the decorator can name it
         if name not in parameters:
             if model is not None:
                 raise TypeError(
@@ -56,3 +59,21 @@ def resolve_models(
             )
         resolved[name] = hint
     return resolved
+
+
+_UNRESOLVED = object()
+
+
+def _annotation(endpoint: Callable[..., Any], parameter: inspect.Parameter) -> Any:
+    """A parameter's annotation as a type. Postponed (string) annotations are evaluated in
+    the handler's module, as `typing.get_type_hints` does, one at a time, so an annotation
+    the runtime does not need (`request: Request` imported inside a function) cannot fail it."""
+    annotation = parameter.annotation
+    if annotation is inspect.Parameter.empty:
+        return None
+    if not isinstance(annotation, str):
+        return annotation
+    try:
+        return eval(annotation, dict(getattr(endpoint, "__globals__", {})))  # noqa: S307
+    except Exception:
+        return _UNRESOLVED

@@ -70,3 +70,14 @@ def test_app_refuses_the_route_when_the_module_is_imported() -> None:
         app.post("/", body=Other)(create)
     app.post("/")(create)
     assert app.routes[-1].body is In
+
+
+def test_models_defined_inside_a_function_need_the_decorator() -> None:
+    class Local(BaseModel):
+        n: int
+
+    def handler(request: Request, body: Local) -> None: ...
+
+    assert resolve_models("r", handler, {"body": Local})["body"] is Local
+    with pytest.raises(TypeError, match=r"r: the handler's `body` annotation names nothing"):
+        resolve_models("r", handler, {})
