@@ -9,7 +9,7 @@ UV_COMPILE = $(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes 
 	--python-version 3.11 --quiet -o $(LOCK)
 
 .PHONY: dev test test-browser lint typecheck unit suite bench bench-quick db-reset clean fuzz install \
-	lock lock-upgrade
+	lock lock-upgrade parity
 
 # Install once, from the lock (pip checks every hash); reinstall when the lock or
 # pyproject.toml changes. The project itself goes in editable, without dependencies.
@@ -58,6 +58,13 @@ test-browser: $(STAMP)
 # `make test` runs a bounded, deterministic one (25 examples per operation and mode).
 fuzz: $(STAMP)
 	FNKIT_FUZZ_EXAMPLES=$${FNKIT_FUZZ_EXAMPLES:-500} $(BIN)/pytest tests/test_hostile_fuzz.py -q
+
+# upstash-redis's own test suite against the Upstash bridge (Redis DB 3, flushed). Its sdist
+# ships no tests: name a checkout (CLIENT_TESTS=dir) or a git mirror (CLIENT_MIRROR=gitdir,
+# CLIENT_REF=tag) of upstash/redis-python. See docs/deploy.md, "Local stand-ins".
+parity: $(STAMP)
+	$(BIN)/python -m fnkit.upstash_parity $(if $(CLIENT_TESTS),--tests $(CLIENT_TESTS)) \
+		$(if $(CLIENT_MIRROR),--mirror $(CLIENT_MIRROR)) $(if $(CLIENT_REF),--ref $(CLIENT_REF))
 
 bench: $(STAMP)
 	$(BIN)/fnkit bench

@@ -51,10 +51,46 @@ def _services(start_bridge: bool) -> tuple[str, str, str]:
     upstash_url = os.environ.get("UPSTASH_REDIS_REST_URL") or f"http://127.0.0.1:{port}"
     token = os.environ.get("UPSTASH_REDIS_REST_TOKEN") or DEV_UPSTASH_TOKEN
     if start_bridge and not os.environ.get("UPSTASH_REDIS_REST_URL"):
+        import atexit
+
+        from fnkit.dev_redis_db import claim
+        from fnkit.upstash_bridge import resolve_redis_url
         from fnkit.upstash_bridge import start_bridge as start
 
-        start(port=port, token=token)
+        # Its own logical DB, as each Upstash project has its own database.
+        redis_url = resolve_redis_url()
+        if redis_url is not None:
+            database = claim(redis_url, port)
+            atexit.register(database.release)
+            redis_url = database.url
+        handle = start(port=port, token=token, redis_url=redis_url, embedded=redis_url is None)
+        print(f"fnkit: Upstash bridge on {handle.url} -> {_redis_target(redis_url)}", flush=True)
     return database_url, upstash_url, token
+
+
+def _redis_target(redis_url: str | None) -> str:
+    return "embedded fakeredis" if redis_url is None else redis_url
+
+
+def _bridge_database_line() -> str:
+    """Which Redis database a running (or the next) dev server's bridge uses."""
+    from fnkit.dev_redis_db import DEV_DBS, claimed_by_port, named_db
+    from fnkit.devenv import DEV_UPSTASH_PORT
+    from fnkit.upstash_bridge import resolve_redis_url
+
+    if os.environ.get("UPSTASH_REDIS_REST_URL"):
+        return "# Upstash: UPSTASH_REDIS_REST_URL is set, so `fnkit dev` starts no bridge"
+    url = resolve_redis_url()
+    if url is None:
+        return "# Upstash bridge database: embedded fakeredis (no Redis answers)"
+    port = int(os.environ.get("FNKIT_UPSTASH_PORT", DEV_UPSTASH_PORT))
+    db = claimed_by_port(url, port)
+    if db is not None:
+        return f"# Upstash bridge database: {url.rstrip('/')} DB {db} (this dev server's own)"
+    if named_db(url) is not None:
+        return f"# Upstash bridge database: {url} (named by REDIS_URL)"
+    first, last = DEV_DBS.start, DEV_DBS.stop - 1
+    return f"# Upstash bridge database: `fnkit dev` claims a free one of {first}..{last}"
 
 
 def cmd_env(args: argparse.Namespace) -> int:
@@ -63,6 +99,7 @@ def cmd_env(args: argparse.Namespace) -> int:
     database_url, upstash_url, token = _services(start_bridge=False)
     for key, value in dev_environment(database_url, upstash_url, token).items():
         print(f"export {key}='{value}'")
+    print(_bridge_database_line())
     return 0
 
 

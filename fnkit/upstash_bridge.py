@@ -14,9 +14,12 @@ the way Upstash does, as far as those clients can tell:
 - `Upstash-Encoding: base64`: every string in the result, nested ones included, is base64,
   except a top-level "OK" (which the Python client expects verbatim).
 
-Scripts: upstash-ratelimit's Lua starts with `#!lua flags=allow-key-locking`, a flag Redis 7.0
-rejects. The shebang line is blanked before Redis sees the script and EVALSHA/SCRIPT keep
-answering to the SHA1 the client computed from the original text.
+- Every answer carries an `upstash-sync-token` header (read-your-writes); methods other than
+  HEAD, GET, POST and PUT are 405. Errors are 400 `{"error": "..."}` with Redis's text, like
+  Upstash's; a command the local Redis is too old for names the Redis version it needs.
+
+Scripts are per bridge, as they are per Upstash database (`fnkit.upstash_state`); where plain
+Redis answers a command differently from Upstash the bridge adapts it (`fnkit.upstash_compat`).
 
 Dev tooling only: `shared/` never imports this module.
 """
@@ -26,7 +29,6 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
-import hashlib
 import hmac
 import json
 import os
@@ -36,11 +38,14 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, Final, Literal, cast, get_args
+from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple, cast, get_args
 from urllib.parse import parse_qs, unquote_to_bytes
 
 import redis
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from fnkit import upstash_compat as compat
+from fnkit.upstash_state import SYNC_TOKEN_HEADER, ScriptRegistry, SyncClock
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -52,8 +57,15 @@ DEFAULT_REDIS_URL: Final = "redis://127.0.0.1:6379"
 FailureMode = Literal["down", "drop", "slow"]
 """`down`: 503 + JSON error. `drop`: connection closed, no reply. `slow`: answer after a delay."""
 
-Prepared = tuple[list[bytes], bytes | None]
-"""Arguments to send to Redis, and the result to report instead of Redis's (SCRIPT LOAD)."""
+
+class Prepared(NamedTuple):
+    """One command ready for Redis: what to send, what to report instead of Redis's reply
+    (a value, or a redis.ResponseError; None: Redis's reply), and the command as asked."""
+
+    send: list[bytes]
+    override: object
+    asked: list[bytes]
+
 
 # Commands that would change or hijack the state of a pooled connection, or reach beyond
 # the one keyspace an Upstash database is. Upstash has no connection state over REST either.
@@ -62,11 +74,9 @@ _NOT_AVAILABLE: Final = frozenset(
     b"UNSUBSCRIBE PUNSUBSCRIBE SUNSUBSCRIBE MONITOR SYNC PSYNC REPLICAOF SLAVEOF QUIT "
     b"RESET HELLO AUTH CLIENT SHUTDOWN".split()
 )
+_METHODS: Final = frozenset(("HEAD", "GET", "POST", "PUT"))
+"""The methods Upstash's REST API answers; any other is 405."""
 _ABORTED: Final = "EXECABORT Transaction discarded because of previous errors"
-
-# Client's SHA1 (hex, as bytes) -> the script text Redis can run. Scripts are content
-# addressed, so one registry serves every bridge in the process and survives restarts.
-_SCRIPTS: dict[bytes, bytes] = {}
 
 
 class CommandError(Exception):
@@ -96,58 +106,47 @@ def _parse_command(value: object) -> list[bytes]:
     return [_to_arg(item) for item in value]
 
 
-def _runnable_script(text: bytes) -> bytes:
-    """Blank a `#!lua ...` first line (unknown flags break Redis 7.0; fakeredis knows none).
-
-    The newline stays so error line numbers match the client's text. The original SHA1 is
-    remembered so EVALSHA with the client's digest finds the runnable text.
-    """
-    if not text.startswith(b"#!"):
-        return text
-    newline = text.find(b"\n")
-    runnable = b"" if newline < 0 else text[newline:]
-    _SCRIPTS[hashlib.sha1(text, usedforsecurity=False).hexdigest().encode()] = runnable
-    return runnable
+_PLACEHOLDER: Final = [b"PING"]
+"""Sent where the bridge answers itself, so pipelines and MULTI keep one reply per command."""
+_NOSCRIPT: Final = "No matching script. Please use EVAL."
 
 
-def _prepare_script(args: list[bytes]) -> Prepared:
-    """SCRIPT LOAD/EXISTS/FLUSH speak in the client's digests, not the rewritten text's."""
+def _prepare_script(args: list[bytes], scripts: ScriptRegistry) -> Prepared:
+    """SCRIPT LOAD/EXISTS/FLUSH against this bridge's registry (Redis's cache is shared)."""
     sub = args[1].upper() if len(args) > 1 else b""
     if sub == b"LOAD" and len(args) == 3:
-        runnable = _runnable_script(args[2])
-        if runnable is not args[2]:
-            digest = hashlib.sha1(args[2], usedforsecurity=False).hexdigest().encode()
-            return [args[0], args[1], runnable], digest
-    elif sub == b"EXISTS":
-        known = (_SCRIPTS.get(sha.lower()) for sha in args[2:])
-        shas = [
-            sha if text is None else hashlib.sha1(text, usedforsecurity=False).hexdigest().encode()
-            for sha, text in zip(args[2:], known, strict=True)
-        ]
-        return [*args[:2], *shas], None
-    elif sub == b"FLUSH":
-        _SCRIPTS.clear()
-    return args, None
+        sha, code = scripts.add(args[2])
+        return Prepared([*args[:2], code], sha, args)
+    if sub == b"EXISTS" and len(args) > 2:
+        return Prepared(_PLACEHOLDER, scripts.exists(args[2:]), args)
+    if sub == b"FLUSH" and len(args) <= 3:
+        scripts.flush()
+        return Prepared(_PLACEHOLDER, b"OK", args)
+    return Prepared(args, None, args)
 
 
-def _prepare(args: list[bytes]) -> Prepared:
-    """Adapt one command for Redis: refuse stateful ones, fix up scripts and FLUSHALL."""
+def _prepare(args: list[bytes], scripts: ScriptRegistry) -> Prepared:
+    """Adapt one command for Redis: refuse stateful ones, fix up scripts and FLUSHALL, and
+    close the gaps where Upstash answers differently (`fnkit.upstash_compat`)."""
     name = args[0].upper()
     if name in _NOT_AVAILABLE:
         raise CommandError(f"ERR Command is not available: '{name.decode('latin-1')}'")
     if name in (b"EVAL", b"EVAL_RO") and len(args) > 1:
-        args[1] = _runnable_script(args[1])
-    elif name in (b"EVALSHA", b"EVALSHA_RO") and len(args) > 1:
-        # A known digest runs as EVAL of the stored text: never NOSCRIPT, even after a flush.
-        text = _SCRIPTS.get(args[1].lower())
-        if text is not None:
-            args = [b"EVAL" if name == b"EVALSHA" else b"EVAL_RO", text, *args[2:]]
-    elif name == b"SCRIPT":
-        return _prepare_script(args)
-    elif name == b"FLUSHALL":
+        return Prepared([args[0], scripts.add(args[1])[1], *args[2:]], None, args)
+    if name in (b"EVALSHA", b"EVALSHA_RO") and len(args) > 1:
+        # The registry is this database's script cache: unknown here is NOSCRIPT, as Upstash.
+        code = scripts.get(args[1])
+        if code is None:
+            return Prepared(_PLACEHOLDER, redis.exceptions.NoScriptError(_NOSCRIPT), args)
+        return Prepared(
+            [b"EVAL" if name == b"EVALSHA" else b"EVAL_RO", code, *args[2:]], None, args
+        )
+    if name == b"SCRIPT":
+        return _prepare_script(args, scripts)
+    if name == b"FLUSHALL":
         # An Upstash database is one keyspace; never wipe the machine Redis's other DBs.
-        args = [b"FLUSHDB", *args[1:]]
-    return args, None
+        return Prepared([b"FLUSHDB", *args[1:]], None, args)
+    return Prepared(compat.rank_limit(args) or compat.exact_trim(args), None, args)
 
 
 # --- Redis replies out, JSON in ------------------------------------------------------------
@@ -157,6 +156,8 @@ def _error_text(exc: BaseException) -> str:
     """Redis's error line as sent: redis-py strips known prefixes (ERR, NOSCRIPT) into
     `status_code`, and Upstash shows them."""
     code = getattr(exc, "status_code", None)
+    if code is None and isinstance(exc, redis.exceptions.NoScriptError):
+        code = "NOSCRIPT"
     text = str(exc)
     return f"{code} {text}" if code and not text.startswith(code) else text
 
@@ -174,18 +175,29 @@ def _encode(value: object, b64: bool) -> Any:
     return _encode(str(value).encode(), b64)
 
 
-def _result(reply: object, override: bytes | None, b64: bool) -> Any:
+def _result(value: object, b64: bool) -> Any:
     """A command's result. A top-level "OK" stays verbatim: the Python client base64-decodes
     every string but exactly "OK" (a status reply and a stored "OK" read the same to it)."""
-    value = reply if override is None else override
     return "OK" if value == b"OK" else _encode(value, b64)
 
 
-def _entry(reply: object, override: bytes | None, b64: bool) -> dict[str, Any]:
-    """One pipeline/transaction entry in Upstash's shape."""
+def _outcome(reply: object, command: Prepared, redis_version: str) -> object:
+    """What to report for a command: the bridge's own answer, a clearer error for a command
+    the local Redis is too old for, or Redis's reply. An error is an exception value."""
+    if command.override is not None and not isinstance(reply, BaseException):
+        return command.override
     if isinstance(reply, BaseException):
-        return {"error": _error_text(reply)}
-    return {"result": _result(reply, override, b64)}
+        text = compat.missing_command_error(command.asked, redis_version)
+        if text is not None:
+            return redis.ResponseError(text)
+    return reply
+
+
+def _entry(value: object, b64: bool) -> dict[str, Any]:
+    """One pipeline/transaction entry in Upstash's shape."""
+    if isinstance(value, BaseException):
+        return {"error": _error_text(value)}
+    return {"result": _result(value, b64)}
 
 
 # --- Backend --------------------------------------------------------------------------------
@@ -225,10 +237,14 @@ class _Backend:
 # --- WSGI app -------------------------------------------------------------------------------
 
 
-def _respond(start_response: StartResponse, status: int, payload: object) -> list[bytes]:
+def _respond(
+    start_response: StartResponse, status: int, payload: object, sync_token: str | None = None
+) -> list[bytes]:
     """JSON with Content-Length (the client reads `.json()` whatever the status)."""
     body = json.dumps(payload, separators=(",", ":")).encode()
     headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+    if sync_token is not None:
+        headers.append((SYNC_TOKEN_HEADER, sync_token))
     start_response(f"{status} {HTTPStatus(status).phrase}", headers)
     return [body]
 
@@ -258,7 +274,7 @@ def _path_command(environ: WSGIEnvironment, body: bytes) -> list[bytes]:
         raw = str(environ.get("PATH_INFO") or "/")
     path = raw.split("?", 1)[0].encode("latin-1")
     args = [unquote_to_bytes(part) for part in path[1:].split(b"/")]
-    if environ["REQUEST_METHOD"] == "POST" and body:
+    if environ["REQUEST_METHOD"] in ("POST", "PUT") and body:
         args.append(body)
     if not args[0]:
         raise CommandError("ERR a command must be a non-empty JSON array")
@@ -268,8 +284,12 @@ def _path_command(environ: WSGIEnvironment, body: bytes) -> list[bytes]:
 class UpstashRestApp:
     """The WSGI callable: fault switch, auth, then dispatch by path."""
 
-    def __init__(self, backend: _Backend, token: str) -> None:
+    def __init__(self, backend: _Backend, token: str, redis_version: str = "") -> None:
         self.backend = backend
+        self.redis_version = redis_version
+        """The local Redis's version, named when a command needs a newer one."""
+        self.scripts = ScriptRegistry()
+        self.sync = SyncClock()
         self._token = token.encode()
         self.failure: tuple[FailureMode | None, float] = (None, 0.0)
         self.connections: set[socket.socket] = set()  # open client sockets, for stop()
@@ -284,8 +304,13 @@ class UpstashRestApp:
             time.sleep(delay)
         elif mode == "down":
             return _respond(start_response, 503, {"error": "Service Unavailable (simulated)"})
+        if environ["REQUEST_METHOD"] not in _METHODS:
+            return _respond(start_response, 405, {"error": "Method Not Allowed"})
         if not self._authorized(environ):
             return _respond(start_response, 401, {"error": "Unauthorized"})
+        # Read-your-writes: every write a token covers is applied (one primary: always).
+        if not self.sync.covers(str(environ.get("HTTP_UPSTASH_SYNC_TOKEN", ""))):
+            return _respond(start_response, 400, {"error": "ERR sync token not reached"})
         try:
             status, payload = self._dispatch(environ, body)
         except CommandError as exc:
@@ -294,7 +319,7 @@ class UpstashRestApp:
             status, payload = 500, {"error": f"ERR Redis backend: {_error_text(exc)}"}
         except Exception as exc:  # a bridge bug must still answer in Upstash's shape
             status, payload = 500, {"error": f"ERR bridge: {exc!r}"}
-        return _respond(start_response, status, payload)
+        return _respond(start_response, status, payload, self.sync.issue())
 
     def _authorized(self, environ: WSGIEnvironment) -> bool:
         """Bearer token, or Upstash's `_token` query parameter; constant-time compare."""
@@ -311,9 +336,10 @@ class UpstashRestApp:
         """Route by path; the Upstash endpoints answer POST, the path form also GET."""
         b64 = str(environ.get("HTTP_UPSTASH_ENCODING", "")).lower() == "base64"
         path = environ.get("PATH_INFO") or "/"
-        if path == "/" and environ["REQUEST_METHOD"] == "POST":
+        posted = environ["REQUEST_METHOD"] in ("POST", "PUT")
+        if path == "/" and posted:
             return self._single(_parse_command(_json_body(body)), b64)
-        if path in ("/pipeline", "/multi-exec") and environ["REQUEST_METHOD"] == "POST":
+        if path in ("/pipeline", "/multi-exec") and posted:
             batch = _json_body(body)
             if not isinstance(batch, list):
                 raise CommandError("ERR the body must be a JSON array of command arrays")
@@ -324,52 +350,77 @@ class UpstashRestApp:
         return self._single(_path_command(environ, body), b64)
 
     def _single(self, args: list[bytes], b64: bool) -> tuple[int, Any]:
-        """One command, one round trip to Redis."""
-        command, override = _prepare(args)
-        reply = self.backend.run([command])[0]
-        if isinstance(reply, BaseException):
-            return 400, {"error": _error_text(reply)}
-        return 200, {"result": _result(reply, override, b64)}
+        """One command, one round trip to Redis (a filtering SCAN may take more)."""
+        command = _prepare(args, self.scripts)
+        if (index := compat.scan_cursor_index(command.send)) is not None:
+            reply: object = self._scan_page(command.send, index)
+        else:
+            reply = self.backend.run([command.send])[0]
+        value = _outcome(reply, command, self.redis_version)
+        if isinstance(value, BaseException):
+            return 400, {"error": _error_text(value)}
+        return 200, {"result": _result(value, b64)}
+
+    def _scan_page(self, args: list[bytes], index: int) -> object:
+        """SCAN with MATCH/TYPE until COUNT matches or the end, as Upstash fills a page.
+        Concatenated pages of a SCAN are a valid SCAN: the guarantees hold."""
+        wanted = compat.scan_count(args, index)
+        found: list[object] = []
+        cursor = args[index]
+        for _ in range(compat.SCAN_PAGE_LIMIT):
+            reply = self.backend.run([[*args[:index], cursor, *args[index + 1 :]]])[0]
+            if not isinstance(reply, list) or len(reply) != 2:
+                return reply  # an error: Redis's own answer
+            cursor, page = reply
+            found.extend(cast(list[object], page))
+            if cursor == b"0" or len(found) >= wanted * compat.scan_width(args):
+                break
+        return [cursor, found]
 
     def _pipeline(self, commands: list[list[bytes]], b64: bool) -> tuple[int, Any]:
         """All commands in one round trip; a failed command fails alone, as in Redis."""
-        prepared = _prepare_all(commands)
-        to_send = [item[0] for item in prepared if not isinstance(item, CommandError)]
+        prepared = _prepare_all(commands, self.scripts)
+        to_send = [item.send for item in prepared if not isinstance(item, CommandError)]
         replies = iter(self.backend.run(to_send) if to_send else [])
         return 200, [
             {"error": str(item)}
             if isinstance(item, CommandError)
-            else _entry(next(replies), item[1], b64)
+            else _entry(_outcome(next(replies), item, self.redis_version), b64)
             for item in prepared
         ]
 
     def _transaction(self, commands: list[list[bytes]], b64: bool) -> tuple[int, Any]:
         """MULTI/EXEC on one connection; a command refused before EXEC aborts them all."""
-        prepared = _prepare_all(commands)
+        prepared = _prepare_all(commands, self.scripts)
         refused = [str(item) if isinstance(item, CommandError) else None for item in prepared]
         if any(refused):
             return 400, _aborted(refused)
         if not prepared:
             return 200, []
         ready = cast(list[Prepared], prepared)
-        replies = self.backend.run([[b"MULTI"], *(command for command, _ in ready), [b"EXEC"]])
+        replies = self.backend.run([[b"MULTI"], *(command.send for command in ready), [b"EXEC"]])
         result = replies[-1]
         if isinstance(result, list):
             return 200, [
-                _entry(reply, override, b64)
-                for reply, (_, override) in zip(result, ready, strict=True)
+                _entry(_outcome(reply, command, self.redis_version), b64)
+                for reply, command in zip(result, ready, strict=True)
             ]
-        queued = replies[1:-1]
+        queued = [
+            _outcome(reply, command, self.redis_version)
+            for reply, command in zip(replies[1:-1], ready, strict=True)
+        ]
         errors = [_error_text(q) if isinstance(q, BaseException) else None for q in queued]
         return 400, _aborted(errors, _error_text(cast(BaseException, result)))
 
 
-def _prepare_all(commands: list[list[bytes]]) -> list[Prepared | CommandError]:
+def _prepare_all(
+    commands: list[list[bytes]], scripts: ScriptRegistry
+) -> list[Prepared | CommandError]:
     """Prepare each command, keeping a refusal in its slot rather than failing the batch."""
     prepared: list[Prepared | CommandError] = []
     for args in commands:
         try:
-            prepared.append(_prepare(args))
+            prepared.append(_prepare(args, scripts))
         except CommandError as exc:
             prepared.append(exc)
     return prepared
@@ -530,8 +581,8 @@ def start_bridge(
     if url is None and embedded is False:
         raise RuntimeError("no Redis answers: set REDIS_URL or allow the embedded one")
     client = _embedded_client() if url is None else _real_client(url)
-    app = UpstashRestApp(_Backend(client), token)
-    app.backend.run([[b"PING"]])
+    backend = _Backend(client)
+    app = UpstashRestApp(backend, token, _server_version(backend))
     try:
         server = make_server(host, port, app, threaded=True, request_handler=_Handler)
     except SystemExit as exc:  # werkzeug exits on bind errors; a library must raise
@@ -544,6 +595,19 @@ def start_bridge(
     )
     thread.start()
     return BridgeHandle(server, thread, app, token, url)
+
+
+def _server_version(backend: _Backend) -> str:
+    """The Redis version behind the bridge (also the fail-fast check that Redis answers)."""
+    ping, info = backend.run([[b"PING"], [b"INFO", b"server"]])
+    if isinstance(ping, BaseException):
+        raise ping
+    if isinstance(info, BaseException):  # fakeredis has no INFO
+        return ""
+    for line in cast(bytes, info).splitlines():
+        if line.startswith(b"redis_version:"):
+            return line.partition(b":")[2].strip().decode("ascii", "replace")
+    return ""
 
 
 def _real_client(url: str) -> redis.Redis:

@@ -358,3 +358,185 @@ def test_session_fixture_uses_its_own_database(
         chosen = os.environ.get("FNKIT_TEST_REDIS_DB")
         assert db == int(chosen) if chosen else 9 <= db <= 15
         assert upstash.redis_url is not None and upstash.redis_url.endswith(f"/{db}")
+
+
+# --- Parity with Upstash (issue 16): each gap the client's own suite found --------------
+
+
+def test_every_answer_carries_a_growing_sync_token(bridge: BridgeHandle, key: str) -> None:
+    tokens = []
+    for path, body in (("/", ["SET", key, "1"]), ("/pipeline", [["GET", key]]),
+                       ("/multi-exec", [["INCR", key]]), ("/", ["NOSUCHCOMMAND"])):  # fmt: skip
+        answer = post(bridge, path, body)
+        tokens.append(answer.headers["upstash-sync-token"])
+    epochs = {token.rsplit("-", 1)[0] for token in tokens}
+    numbers = [int(token.rsplit("-", 1)[1]) for token in tokens]
+    assert len(epochs) == 1 and numbers == sorted(numbers) and len(set(numbers)) == 4
+
+
+def test_read_your_writes_with_the_real_client(bridge: BridgeHandle, key: str) -> None:
+    redis = client_for(bridge)
+    assert redis._sync_token == ""
+    redis.set(key, "written")
+    first = redis._sync_token
+    assert first  # the client keeps the bridge's token ...
+    assert redis.get(key) == "written"  # ... sends it back, and reads its write
+    assert redis._sync_token != first
+    # A token this bridge issued is honoured; a foreign or empty one has nothing to wait for.
+    for token in (redis._sync_token, "", "elsewhere-99", "garbage"):
+        answer = post(bridge, "/", ["GET", key], **{"Upstash-Sync-Token": token})
+        assert answer.json() == {"result": "written"}
+    off = Redis(url=bridge.url, token=bridge.token, read_your_writes=False, rest_retries=0)
+    off.set(key, "x")
+    assert off._sync_token == ""
+
+
+def test_zrange_and_zrangestore_by_rank_with_limit(client: Redis, key: str) -> None:
+    client.zadd(key, {"m1": 1, "m2": 2, "m3": 3, "m4": 4})
+    dst = f"{key}:dst"
+    assert client.zrangestore(dst, key, 0, 2, offset=1, count=1) == 1
+    assert client.zrange(dst, 0, -1, withscores=True) == [("m2", 2.0)]
+    assert client.zrangestore(dst, key, 0, -1, rev=True, offset=1, count=2) == 2
+    assert client.zrange(dst, 0, -1) == ["m2", "m3"]
+    assert client.zrangestore(dst, key, -2, -1, offset=0, count=-1) == 2
+    assert client.zrange(dst, 0, -1) == ["m3", "m4"]
+    assert client.zrangestore(dst, key, 0, 1, offset=5, count=1) == 0
+    assert client.exists(dst) == 0
+    assert client.execute(["ZRANGE", key, 0, -1, "LIMIT", 1, 2]) == ["m2", "m3"]
+    # By score, LIMIT is Redis's own and passes through untouched.
+    assert client.zrangestore(dst, key, 1, 4, sortby="BYSCORE", offset=1, count=2) == 2
+
+
+def test_xlen_after_trimming_is_exact(client: Redis, key: str) -> None:
+    for i in range(10):
+        client.xadd(key, "*", {"n": str(i)})
+    assert client.xtrim(key, maxlen=5) == 5  # approximate by default: Upstash trims exactly
+    assert client.xlen(key) == 5
+    client.xadd(key, "*", {"n": "10"}, maxlen=3)
+    assert client.xlen(key) == 3
+
+
+def test_xinfo_of_a_missing_group_or_stream(client: Redis, key: str) -> None:
+    client.xadd(key, "*", {"a": "1"})
+    with pytest.raises(UpstashError, match=r"^NOGROUP No such consumer group 'nope'"):
+        client.xinfo_consumers(key, "nope")
+    with pytest.raises(UpstashError, match=r"^ERR no such key"):
+        client.xinfo_groups(f"{key}:missing")
+    assert client.xinfo_groups(key) == []
+
+
+def test_scan_with_match_fills_its_page(client: Redis, bridge: BridgeHandle, key: str) -> None:
+    bridge.redis.mset({f"{key}:filler:{i}": "x" for i in range(300)})
+    bridge.redis.hset(f"{key}:h", mapping={f"f{i}": "v" for i in range(300)})
+    cursor, found = client.scan(0, match=f"{key}:filler:7", count=10)
+    assert (cursor, found) == (0, [f"{key}:filler:7"])
+    assert client.scan(0, match=f"{key}:h", type="hash") == (0, [f"{key}:h"])
+    cursor, fields = client.hscan(f"{key}:h", 0, match="f29*", count=100)
+    assert cursor == 0 and sorted(fields) == sorted([f"f29{i}" for i in range(10)] + ["f29"])
+    bridge.redis.delete(*[f"{key}:filler:{i}" for i in range(300)])
+
+
+def test_scripts_are_per_database(bridge: BridgeHandle, key: str) -> None:
+    """SCRIPT FLUSH forgets this database's scripts, and only this database's."""
+    with start_bridge(embedded=bridge.embedded, redis_url=bridge.redis_url) as other:
+        mine, theirs = client_for(bridge), client_for(other)
+        sha = theirs.script_load("return 'theirs'")
+        assert mine.script_exists(sha) == [False]  # loaded elsewhere: not in this database
+        with pytest.raises(UpstashError, match=r"^NOSCRIPT"):
+            mine.evalsha(sha)
+        assert mine.script_load("return 'theirs'") == sha
+        assert mine.script_flush() is True
+        assert mine.script_exists(sha) == [False]
+        assert theirs.evalsha(sha) == "theirs"  # the other database keeps its scripts
+    pipe = client_for(bridge).pipeline()
+    pipe.script_load("return 1")
+    pipe.script_exists(hashlib.sha1(b"return 1").hexdigest(), "0" * 40)
+    pipe.script_flush("ASYNC")
+    pipe.script_exists(hashlib.sha1(b"return 1").hexdigest())
+    assert pipe.exec() == [hashlib.sha1(b"return 1").hexdigest(), [True, False], True, [False]]
+
+
+async def _async_scripts(bridge: BridgeHandle) -> list[object]:
+    from upstash_redis.asyncio import Redis as AsyncRedis
+
+    async with AsyncRedis(url=bridge.url, token=bridge.token, rest_retries=0) as redis:
+        await redis.script_flush()
+        sha = await redis.script_load("return 2")
+        return [await redis.evalsha(sha), await redis.script_exists(sha, "0" * 40),
+                await redis.script_flush("SYNC"), await redis.script_exists(sha)]  # fmt: skip
+
+
+def test_async_script_load_exists_flush(bridge: BridgeHandle) -> None:
+    import asyncio
+
+    assert asyncio.run(_async_scripts(bridge)) == [2, [True, False], True, [False]]
+
+
+@pytest.mark.parametrize(
+    ("command", "status", "pattern"),
+    [
+        (["NOSUCHCOMMAND", "x"], 400, r"^ERR unknown command '(?i:nosuchcommand)'"),
+        (["GET"], 400, r"^ERR wrong number of arguments for 'get' command$"),
+        (["SET", "{key}", "v", "EX", "soon"], 400, r"^ERR value is not an integer"),
+        (["LPUSH", "{key}:s", "x"], 400, r"^WRONGTYPE Operation against a key"),
+        (["SUBSCRIBE", "c"], 400, r"^ERR Command is not available: 'SUBSCRIBE'$"),
+        (["GET", {"nested": 1}], 400, r"^ERR "),
+        ([], 400, r"^ERR "),
+    ],
+)
+def test_error_shapes_and_status(
+    bridge: BridgeHandle, key: str, command: list[Any], status: int, pattern: str
+) -> None:
+    import re
+
+    bridge.redis.set(f"{key}:s", "string")
+    body = [part.replace("{key}", key) if isinstance(part, str) else part for part in command]
+    answer = post(bridge, "/", body)
+    assert answer.status_code == status
+    assert set(answer.json()) == {"error"} and re.search(pattern, answer.json()["error"])
+    if all(isinstance(part, str) for part in body) and body:
+        # In a pipeline the same error fails its entry alone, with the same text.
+        assert post(bridge, "/pipeline", [body]).json() == [answer.json()]
+        with pytest.raises(UpstashError, match=pattern):
+            client_for(bridge).execute(body)
+
+
+def test_methods_and_auth_answer_as_upstash(bridge: BridgeHandle, key: str) -> None:
+    auth = {"Authorization": f"Bearer {bridge.token}"}
+    for method in ("DELETE", "PATCH", "OPTIONS"):
+        answer = httpx.request(method, f"{bridge.url}/get/{key}", headers=auth)
+        assert (answer.status_code, answer.json()) == (405, {"error": "Method Not Allowed"})
+    put = httpx.put(f"{bridge.url}/set/{key}", content="via put", headers=auth)
+    assert put.json() == {"result": "OK"} and bridge.redis.get(key) == b"via put"
+    assert httpx.head(f"{bridge.url}/get/{key}", headers=auth).status_code == 200
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic x"}):
+        answer = httpx.post(bridge.url, json=["GET", key], headers=headers)
+        assert (answer.status_code, answer.json()) == (401, {"error": "Unauthorized"})
+        assert "upstash-sync-token" not in answer.headers
+
+
+@pytest.mark.parametrize(
+    ("command", "needs"),
+    [
+        (["HEXPIRE", "{key}", 10, "FIELDS", 1, "f"], "'HEXPIRE' needs Redis 7.4"),
+        (["HGETDEL", "{key}", "FIELDS", 1, "f"], "'HGETDEL' needs Redis 8.0"),
+        (["XACKDEL", "{key}", "g", "IDS", 1, "0-1"], "'XACKDEL' needs Redis 8.2"),
+        (["BITOP", "DIFF", "{key}", "{key}:a", "{key}:b"], "'BITOP DIFF' needs Redis 8.2"),
+        (["JSON.SET", "{key}", "$", "[]"], "'JSON.SET' needs Redis 8.0"),
+    ],
+)
+def test_a_command_newer_than_the_local_redis_names_the_version(
+    upstash: BridgeHandle, key: str, command: list[Any], needs: str
+) -> None:
+    """Against the machine Redis (7.0 here); fakeredis implements some of these itself."""
+    bridge = upstash
+    body = [part.replace("{key}", key) if isinstance(part, str) else part for part in command]
+    local = bridge._app.redis_version
+    if local and tuple(int(p) for p in local.split(".")[:2]) >= (8, 2):
+        pytest.fail(f"this test expects a Redis older than 8.2, found {local}")
+    answer = post(bridge, "/", body)
+    assert answer.status_code == 400
+    error = answer.json()["error"]
+    assert error.startswith(f"ERR {needs} or later; the local Redis behind the Upstash bridge")
+    assert (local or "embedded fakeredis") in error
+    assert post(bridge, "/pipeline", [body]).json()[0]["error"] == error

@@ -92,6 +92,8 @@ create table if not exists auth.users (
   created_at timestamptz default now(),
   updated_at timestamptz default now()
 );
+-- GoTrue's type for email: varchar(255), so an over-long address fails here as on Supabase.
+alter table auth.users alter column email type varchar(255);
 -- Like Supabase, the API roles get no privileges on auth.users: policies reach it through
 -- security definer helpers, never directly.
 
@@ -165,13 +167,15 @@ create table if not exists realtime.messages (
   extension text not null,
   payload jsonb,
   event text,
-  private boolean default true,
+  private boolean default false,
   inserted_at timestamptz not null default now(),
   updated_at timestamptz not null default now()
 );
 alter table realtime.messages enable row level security;
-grant select, insert on realtime.messages to authenticated;
-grant all on realtime.messages to service_role;
+alter table realtime.messages alter column private set default false;
+-- Supabase's grants: the API roles may select, insert and update; RLS decides which rows.
+revoke all on realtime.messages from anon, authenticated, service_role;
+grant select, insert, update on realtime.messages to anon, authenticated, service_role;
 create index if not exists messages_topic_idx on realtime.messages (topic);
 -- The scheduled trim (private.trim_history) removes old messages by age.
 create index if not exists messages_inserted_at_idx on realtime.messages (inserted_at);
@@ -184,28 +188,41 @@ as $$
   select nullif(current_setting('realtime.topic', true), '')::text;
 $$;
 
--- Supabase's body. security definer (owned by the bootstrapping superuser) so a trigger firing
--- for a normal user can write the message although the table has RLS; errors become a
--- warning, as on Supabase, so a broadcast never aborts the user's write.
+-- Supabase's definition (realtime's tenant migrations): security INVOKER and no search_path, so
+-- the message is inserted as whoever calls it (a trigger function's owner when that function is
+-- security definer) and a caller without INSERT on realtime.messages (or a policy letting it)
+-- loses the broadcast to a warning, here as on Supabase. The payload gets an `id` (the message's)
+-- unless it has one. Errors become a warning, so a broadcast never aborts the user's write.
 create or replace function realtime.send(
   payload jsonb, event text, topic text, private boolean default true
 )
 returns void
 language plpgsql
-security definer
-set search_path = ''
+security invoker
 as $$
+declare
+  generated_id uuid;
+  final_payload jsonb;
 begin
   begin
-    perform pg_catalog.set_config('realtime.topic', topic, true);
-    insert into realtime.messages (payload, event, topic, private, extension)
-    values (payload, event, topic, private, 'broadcast');
+    generated_id := gen_random_uuid();
+    if payload ? 'id' then
+      final_payload := payload;
+    else
+      final_payload := jsonb_set(payload, '{id}', to_jsonb(generated_id));
+    end if;
+    execute format('set local realtime.topic to %L', topic);
+    insert into realtime.messages (id, payload, event, topic, private, extension)
+    values (generated_id, final_payload, event, topic, private, 'broadcast');
   exception
     when others then
       raise warning 'ErrorSendingBroadcastMessage: %', sqlerrm;
   end;
 end;
 $$;
+-- Older bootstraps made it security definer with a search_path: say the intent explicitly.
+alter function realtime.send(jsonb, text, text, boolean) security invoker;
+alter function realtime.send(jsonb, text, text, boolean) reset search_path;
 
 -- Supabase's signature and payload ({old_record, record, operation, table, schema}); called
 -- from a row trigger as realtime.broadcast_changes(topic, TG_OP, TG_OP, TG_TABLE_NAME,
@@ -222,8 +239,7 @@ create or replace function realtime.broadcast_changes(
 )
 returns void
 language plpgsql
-security definer
-set search_path = ''
+security invoker
 as $$
 declare
   row_data jsonb := '{}'::jsonb;
@@ -245,9 +261,13 @@ begin
   end if;
 exception
   when others then
-    raise exception 'Failed to process the record: %', sqlerrm;
+    raise exception 'Failed to process the row: %', sqlerrm;
 end;
 $$;
+alter function realtime.broadcast_changes(text, text, text, text, text, record, record, text)
+  security invoker;
+alter function realtime.broadcast_changes(text, text, text, text, text, record, record, text)
+  reset search_path;
 
 grant execute on function realtime.topic(), realtime.send(jsonb, text, text, boolean),
   realtime.broadcast_changes(text, text, text, text, text, record, record, text)
@@ -293,6 +313,7 @@ grant all on storage.buckets, storage.objects to anon, authenticated, service_ro
 create or replace function storage.foldername(name text)
 returns text[]
 language plpgsql
+immutable
 as $$
 declare
   _parts text[];
@@ -305,6 +326,7 @@ $$;
 create or replace function storage.filename(name text)
 returns text
 language plpgsql
+immutable
 as $$
 declare
   _parts text[];
@@ -317,6 +339,7 @@ $$;
 create or replace function storage.extension(name text)
 returns text
 language plpgsql
+immutable
 as $$
 declare
   _parts text[];
@@ -363,11 +386,13 @@ create index if not exists delivery_queue_pending_idx
   on supabase_functions.delivery_queue (next_attempt_at) where delivered_at is null and failed_at is null;
 revoke all on supabase_functions.delivery_queue from public, anon, authenticated, service_role;
 
+-- Supabase's attributes: security definer, search_path = supabase_functions, execute revoked
+-- from PUBLIC and granted to the API roles. (The body qualifies every name anyway.)
 create or replace function supabase_functions.http_request()
 returns trigger
 language plpgsql
 security definer
-set search_path = ''
+set search_path = supabase_functions
 as $$
 declare
   url text := TG_ARGV[0]::text;

@@ -1,0 +1,176 @@
+"""Where Upstash answers a command differently from the Redis behind the bridge, and how the
+bridge closes the gap.
+
+The bridge forwards commands to a real Redis; these are the places where a client that passes
+against Upstash would fail against plain Redis, found by running upstash-redis's own test
+suite against the bridge (`make parity`):
+
+- `ZRANGE`/`ZRANGESTORE` by rank with `LIMIT offset count`: Upstash applies the limit to the
+  rank range, Redis refuses it without BYSCORE/BYLEX. The bridge runs it as a script.
+- `XADD`/`XTRIM` with `MAXLEN ~`/`MINID ~`: Upstash trims exactly; Redis trims whole radix
+  nodes only, so a small stream is not trimmed at all and `XLEN` disagrees. The bridge asks
+  for exact trimming (except with `LIMIT`, which Redis allows only with `~`).
+- `SCAN`/`HSCAN`/`SSCAN`/`ZSCAN` with `MATCH` or `TYPE`: Upstash fills a page with up to
+  COUNT matches; Redis counts visited slots, so a small database answers an empty page and a
+  cursor. The bridge keeps scanning until COUNT matches or the end (still a valid SCAN).
+- A command newer than the local Redis: Redis says "unknown command"; the bridge says which
+  Redis version the command needs, so nobody hunts for a bug in their code.
+
+Dev tooling only: `shared/` never imports this module.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# Lua: a rank range with LIMIT, as Upstash answers it. KEYS: [dst,] src. ARGV: store flag,
+# start, stop, offset, count, rev flag, withscores flag.
+RANK_LIMIT_SCRIPT: Final = b"""
+local store = ARGV[1] == '1'
+local src = store and KEYS[2] or KEYS[1]
+local card = redis.call('ZCARD', src)
+local first, last = tonumber(ARGV[2]), tonumber(ARGV[3])
+if first < 0 then first = math.max(card + first, 0) end
+if last < 0 then last = card + last end
+first = first + tonumber(ARGV[4])
+local count = tonumber(ARGV[5])
+if count >= 0 and first + count - 1 < last then last = first + count - 1 end
+local args = {src, first, last}
+if ARGV[6] == '1' then table.insert(args, 'REV') end
+if store then return redis.call('ZRANGESTORE', KEYS[1], unpack(args)) end
+if ARGV[7] == '1' then table.insert(args, 'WITHSCORES') end
+return redis.call('ZRANGE', unpack(args))
+"""
+
+# Commands (and BITOP operations) the machine's Redis 7.0 lacks, with the first Redis
+# release that has them. Upstash runs a newer engine and answers them.
+NEEDS_VERSION: Final[dict[bytes, str]] = {
+    **dict.fromkeys([b"CLIENT NO-TOUCH", b"WAITAOF"], "7.2"),
+    **dict.fromkeys(
+        b"HEXPIRE HPEXPIRE HEXPIREAT HPEXPIREAT HTTL HPTTL HEXPIRETIME HPEXPIRETIME "
+        b"HPERSIST".split(),
+        "7.4",
+    ),
+    **dict.fromkeys(
+        b"HGETDEL HGETEX HSETEX VADD VCARD VDIM VEMB VGETATTR VINFO VLINKS VRANDMEMBER VREM "
+        b"VSETATTR VSIM".split(),
+        "8.0",
+    ),
+    **dict.fromkeys(
+        [b"XACKDEL", b"XDELEX", b"BITOP DIFF", b"BITOP DIFF1", b"BITOP ANDOR", b"BITOP ONE"],
+        "8.2",
+    ),
+    **dict.fromkeys([b"DELEX", b"DIGEST", b"MSETEX"], "8.4"),
+}
+MODULE_PREFIXES: Final = (b"JSON.", b"FT.", b"TS.", b"BF.", b"CF.", b"CMS.", b"TOPK.", b"TDIGEST.")
+"""Redis Stack modules, built into Redis 8.0; Upstash answers JSON.* natively."""
+
+SCAN_PAGE_LIMIT: Final = 10_000
+"""Round trips one SCAN page may take before it answers with a cursor (a huge keyspace)."""
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    """'7.0.15' -> (7, 0, 15); a part that is not a number counts as 0."""
+    return tuple(int(part) if part.isdigit() else 0 for part in version.split("."))
+
+
+def needed_version(args: list[bytes]) -> str | None:
+    """The Redis version a command needs, when it is one Redis 7.0 lacks."""
+    name = args[0].upper()
+    if name.startswith(MODULE_PREFIXES):
+        return "8.0"
+    if len(args) > 1 and (two := b"%s %s" % (name, args[1].upper())) in NEEDS_VERSION:
+        return NEEDS_VERSION[two]
+    return NEEDS_VERSION.get(name)
+
+
+def missing_command_error(args: list[bytes], local_version: str) -> str | None:
+    """Upstash-style error text for a command the local Redis is too old to run, else None."""
+    needed = needed_version(args)
+    if needed is None or (local_version and version_tuple(local_version) >= version_tuple(needed)):
+        return None
+    name = args[0].upper()
+    if len(args) > 1 and b"%s %s" % (name, args[1].upper()) in NEEDS_VERSION:
+        name = b"%s %s" % (name, args[1].upper())
+    shown = name.decode("latin-1")
+    return (
+        f"ERR '{shown}' needs Redis {needed} or later; the local Redis behind the Upstash "
+        f"bridge is {local_version or 'embedded fakeredis'} (Upstash supports it)"
+    )
+
+
+def _flag(args: list[bytes], word: bytes) -> bool:
+    return any(arg.upper() == word for arg in args)
+
+
+def rank_limit(args: list[bytes]) -> list[bytes] | None:
+    """`ZRANGE src a b [REV] LIMIT o c [WITHSCORES]` (or ZRANGESTORE dst src ...) by rank,
+    rewritten as an EVAL of `RANK_LIMIT_SCRIPT`; None when Redis can run it as it is."""
+    name = args[0].upper()
+    if name not in (b"ZRANGE", b"ZRANGESTORE"):
+        return None
+    store = name == b"ZRANGESTORE"
+    keys = args[1:3] if store else args[1:2]
+    rest = args[1 + len(keys) :]
+    upper = [arg.upper() for arg in rest]
+    if b"LIMIT" not in upper or b"BYSCORE" in upper or b"BYLEX" in upper or len(rest) < 2:
+        return None
+    at = upper.index(b"LIMIT")
+    if at + 2 >= len(rest):
+        return None  # malformed: let Redis answer its own syntax error
+    offset, count = rest[at + 1], rest[at + 2]
+    if not (_is_int(rest[0]) and _is_int(rest[1]) and _is_int(offset) and _is_int(count)):
+        return None
+    rev = b"1" if _flag(rest, b"REV") else b"0"
+    scores = b"1" if _flag(rest, b"WITHSCORES") else b"0"
+    store_flag = b"1" if store else b"0"
+    return [b"EVAL", RANK_LIMIT_SCRIPT, str(len(keys)).encode(), *keys, store_flag, rest[0],
+            rest[1], offset, count, rev, scores]  # fmt: skip
+
+
+def _is_int(value: bytes) -> bool:
+    try:
+        int(value)
+    except ValueError:
+        return False
+    return True
+
+
+def exact_trim(args: list[bytes]) -> list[bytes]:
+    """`XADD`/`XTRIM` with `MAXLEN ~ n` or `MINID ~ id` trim exactly, as Upstash does."""
+    name = args[0].upper()
+    if name not in (b"XADD", b"XTRIM") or _flag(args, b"LIMIT"):
+        return args
+    out = list(args)
+    for i in range(1, len(out) - 1):
+        if out[i].upper() in (b"MAXLEN", b"MINID") and out[i + 1] == b"~":
+            out[i + 1] = b"="
+            break
+        if name == b"XADD" and out[i] == b"*":
+            break  # past the options: the rest are field/value pairs
+    return out
+
+
+def scan_cursor_index(args: list[bytes]) -> int | None:
+    """Where the cursor is, for a SCAN-family command that filters (MATCH/TYPE); else None."""
+    name = args[0].upper()
+    index = {b"SCAN": 1, b"HSCAN": 2, b"SSCAN": 2, b"ZSCAN": 2}.get(name)
+    if index is None or len(args) <= index:
+        return None
+    if not (_flag(args[index + 1 :], b"MATCH") or _flag(args[index + 1 :], b"TYPE")):
+        return None
+    return index
+
+
+def scan_count(args: list[bytes], index: int) -> int:
+    """The COUNT a SCAN asked for (Redis's default 10); counts elements, not pairs."""
+    upper = [arg.upper() for arg in args]
+    for i in range(index + 1, len(args) - 1):
+        if upper[i] == b"COUNT" and _is_int(args[i + 1]):
+            return max(int(args[i + 1]), 1)
+    return 10
+
+
+def scan_width(args: list[bytes]) -> int:
+    """Reply items per element: HSCAN and ZSCAN answer pairs (ZSCAN NOSCORES aside)."""
+    return 2 if args[0].upper() in (b"HSCAN", b"ZSCAN") else 1
