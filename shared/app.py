@@ -187,7 +187,7 @@ class App:
             method=http.method.upper(),
             path=function_relative(http.path, self.name),
             headers=http.headers,
-            args=http.args,
+            query_string=http.query_string,
             request_id=accept_or_mint(http.headers.get("X-Request-Id")),
             client_ip=client_address(
                 http.headers.get("X-Forwarded-For"),

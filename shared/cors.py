@@ -6,7 +6,10 @@ combination browsers refuse (and attackers love) cannot be produced.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 ALLOWED_HEADERS = (
     "authorization, content-type, idempotency-key, if-match, x-request-id, apikey, x-client-info"
@@ -28,8 +31,12 @@ class CorsPolicy:
     def allows(self, origin: str | None) -> bool:
         return bool(origin) and (self.any_origin or origin in self.origins)
 
-    def headers_for(self, origin: str | None) -> dict[str, str]:
-        """Headers for an actual (non-preflight) response."""
+    def headers_for(self, origin: str | None) -> Mapping[str, str]:
+        """Headers for an actual (non-preflight) response: built once per origin, and
+        read-only, so no caller can change another request's headers."""
+        return _headers_for(self, origin)
+
+    def _build(self, origin: str | None) -> dict[str, str]:
         headers = {"Vary": "Origin"}
         if origin and self.allows(origin):
             headers["Access-Control-Allow-Origin"] = origin
@@ -39,9 +46,16 @@ class CorsPolicy:
         return headers
 
     def preflight_headers(self, origin: str | None, methods: list[str]) -> dict[str, str]:
-        headers = self.headers_for(origin)
+        headers = dict(self.headers_for(origin))
         if "Access-Control-Allow-Origin" in headers:
             headers["Access-Control-Allow-Methods"] = ", ".join(methods)
             headers["Access-Control-Allow-Headers"] = ALLOWED_HEADERS
             headers["Access-Control-Max-Age"] = str(self.max_age)
         return headers
+
+
+@functools.lru_cache(maxsize=256)
+def _headers_for(policy: CorsPolicy, origin: str | None) -> Mapping[str, str]:
+    """Per (policy, origin): a browser app sends the same few origins all day. Bounded, so a
+    caller sending a new Origin each time only ever costs the build it saves the others."""
+    return MappingProxyType(policy._build(origin))

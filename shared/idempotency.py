@@ -26,7 +26,7 @@ _REPLAYED_HEADERS = ("ETag", "Location")
 
 def fingerprint(request: Request) -> str:
     body = json.dumps(request.json, sort_keys=True, separators=(",", ":"))
-    query = sorted((k, v) for k, values in request.args.lists() for v in values)
+    query = sorted((k, v) for k, values in request.args.items() for v in values)
     # If-Match changes what the request means (which version it may overwrite).
     condition = request.headers.get("If-Match")
     material = json.dumps(

@@ -116,7 +116,7 @@ def _inputs(request: Request) -> dict[str, tuple[type[BaseModel], Callable[[], A
         inputs["path"] = (route.path_model, lambda: request.path_params)
     if route.query is not None:
         model = route.query
-        inputs["query"] = (model, lambda: query_data(model, request.args.to_dict(flat=False)))
+        inputs["query"] = (model, lambda: query_data(model, request.args))
     if route.body is not None:
         inputs["body"] = (route.body, lambda: _required_body(request))
     return inputs

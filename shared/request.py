@@ -11,7 +11,7 @@ from shared.errors import Unauthenticated
 from shared.settings import Settings
 
 if TYPE_CHECKING:
-    from werkzeug.datastructures import Headers, MultiDict
+    from werkzeug.datastructures import Headers
 
     from shared.routing import Route
 
@@ -26,7 +26,7 @@ class Request:
         method: str,
         path: str,
         headers: Headers,
-        args: MultiDict[str, str],
+        query_string: bytes,
         request_id: str,
         client_ip: str,
         settings: Settings,
@@ -35,7 +35,8 @@ class Request:
         self.method = method
         self.path = path
         self.headers = headers
-        self.args = args
+        self._query_string = query_string
+        self._args: dict[str, list[str]] | None = None
         self.request_id = request_id
         self.client_ip = client_ip
         self.settings = settings
@@ -50,6 +51,23 @@ class Request:
         self.after_commit: list[Callable[[], None]] = []
         self._tx: Transaction | None = None
         self._emitted: list[str] = []
+
+    @property
+    def args(self) -> dict[str, list[str]]:
+        """The query's parameters, each name with all its values in order, parsed on first use.
+
+        Parsed as werkzeug parses `request.args` (blank values kept, invalid bytes left
+        percent-encoded), into a plain dict: routes without a query model never pay for it.
+        """
+        if self._args is None:
+            from urllib.parse import parse_qs
+
+            self._args = parse_qs(
+                self._query_string.decode(errors="werkzeug.url_quote"),
+                keep_blank_values=True,
+                errors="werkzeug.url_quote",
+            )
+        return self._args
 
     @property
     def user_id(self) -> str:

@@ -104,7 +104,11 @@ def test_the_headers_a_browser_sends_are_allowed_and_ours_exposed() -> None:
     assert {"x-request-id", "etag", "retry-after", "idempotent-replayed"} <= exposed
 
 
-def test_each_answer_is_a_fresh_dict() -> None:
+def test_an_answer_cannot_be_changed_for_the_next_request() -> None:
     first = LISTED.headers_for(APP)
-    first["Access-Control-Allow-Origin"] = "https://evil.example.com"
+    with pytest.raises(TypeError):
+        first["Access-Control-Allow-Origin"] = "https://evil.example.com"  # type: ignore[index]
     assert LISTED.headers_for(APP)["Access-Control-Allow-Origin"] == APP
+    preflight = LISTED.preflight_headers(APP, ["GET"])
+    preflight["X"] = "y"  # a preflight's answer is its own copy
+    assert "X" not in LISTED.headers_for(APP)

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 import pytest
-from werkzeug.datastructures import Headers, MultiDict
+from werkzeug.datastructures import Headers
 
 from shared.envelope import Answer, Result
 from shared.errors import ApiError, Conflict, MethodNotAllowed, Unauthenticated, ValidationFailed
@@ -33,7 +33,7 @@ def make_request(answer: Answer | None = "envelope") -> Request:
         method="GET",
         path="/",
         headers=Headers([("Origin", "https://app.example.com")]),
-        args=MultiDict(),
+        query_string=b"",
         request_id="req-1",
         client_ip="203.0.113.9",
         settings=SETTINGS,
@@ -304,3 +304,22 @@ def test_a_handler_error_header_with_a_line_break_never_reaches_the_response() -
     response, _ = rendered(Result(status=409), error)
     for name, value in response.headers.to_wsgi_list():
         assert "\r" not in value and "\n" not in value, f"{name} would split the response"
+
+
+@pytest.mark.parametrize("status", [200, 201, 204, 304, 404, 500])
+def test_wsgi_headers_are_what_werkzeug_would_send(status: int) -> None:
+    """Our `get_wsgi_headers` skips werkzeug's second validation; the result is the same."""
+    import flask
+    from werkzeug.test import EnvironBuilder
+
+    from shared.responses import _Response
+
+    body = b"" if status in (204, 304) else b'{"success":true}'
+    headers = {"X-Request-Id": "abc", "Content-Type": "application/json", "Vary": "Origin"}
+    ours = _Response(body, status=status, headers=trusted_headers(headers))
+    theirs = flask.Response(body, status=status, headers=headers)
+    environ = EnvironBuilder().get_environ()
+    assert (
+        ours.get_wsgi_headers(environ).to_wsgi_list()
+        == theirs.get_wsgi_headers(environ).to_wsgi_list()
+    )
