@@ -21,9 +21,12 @@ def fresh(monkeypatch):
 
 
 def test_pins_are_the_bundles_requirements_only():
+    """The bundles' requirements, and the servers: gunicorn (functions-framework runs under
+    it) and, for the peer's cold start in the same interpreter, fastapi and uvicorn."""
     names = {pin.name for pin in runtime_env.pins()}
     assert {"functions-framework", "gunicorn", "flask", "psycopg", "pydantic"} <= names
-    assert not names & {"fnkit", "rich", "schemathesis", "hypothesis", "fastapi", "psutil"}
+    assert {"fastapi", "uvicorn"} <= names
+    assert not names & {"fnkit", "rich", "schemathesis", "hypothesis", "psutil", "pytest"}
     lines = runtime_env.requirement_lines(runtime_env.pins())
     assert lines == sorted(lines)
     assert all("==" in line and "#" not in line for line in lines)
