@@ -151,7 +151,15 @@ def test_cli_writes_the_bundle(tmp_path: Path, capsys: pytest.CaptureFixture[str
         assert {p.name for p in (target / "shared").glob("*.py")} == {
             p.name for p in SHARED.glob("*.py")
         }
-        assert not list(target.rglob("__pycache__"))
+        # Fresh bytecode for every module (not the repository's own), valid whatever the
+        # files' timestamps: unchecked-hash pycs (PEP 552 flags 0b01).
+        tag = sys.implementation.cache_tag
+        sources = [p for p in target.rglob("*.py")]
+        for source in sources:
+            pyc = source.parent / "__pycache__" / f"{source.stem}.{tag}.pyc"
+            assert pyc.is_file(), source
+            assert int.from_bytes(pyc.read_bytes()[4:8], "little") == 0b01, source
+        assert len(list(target.rglob("*.pyc"))) == len(sources)
         text = (target / "requirements.txt").read_text().replace("\\\n", " ")
         lines = [
             line.split("#")[0].strip() for line in text.splitlines() if line.split("#")[0].strip()
