@@ -221,8 +221,13 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 def cmd_new(args: argparse.Namespace) -> int:
     from fnkit import scaffold
 
-    for path in scaffold.create(args.name, _repo_root()):
+    for path in scaffold.create(args.name, _repo_root(), args.table):
         print(f"fnkit: wrote {path}")
+    if args.table:
+        print(
+            "fnkit: `make dev` applies the migration and serves the function as it runs;"
+            " `make test` runs its tests"
+        )
     return 0
 
 
@@ -326,6 +331,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     new = sub.add_parser("new", help="scaffold functions/<name>/main.py and its test")
     new.add_argument("name")
+    new.add_argument(
+        "--table",
+        help="also write a migration for this workspace table; the function gets its"
+        " list/create/get/update/delete routes and the tests their role matrix",
+    )
     new.set_defaults(run=cmd_new)
 
     hook = sub.add_parser("hook", help="send a call signed as Supabase signs it (Auth hooks)")
