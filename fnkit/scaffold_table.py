@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 from string import Template
 
-__all__ = ["TABLE_RULE", "migration_name", "migration_source", "main_source", "test_source"]
+__all__ = ["TABLE_RULE", "main_source", "migration_name", "migration_source", "test_source"]
 
 # A plain lower-case SQL identifier, short enough that `<table>_workspace_created_idx` fits
 # Postgres's 63 characters.
