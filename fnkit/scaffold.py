@@ -158,18 +158,20 @@ def create(name: str, root: Path, table: str | None = None) -> list[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
         written.append(path)
-    _format([p for p in written if p.suffix == ".py"])
+    if table is not None:
+        _format([p for p in written if p.suffix == ".py"])
     return written
 
 
 def _format(paths: list[Path]) -> None:
     """`ruff format` the new files where ruff is installed (the dev virtualenv): a long table
-    name must not leave a line `make lint` refuses. Best effort: the files work either way."""
+    name must not leave a line `make lint` refuses (100 columns, the house width). Best
+    effort: the files work either way."""
     import subprocess
     import sys
 
     subprocess.run(
-        [sys.executable, "-m", "ruff", "format", "-q", *map(str, paths)],
+        [sys.executable, "-m", "ruff", "format", "-q", "--line-length", "100", *map(str, paths)],
         check=False,
         capture_output=True,
     )

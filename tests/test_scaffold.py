@@ -241,4 +241,4 @@ def test_new_with_a_table_writes_a_feature_that_passes_its_tests(tmp_path: Path)
         cwd=repo, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
-    assert "failed" not in run.stdout and " 43 passed" in run.stdout, run.stdout[-2000:]
+    assert "failed" not in run.stdout and "43 passed" in run.stdout, run.stdout[-2000:]
