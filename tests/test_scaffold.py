@@ -18,13 +18,12 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from werkzeug.serving import make_server
 
 from fnkit import scaffold
 from fnkit.cli import main as fnkit_main
-from tests.fixtures.server import ACME_PROJECTS, SEED_USERS, Served, as_user
+from tests.fixtures.server import SEED_USERS, Served, as_user
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -125,17 +124,6 @@ def test_the_scaffolded_test_passes_against_the_served_function(
 def test_the_readme_example_is_under_40_lines() -> None:
     lines = (ROOT / "tests" / "functions" / "notes_example" / "main.py").read_text().splitlines()
     assert len(lines) < 40
-
-
-@pytest.fixture
-def task(db_admin: psycopg.Connection[tuple[object, ...]]) -> str:
-    """A fresh task in Acme (setup as superuser; the test then goes through HTTP)."""
-    row = db_admin.execute(
-        "insert into public.tasks (project_id, title, created_by) values (%s, %s, %s) returning id",
-        (ACME_PROJECTS[0], "Notes example", SEED_USERS["owner"]),
-    ).fetchone()
-    assert row is not None
-    return str(row[0])
 
 
 def test_the_readme_example_end_to_end(served: Served, task: str) -> None:
