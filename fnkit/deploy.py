@@ -224,12 +224,13 @@ def plan(
             " --secret NAME=SECRET:VERSION (secrets), or ignore this if the deployed function"
             " already has them"
         )
-    if env_file is not None or secret_refs:
-        if "shared.supabase_admin" in set(uses) and "SUPABASE_SERVICE_ROLE_KEY" not in given:
-            warnings.append(
-                f"{name} uses Supabase Auth admin or Storage: without --secret"
-                " SUPABASE_SERVICE_ROLE_KEY=<secret>:<version> those routes answer 503"
-            )
+    settings_given = env_file is not None or bool(secret_refs)
+    admin = "shared.supabase_admin" in set(uses)
+    if settings_given and admin and "SUPABASE_SERVICE_ROLE_KEY" not in given:
+        warnings.append(
+            f"{name} uses Supabase Auth admin or Storage: without --secret"
+            " SUPABASE_SERVICE_ROLE_KEY=<secret>:<version> those routes answer 503"
+        )
 
     from fnkit.deploy_schedules import declared_jobs, plan_jobs
 
