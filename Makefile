@@ -75,5 +75,7 @@ bench-quick: $(STAMP)
 db-reset: $(STAMP)
 	$(BIN)/fnkit db reset
 
+# The embedded Postgres outlives `make dev`: stop it before deleting its data folder.
 clean:
+	-@test -x $(BIN)/fnkit && $(BIN)/fnkit db stop
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache .fnkit

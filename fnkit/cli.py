@@ -51,21 +51,39 @@ def _services(start_bridge: bool) -> tuple[str, str, str]:
     upstash_url = os.environ.get("UPSTASH_REDIS_REST_URL") or f"http://127.0.0.1:{port}"
     token = os.environ.get("UPSTASH_REDIS_REST_TOKEN") or DEV_UPSTASH_TOKEN
     if start_bridge and not os.environ.get("UPSTASH_REDIS_REST_URL"):
-        import atexit
-
-        from fnkit.dev_redis_db import claim
-        from fnkit.upstash_bridge import resolve_redis_url
-        from fnkit.upstash_bridge import start_bridge as start
-
-        # Its own logical DB, as each Upstash project has its own database.
-        redis_url = resolve_redis_url()
-        if redis_url is not None:
-            database = claim(redis_url, port)
-            atexit.register(database.release)
-            redis_url = database.url
-        handle = start(port=port, token=token, redis_url=redis_url, embedded=redis_url is None)
-        print(f"fnkit: Upstash bridge on {handle.url} -> {_redis_target(redis_url)}", flush=True)
+        upstash_url = _start_bridge(port, token)
     return database_url, upstash_url, token
+
+
+def _start_bridge(port: int, token: str) -> str:
+    """Start the Upstash bridge on `port`, or on a free one when that port is taken (another
+    `fnkit dev`, say); the line printed names the setting that moves it. The bridge serves a
+    Redis logical DB of its own (as each Upstash project has its own database), claimed for
+    the configured port and given back at exit."""
+    import atexit
+
+    from fnkit.dev_redis_db import claim
+    from fnkit.upstash_bridge import resolve_redis_url
+    from fnkit.upstash_bridge import start_bridge as start
+
+    redis_url = resolve_redis_url()
+    if redis_url is not None:
+        database = claim(redis_url, port)
+        atexit.register(database.release)
+        redis_url = database.url
+    embedded = redis_url is None
+    try:
+        handle = start(port=port, token=token, redis_url=redis_url, embedded=embedded)
+    except OSError:
+        handle = start(port=0, token=token, redis_url=redis_url, embedded=embedded)
+        print(
+            f"fnkit: port {port} is taken: the Upstash bridge uses {handle.port} instead"
+            " (FNKIT_UPSTASH_PORT moves it; `fnkit env` prints the address in use)",
+            flush=True,
+        )
+    print(f"fnkit: Redis {_redis_target(redis_url)}", flush=True)
+    print(f"fnkit: Upstash REST bridge at {handle.url}", flush=True)
+    return handle.url
 
 
 def _redis_target(redis_url: str | None) -> str:
@@ -95,8 +113,12 @@ def _bridge_database_line() -> str:
 
 def cmd_env(args: argparse.Namespace) -> int:
     from fnkit.devenv import dev_environment
+    from fnkit.devstate import read_state
 
     database_url, upstash_url, token = _services(start_bridge=False)
+    running = read_state(_repo_root())  # a running `fnkit dev` knows the address in use
+    if running and not os.environ.get("UPSTASH_REDIS_REST_URL"):
+        upstash_url = running.get("upstash_url", upstash_url)
     for key, value in dev_environment(database_url, upstash_url, token).items():
         print(f"export {key}='{value}'")
     print(_bridge_database_line())
@@ -104,24 +126,29 @@ def cmd_env(args: argparse.Namespace) -> int:
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
-    from werkzeug.serving import run_simple
-
     from fnkit import db
     from fnkit.devenv import DEV_PORT, dev_environment
-    from fnkit.devserver import create_app
+    from fnkit.devreload import Supervisor
+    from fnkit.devstate import clear_state, write_state
 
     root = _repo_root()
     database_url, upstash_url, token = _services(start_bridge=True)
     print(f"fnkit: database {db.redact(database_url)}", flush=True)
+    migrations = root / "supabase" / "migrations"
     db.bootstrap(database_url)
-    applied = db.migrate(database_url, root / "supabase" / "migrations")
+    applied = db.migrate(database_url, migrations)
     if applied:
         print(f"fnkit: applied {len(applied)} migration(s)", flush=True)
     db.seed(database_url, root / "supabase" / "seed.sql")
     os.environ.update(dev_environment(database_url, upstash_url, token))
-    port = int(os.environ.get("PORT", DEV_PORT))
     _scheduler_key()
-    app = create_app(root / "functions")
+    supervisor = Supervisor(
+        root,
+        int(os.environ.get("PORT", DEV_PORT)),
+        migrate=lambda: db.migrate(database_url, migrations),
+        log=lambda line: print(line, flush=True),
+    )
+    port = supervisor.port
     from fnkit.webhook_delivery import Deliverer, configure
 
     # Database webhooks: point them at this server, and deliver what the triggers queue.
@@ -130,11 +157,14 @@ def cmd_dev(args: argparse.Namespace) -> int:
     ):
         print("fnkit: database webhooks deliver to this server (with retries)", flush=True)
     Deliverer(database_url).start()
-    names = ", ".join(sorted(app.config["HANDLERS"]))
-    print(f"fnkit: serving {names} at http://127.0.0.1:{port}/functions/v1/<name>", flush=True)
     print(f"fnkit: API reference at http://127.0.0.1:{port}/docs", flush=True)
+    print("fnkit: reloads on changes of functions/, shared/ and supabase/migrations/", flush=True)
     _start_schedules(root, port)
-    run_simple("127.0.0.1", port, app, threaded=True, use_reloader=False)
+    write_state(root, upstash_url=upstash_url, functions_url=f"http://127.0.0.1:{port}")
+    try:
+        supervisor.run()
+    finally:
+        clear_state(root)
     return 0
 
 
@@ -202,6 +232,13 @@ def cmd_db(args: argparse.Namespace) -> int:
     from fnkit import db
 
     root = _repo_root()
+    if args.db_command == "stop":
+        from fnkit.embedded_pg import default_data_dir, stop_embedded
+
+        stopped = stop_embedded(root=root)
+        where = default_data_dir(root).relative_to(root)
+        print(f"fnkit: embedded Postgres ({where}) {'stopped' if stopped else 'was not running'}")
+        return 0
     url = db.resolve_database_url()
     if args.db_command == "url":
         print(url)
@@ -258,8 +295,13 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 def cmd_new(args: argparse.Namespace) -> int:
     from fnkit import scaffold
 
-    for path in scaffold.create(args.name, _repo_root()):
+    for path in scaffold.create(args.name, _repo_root(), args.table):
         print(f"fnkit: wrote {path}")
+    if args.table:
+        print(
+            "fnkit: `make dev` applies the migration and serves the function as it runs;"
+            " `make test` runs its tests"
+        )
     return 0
 
 
@@ -316,7 +358,11 @@ def build_parser() -> argparse.ArgumentParser:
     env.set_defaults(run=cmd_env)
 
     database = sub.add_parser("db", help="the development database")
-    database.add_argument("db_command", choices=["url", "reset", "migrate"])
+    database.add_argument(
+        "db_command",
+        choices=["url", "reset", "migrate", "stop"],
+        help="stop: stop the embedded Postgres that `make dev` started",
+    )
     database.set_defaults(run=cmd_db)
 
     bundle = sub.add_parser("bundle", help="write build/functions/<name>/ for deployment")
@@ -363,6 +409,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     new = sub.add_parser("new", help="scaffold functions/<name>/main.py and its test")
     new.add_argument("name")
+    new.add_argument(
+        "--table",
+        help="also write a migration for this workspace table; the function gets its"
+        " list/create/get/update/delete routes and the tests their role matrix",
+    )
     new.set_defaults(run=cmd_new)
 
     hook = sub.add_parser("hook", help="send a call signed as Supabase signs it (Auth hooks)")

@@ -208,19 +208,29 @@ def plan(
             elif value:
                 env[key] = value
 
-    if env_file is not None or secret_refs:
-        given = set(env) | set(secret_refs)
-        missing = [key for key in ALWAYS_REQUIRED if key not in given]
-        if missing:
-            warnings.append(
-                f"{name} needs {', '.join(missing)}: set them in the env file (plain settings)"
-                " or with --secret (secrets); without them it fails at cold start"
-            )
-        if "shared.supabase_admin" in set(uses) and "SUPABASE_SERVICE_ROLE_KEY" not in given:
-            warnings.append(
-                f"{name} uses Supabase Auth admin or Storage: without --secret"
-                " SUPABASE_SERVICE_ROLE_KEY=<secret>:<version> those routes answer 503"
-            )
+    given = set(env) | set(secret_refs)
+    missing = [key for key in ALWAYS_REQUIRED if key not in given]
+    if missing and (env_file is not None or secret_refs):
+        warnings.append(
+            f"{name} needs {', '.join(missing)}: set them in the env file (plain settings)"
+            " or with --secret (secrets); without them it fails at cold start"
+        )
+    elif missing:
+        # Without --env-file/--secret gcloud keeps a deployed function's settings, but a
+        # first deploy has none: say so rather than let the first cold start find out.
+        warnings.append(
+            f"{name} needs {', '.join(missing)} at start, and none is given: as on a first"
+            " deploy, it would fail at cold start. Pass --env-file FILE (plain settings) and"
+            " --secret NAME=SECRET:VERSION (secrets), or ignore this if the deployed function"
+            " already has them"
+        )
+    settings_given = env_file is not None or bool(secret_refs)
+    admin = "shared.supabase_admin" in set(uses)
+    if settings_given and admin and "SUPABASE_SERVICE_ROLE_KEY" not in given:
+        warnings.append(
+            f"{name} uses Supabase Auth admin or Storage: without --secret"
+            " SUPABASE_SERVICE_ROLE_KEY=<secret>:<version> those routes answer 503"
+        )
 
     from fnkit.deploy_schedules import declared_jobs, plan_jobs
 

@@ -126,7 +126,9 @@ def test_sizing_comes_from_the_table_and_can_be_overridden(project: Path) -> Non
     flags = dict(zip(plan.argv[11::2], plan.argv[12::2], strict=False))
     assert (flags["--memory"], flags["--timeout"]) == ("512Mi", "30s")
     assert "--env-vars-file" not in plan.argv and "--set-secrets" not in plan.argv
-    assert plan.warnings == []  # no settings given: the deployed ones stay as they are
+    # No settings given: the deployed ones stay, but a first deploy would have none.
+    (first_deploy,) = plan.warnings
+    assert "as on a first deploy" in first_deploy
 
     plan = deploy.plan(
         "attachments",
@@ -292,3 +294,15 @@ def test_dry_run_shows_the_scheduler_jobs_and_the_removals(
     yaml_file = project / "build" / "deploy" / "sweeper.env.yaml"
     assert _yaml(yaml_file) == {"SCHEDULER_AUDIENCE": url, "SCHEDULER_SERVICE_ACCOUNT": account}
     assert lines[0][-2:] == ["--env-vars-file", "build/deploy/sweeper.env.yaml"]
+
+
+def test_without_settings_the_dry_run_warns_as_on_a_first_deploy(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert fnkit_main(["deploy", "health", "--dry-run"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("gcloud functions deploy health ")
+    text = " ".join(err.split())
+    assert "health needs SUPABASE_URL, DATABASE_URL, UPSTASH_REDIS_REST_URL," in text
+    assert "as on a first deploy, it would fail at cold start" in text
+    assert "--env-file FILE" in text and "--secret NAME=SECRET:VERSION" in text

@@ -25,32 +25,17 @@ from fnkit.devenv import DEV_SERVICE_ROLE_KEY
 from tests.fixtures.server import Served, as_user
 from tests.test_fn_members import (
     MEMBER,
-    OWNER,
     UPSTREAM_SECRET,
     assert_error,
     check_service_call,
     copy_client,
     make_user,
-    make_workspace,
 )
 
 PDF = {"filename": "report.pdf", "content_type": "application/pdf", "size": 1234}
 
 
 # ---- setup ----------------------------------------------------------------------------------
-
-
-def make_task(db: psycopg.Connection[Any], ws: str) -> str:
-    project, task = str(uuid.uuid4()), str(uuid.uuid4())
-    db.execute(
-        "insert into public.projects (id, workspace_id, name, created_by) values (%s, %s, 'P', %s)",
-        (project, ws, OWNER),
-    )
-    db.execute(
-        "insert into public.tasks (id, project_id, title, created_by) values (%s, %s, 'T', %s)",
-        (task, project, OWNER),
-    )
-    return task
 
 
 def make_attachment(
@@ -75,9 +60,9 @@ def attachment_count(db: psycopg.Connection[Any], task: str) -> int:
 
 
 @pytest.fixture
-def task(db_admin: Any) -> tuple[str, str]:
-    ws = make_workspace(db_admin)
-    return ws, make_task(db_admin, ws)
+def located_task(team: str, task: str) -> tuple[str, str]:
+    """The shared `task` fixture with its workspace (tests/fixtures/teams.py)."""
+    return team, task
 
 
 # ---- the fake Supabase Storage --------------------------------------------------------------
@@ -145,9 +130,9 @@ def _raise(exc: type[Exception]) -> Callable[[httpx.Request], httpx.Response]:
 
 
 def test_an_attachment_is_recorded_with_a_signed_upload_url(
-    served: Served, db_admin: Any, task: tuple[str, str], storage: FakeStorage
+    served: Served, db_admin: Any, located_task: tuple[str, str], storage: FakeStorage
 ) -> None:
-    ws, task_id = task
+    ws, task_id = located_task
     with as_user(served, "member") as client:
         response = client.post("/attachments", json={"task_id": task_id, **PDF})
     assert response.status_code == 201, response.text
@@ -171,9 +156,9 @@ def test_an_attachment_is_recorded_with_a_signed_upload_url(
 
 
 def test_who_may_attach(
-    served: Served, db_admin: Any, task: tuple[str, str], storage: FakeStorage
+    served: Served, db_admin: Any, located_task: tuple[str, str], storage: FakeStorage
 ) -> None:
-    _, task_id = task
+    _, task_id = located_task
     expected = {
         "owner": 201,
         "admin": 201,
@@ -219,12 +204,12 @@ def test_who_may_attach(
 def test_bad_attachments_are_refused_before_anything_is_written(
     served: Served,
     db_admin: Any,
-    task: tuple[str, str],
+    located_task: tuple[str, str],
     storage: FakeStorage,
     change: dict[str, Any],
     loc: list[str],
 ) -> None:
-    _, task_id = task
+    _, task_id = located_task
     with as_user(served, "member") as client:
         response = client.post("/attachments", json={"task_id": task_id, **PDF, **change})
     body = assert_error(response, 422, "VALIDATION_FAILED")
@@ -234,9 +219,9 @@ def test_bad_attachments_are_refused_before_anything_is_written(
 
 
 def test_size_and_type_problems_are_reported_together_and_valid_names_pass(
-    served: Served, db_admin: Any, task: tuple[str, str], storage: FakeStorage
+    served: Served, db_admin: Any, located_task: tuple[str, str], storage: FakeStorage
 ) -> None:
-    _, task_id = task
+    _, task_id = located_task
     with as_user(served, "member") as client:
         both = client.post(
             "/attachments",
@@ -261,9 +246,9 @@ def test_size_and_type_problems_are_reported_together_and_valid_names_pass(
 
 
 def test_limits_come_from_the_settings(
-    served: Served, db_admin: Any, task: tuple[str, str], storage: FakeStorage
+    served: Served, db_admin: Any, located_task: tuple[str, str], storage: FakeStorage
 ) -> None:
-    _, task_id = task
+    _, task_id = located_task
     with copy_client(
         served,
         "attachments",
@@ -346,13 +331,13 @@ def test_limits_come_from_the_settings(
 def test_a_storage_failure_leaves_no_row_behind(
     served: Served,
     db_admin: Any,
-    task: tuple[str, str],
+    located_task: tuple[str, str],
     storage: FakeStorage,
     side_effect: Any,
     status: int,
     code: str,
 ) -> None:
-    _, task_id = task
+    _, task_id = located_task
     storage.sign_upload.side_effect = side_effect
     with as_user(served, "member") as client:
         response = client.post("/attachments", json={"task_id": task_id, **PDF})
@@ -363,7 +348,7 @@ def test_a_storage_failure_leaves_no_row_behind(
 
 
 def test_a_slow_storage_is_503_within_the_timeout_and_leaves_no_row(
-    served: Served, db_admin: Any, task: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+    served: Served, db_admin: Any, located_task: tuple[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A real server that answers too late: httpx's read timeout must end the wait."""
     from shared import supabase_admin
@@ -379,7 +364,7 @@ def test_a_slow_storage_is_503_within_the_timeout_and_leaves_no_row(
     server = make_server("127.0.0.1", 0, slow, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     slow_url = f"http://127.0.0.1:{server.server_port}"
-    _, task_id = task
+    _, task_id = located_task
     try:
         with copy_client(served, "attachments", "member", SUPABASE_URL=slow_url) as client:
             started = time.monotonic()
@@ -393,9 +378,9 @@ def test_a_slow_storage_is_503_within_the_timeout_and_leaves_no_row(
 
 
 def test_an_attachment_post_replays_with_its_idempotency_key(
-    served: Served, db_admin: Any, task: tuple[str, str], storage: FakeStorage
+    served: Served, db_admin: Any, located_task: tuple[str, str], storage: FakeStorage
 ) -> None:
-    _, task_id = task
+    _, task_id = located_task
     headers = {"Idempotency-Key": uuid.uuid4().hex}
     with as_user(served, "member") as client:
         first = client.post("/attachments", json={"task_id": task_id, **PDF}, headers=headers)
@@ -415,9 +400,9 @@ def test_an_attachment_post_replays_with_its_idempotency_key(
 
 
 def test_list_pages_without_skipping_or_repeating(
-    served: Served, db_admin: Any, task: tuple[str, str]
+    served: Served, db_admin: Any, located_task: tuple[str, str]
 ) -> None:
-    _, task_id = task
+    _, task_id = located_task
     created = [make_attachment(db_admin, task_id, name=f"f{n}.txt")[0] for n in range(5)]
     seen: list[str] = []
     cursor = None
@@ -438,9 +423,9 @@ def test_list_pages_without_skipping_or_repeating(
 
 
 def test_list_refuses_outsiders_anon_and_bad_cursors(
-    served: Served, db_admin: Any, task: tuple[str, str]
+    served: Served, db_admin: Any, located_task: tuple[str, str]
 ) -> None:
-    _, task_id = task
+    _, task_id = located_task
     make_attachment(db_admin, task_id)
     with as_user(served, "outsider") as client:
         assert_error(client.get("/attachments", params={"task_id": task_id}), 404, "NOT_FOUND")
@@ -465,9 +450,9 @@ def test_list_refuses_outsiders_anon_and_bad_cursors(
 
 
 def test_get_answers_a_short_lived_download_url(
-    served: Served, db_admin: Any, task: tuple[str, str], storage: FakeStorage
+    served: Served, db_admin: Any, located_task: tuple[str, str], storage: FakeStorage
 ) -> None:
-    _, task_id = task
+    _, task_id = located_task
     attachment, path = make_attachment(db_admin, task_id)
     with as_user(served, "viewer") as client:
         response = client.get(f"/attachments/{attachment}")
@@ -493,9 +478,9 @@ def test_get_answers_a_short_lived_download_url(
 
 
 def test_get_maps_storage_failures(
-    served: Served, db_admin: Any, task: tuple[str, str], storage: FakeStorage
+    served: Served, db_admin: Any, located_task: tuple[str, str], storage: FakeStorage
 ) -> None:
-    _, task_id = task
+    _, task_id = located_task
     attachment, _ = make_attachment(db_admin, task_id)
     with as_user(served, "member") as client:
         storage.sign_download.side_effect = storage_error(400, "404")  # never uploaded
@@ -511,9 +496,9 @@ def test_get_maps_storage_failures(
 
 
 def test_delete_removes_the_row_and_the_object(
-    served: Served, db_admin: Any, task: tuple[str, str], storage: FakeStorage
+    served: Served, db_admin: Any, located_task: tuple[str, str], storage: FakeStorage
 ) -> None:
-    _, task_id = task
+    _, task_id = located_task
     attachment, path = make_attachment(db_admin, task_id, uploaded_by=MEMBER)
     with as_user(served, "member") as client:
         response = client.delete(f"/attachments/{attachment}")
@@ -527,9 +512,9 @@ def test_delete_removes_the_row_and_the_object(
 
 
 def test_who_may_delete(
-    served: Served, db_admin: Any, task: tuple[str, str], storage: FakeStorage
+    served: Served, db_admin: Any, located_task: tuple[str, str], storage: FakeStorage
 ) -> None:
-    ws, task_id = task
+    ws, task_id = located_task
     other_member, _ = make_user(db_admin)
     db_admin.execute(
         "insert into public.workspace_members (workspace_id, user_id, role) values (%s, %s, 'member')",
@@ -553,9 +538,13 @@ def test_who_may_delete(
     "side_effect", [storage_error(500), _raise(httpx.ReadTimeout), storage_error(400, "403")]
 )
 def test_a_failed_object_removal_keeps_the_row(
-    served: Served, db_admin: Any, task: tuple[str, str], storage: FakeStorage, side_effect: Any
+    served: Served,
+    db_admin: Any,
+    located_task: tuple[str, str],
+    storage: FakeStorage,
+    side_effect: Any,
 ) -> None:
-    _, task_id = task
+    _, task_id = located_task
     attachment, _ = make_attachment(db_admin, task_id)
     storage.remove.side_effect = side_effect
     with as_user(served, "admin") as client:
@@ -569,9 +558,9 @@ def test_a_failed_object_removal_keeps_the_row(
 
 
 def test_without_the_service_role_key_storage_routes_are_503_and_the_list_works(
-    served: Served, db_admin: Any, task: tuple[str, str]
+    served: Served, db_admin: Any, located_task: tuple[str, str]
 ) -> None:
-    _, task_id = task
+    _, task_id = located_task
     attachment, _ = make_attachment(db_admin, task_id)
     with copy_client(served, "attachments", "member", SUPABASE_SERVICE_ROLE_KEY=None) as client:
         created = client.post("/attachments", json={"task_id": task_id, **PDF})
@@ -617,9 +606,9 @@ def test_openapi_declares_every_route(served: Served) -> None:
 
 
 def test_deleting_a_task_queues_its_files_and_purge_removes_them(
-    served: Served, db_admin: Any, task: tuple[str, str], storage: FakeStorage
+    served: Served, db_admin: Any, located_task: tuple[str, str], storage: FakeStorage
 ) -> None:
-    _, task_id = task
+    _, task_id = located_task
     _, path = make_attachment(db_admin, task_id, uploaded_by=MEMBER)
     with as_user(served, "owner") as client:
         assert client.delete(f"/tasks/{task_id}").status_code in (200, 204)
@@ -649,9 +638,9 @@ def test_deleting_a_task_queues_its_files_and_purge_removes_them(
 
 
 def test_purge_keeps_the_queue_when_storage_fails(
-    served: Served, db_admin: Any, task: tuple[str, str], storage: FakeStorage
+    served: Served, db_admin: Any, located_task: tuple[str, str], storage: FakeStorage
 ) -> None:
-    _, task_id = task
+    _, task_id = located_task
     _, path = make_attachment(db_admin, task_id, uploaded_by=MEMBER)
     db_admin.execute(
         "delete from public.projects where id = (select project_id from public.tasks where id = %s)",

@@ -19,23 +19,6 @@ ACME_TASK_3 = "c0000000-0000-4000-8000-000000000003"
 OUTPOST_TASK = "c0000000-0000-4000-8000-000000001001"
 
 
-@pytest.fixture
-def task(team: str, db_admin) -> str:
-    """A task in the fresh workspace."""
-    project = db_admin.execute(
-        "insert into public.projects (workspace_id, name, created_by) values (%s, 'P', %s)"
-        " returning id",
-        (team, SEED_USERS["owner"]),
-    ).fetchone()[0]
-    return str(
-        db_admin.execute(
-            "insert into public.tasks (project_id, title, created_by) values (%s, 'T', %s)"
-            " returning id",
-            (project, SEED_USERS["owner"]),
-        ).fetchone()[0]
-    )
-
-
 def add_comment(db_admin, task: str, author: str, body: str = "seeded", at: str = "now()") -> str:
     """A comment written directly (setup only); `at` is an SQL expression for created_at."""
     return str(

@@ -30,6 +30,7 @@ from psycopg import sql
 
 from shared.db import close_pools
 from shared.settings import Settings
+from tests.rls_convention import ACTIONS, make_row, probe_all, workspace_tables
 from tests.rls_helpers import (
     CALLERS,
     DENIED,
@@ -189,27 +190,7 @@ CASES = [
         " where workspace_id = %(workspace)s and user_id = %(me)s",
         cells(owner=LAST_OWNER, admin=1, member=1, viewer=1, outsider=0, anon=DENIED),
     ),
-    # projects: members create and edit; admins+ delete.
-    Case(
-        "projects", "select", "the project",
-        "select id from public.projects where workspace_id = %(workspace)s",
-        cells(owner=1, admin=1, member=1, viewer=1, outsider=0, anon=DENIED),
-    ),
-    Case(
-        "projects", "insert", "a new project",
-        "insert into public.projects (workspace_id, name) values (%(workspace)s, 'New')",
-        cells(owner=1, admin=1, member=1, viewer=DENIED, outsider=DENIED, anon=DENIED),
-    ),
-    Case(
-        "projects", "update", "rename",
-        "update public.projects set name = 'Renamed' where id = %(project)s",
-        cells(owner=1, admin=1, member=1, viewer=0, outsider=0, anon=DENIED),
-    ),
-    Case(
-        "projects", "delete", "the project",
-        "delete from public.projects where id = %(project)s",
-        cells(owner=1, admin=1, member=0, viewer=0, outsider=0, anon=DENIED),
-    ),
+    # projects follow the convention (tests/rls_convention.py): derived, not written here.
     # tasks: members create and edit; creators (members+) and admins+ delete.
     Case(
         "tasks", "select", "the task",
@@ -481,17 +462,38 @@ def test_rls_matrix(
     assert got == case.expect[caller]
 
 
+def conventional_tables(conn: Conn) -> list[str]:
+    """Workspace tables without hand-written cases: their matrix is CONVENTION's."""
+    exceptions = {case.table for case in CASES}
+    return [t for t in workspace_tables(conn) if t not in exceptions]
+
+
+def test_conventional_workspace_tables_allow_what_the_convention_says(
+    world: World, rls_settings: Settings, db_admin: Conn
+) -> None:
+    """Every cell of every conventional table, all gaps reported together."""
+    tables = conventional_tables(db_admin)
+    assert "projects" in tables  # the product's own conventional table keeps this honest
+    gaps = probe_all(db_admin, rls_settings, world, tables)
+    assert not gaps, "\n".join(["row-level security differs from the convention:", *gaps])
+
+
 def test_matrix_covers_every_table_and_action(db_admin: Conn) -> None:
-    tables = {
-        f"{schema}.{name}" if schema != "public" else name
-        for schema, name in db_admin.execute(
-            "select schemaname, tablename from pg_catalog.pg_tables where schemaname = 'public'"
+    tables = [
+        name
+        for (name,) in db_admin.execute(
+            "select tablename from pg_catalog.pg_tables where schemaname = 'public'"
         )
-    }
+    ]
     covered = {(case.table, case.action) for case in CASES}
-    for table in [*tables, "storage.objects"]:
-        for action in ("select", "insert", "update", "delete"):
-            assert (table, action) in covered, f"no matrix row for {action} on {table}"
+    covered |= {(t, action) for t in conventional_tables(db_admin) for action in ACTIONS}
+    missing = [
+        f"{action} on {table}"
+        for table in sorted([*tables, "storage.objects"])
+        for action in ACTIONS
+        if (table, action) not in covered
+    ]
+    assert not missing, "no matrix row for: " + ", ".join(missing)
 
 
 # --- creating a workspace ---------------------------------------------------------------------
@@ -635,20 +637,20 @@ def test_a_member_cannot_promote_themselves(world: World, rls_settings: Settings
 
 # --- cascades ---------------------------------------------------------------------------------
 
-WORKSPACE_TABLES = (
-    "workspace_members", "projects", "tasks", "task_comments", "attachments", "task_events",
-)  # fmt: skip
-
-
 def test_an_owner_deleting_the_workspace_deletes_everything_in_it(
     world: World, rls_settings: Settings, db_admin: Conn
 ) -> None:
+    """Every table with a workspace_id (from the catalog: new tables included), each holding
+    a row of the workspace when it goes."""
+    tables = workspace_tables(db_admin)
+    for table in conventional_tables(db_admin):
+        make_row(db_admin, table, world)
     with acting_as(rls_settings, world.users["owner"], commit=True) as tx:
         assert tx.execute("delete from public.workspaces where id = %s", (world.workspace,)) == 1
-    for table in WORKSPACE_TABLES:
-        query = sql.SQL("select count(*) from public.{} where workspace_id = %s")
-        left = scalar(db_admin, query.format(sql.Identifier(table)), (world.workspace,))
-        assert left == 0, table
+    assert {"projects", "tasks", "task_events", "notifications"} <= set(tables)
+    query = sql.SQL("select count(*) from public.{} where workspace_id = %s")
+    left = {t: scalar(db_admin, query.format(sql.Identifier(t)), (world.workspace,)) for t in tables}
+    assert {t: n for t, n in left.items() if n} == {}, "rows outlived their workspace"
     # Subscribers hear the workspace went away, once, not once per row it took along.
     deletes = db_admin.execute(
         "select payload ->> 'table' from realtime.messages where topic = %s and event = 'DELETE'",

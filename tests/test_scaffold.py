@@ -18,13 +18,12 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from werkzeug.serving import make_server
 
 from fnkit import scaffold
 from fnkit.cli import main as fnkit_main
-from tests.fixtures.server import ACME_PROJECTS, SEED_USERS, Served, as_user
+from tests.fixtures.server import SEED_USERS, Served, as_user
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -127,17 +126,6 @@ def test_the_readme_example_is_under_40_lines() -> None:
     assert len(lines) < 40
 
 
-@pytest.fixture
-def task(db_admin: psycopg.Connection[tuple[object, ...]]) -> str:
-    """A fresh task in Acme (setup as superuser; the test then goes through HTTP)."""
-    row = db_admin.execute(
-        "insert into public.tasks (project_id, title, created_by) values (%s, %s, %s) returning id",
-        (ACME_PROJECTS[0], "Notes example", SEED_USERS["owner"]),
-    ).fetchone()
-    assert row is not None
-    return str(row[0])
-
-
 def test_the_readme_example_end_to_end(served: Served, task: str) -> None:
     key = f"note-{uuid.uuid4()}"
     body = {"task_id": task, "body": "Ship it on Friday"}
@@ -177,3 +165,68 @@ def test_the_readme_example_end_to_end(served: Served, task: str) -> None:
         assert note["id"] not in {n["id"] for n in outsider.get("/notes_example").json()["data"]}
     with as_user(served, "anon") as anon:
         assert anon.post("/notes_example", json=body).status_code == 401
+
+
+# ---- fnkit new NAME --table TABLE: a whole feature ------------------------------------------
+
+
+def _copy_of_the_repository(target: Path) -> Path:
+    """What a fresh clone has that the feature and its tests touch (shared/ and fnkit come
+    from the installed packages)."""
+    import shutil
+
+    shutil.copy(ROOT / "pyproject.toml", target / "pyproject.toml")
+    for folder in ("functions", "supabase"):
+        shutil.copytree(ROOT / folder, target / folder)
+    tests = target / "tests"
+    shutil.copytree(ROOT / "tests" / "fixtures", tests / "fixtures")
+    for name in ("__init__.py", "conftest.py", "envelope.py", "rls_helpers.py",
+                 "rls_convention.py", "test_rls_matrix.py", "test_schema.py"):  # fmt: skip
+        shutil.copy(ROOT / "tests" / name, tests / name)
+    return target
+
+
+def test_new_with_a_table_writes_a_feature_that_passes_its_tests(tmp_path: Path) -> None:
+    """`fnkit new labels --table labels` in a copy of the repository; then, in a pytest of
+    that copy (its own throwaway database with the new migration, its functions served over
+    HTTP), the feature's tests, the RLS matrix and the catalog checks pass unedited."""
+    repo = _copy_of_the_repository(tmp_path)
+    before = sorted(p.name for p in (repo / "supabase" / "migrations").glob("*.sql"))
+    done = subprocess.run(
+        [str(BIN / "fnkit"), "new", "labels", "--table", "labels"],
+        cwd=repo, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    after = sorted(p.name for p in (repo / "supabase" / "migrations").glob("*.sql"))
+    migration = repo / "supabase" / "migrations" / after[-1]
+    assert after[:-1] == before and migration.name.endswith("_labels.sql")  # applies last
+    main = repo / "functions" / "labels" / "main.py"
+    test = repo / "tests" / "test_fn_labels.py"
+    feature = [migration, main, test]
+    assert sum(len(p.read_text().splitlines()) for p in feature) < 200
+    sql_text = migration.read_text()
+    for convention in ("private.guard_writer_membership()", "revoke all on public.labels",
+                       "grant update (name)", "(select private.workspace_ids(",
+                       "labels_created_by_idx", "enable row level security"):  # fmt: skip
+        assert convention in sql_text, convention
+    assert 'app.errors.constraint("labels_name_key", Conflict' in main.read_text()
+
+    config = ["--config", str(ROOT / "pyproject.toml")]
+    for command in (
+        [str(BIN / "ruff"), "check", *config, str(main), str(test)],
+        [str(BIN / "ruff"), "format", "--check", *config, str(main), str(test)],
+        [sys.executable, "-m", "mypy", "--scripts-are-modules", str(main)],
+    ):
+        checked = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_fn_labels.py",
+         "tests/test_rls_matrix.py::test_conventional_workspace_tables_allow_what_the_convention_says",
+         "tests/test_rls_matrix.py::test_matrix_covers_every_table_and_action",
+         "tests/test_rls_matrix.py::test_an_owner_deleting_the_workspace_deletes_everything_in_it",
+         "tests/test_schema.py::test_catalog"],
+        cwd=repo, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    assert "failed" not in run.stdout and "43 passed" in run.stdout, run.stdout[-2000:]

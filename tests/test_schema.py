@@ -398,6 +398,26 @@ join pg_catalog.pg_namespace n on n.oid = p.pronamespace
 where n.nspname = 'private' and pg_catalog.has_function_privilege('public', p.oid, 'execute')
 """
 
+# Every table with a workspace_id column carries the writer-membership guard
+# (20260106000000_membership_guard.sql), except those no member writes directly: the
+# membership itself, the audit trail (written by a trigger) and notifications (service role).
+UNGUARDED_WORKSPACE_TABLES = ["workspace_members", "task_events", "notifications"]
+WORKSPACE_TABLES_WITHOUT_GUARD = """
+select n.nspname || '.' || c.relname
+from pg_catalog.pg_class c
+join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+join pg_catalog.pg_attribute a on a.attrelid = c.oid and a.attname = 'workspace_id'
+where n.nspname = any (%(exposed)s) and c.relkind in ('r', 'p') and not a.attisdropped
+  and not (n.nspname = 'public' and c.relname = any (%(unguarded)s))
+  and not exists (
+    select 1 from pg_catalog.pg_trigger t
+    where t.tgrelid = c.oid and not t.tgisinternal
+      and t.tgfoid = 'private.guard_writer_membership()'::regprocedure
+      and t.tgtype & 2 = 2                         -- before
+      and t.tgtype & (4 | 8 | 16) = (4 | 8 | 16)   -- insert, delete and update
+  )
+"""
+
 CHECKS = {
     "public table without row-level security": TABLES_WITHOUT_RLS,
     "foreign key without an index": FOREIGN_KEYS_WITHOUT_INDEX,
@@ -407,6 +427,7 @@ CHECKS = {
     "several permissive policies for one table, role and action": SEVERAL_PERMISSIVE_POLICIES,
     "private function executable by everyone": PRIVATE_FUNCTIONS_FOR_EVERYONE,
     "policy that calls auth.uid()/jwt()/role()/email() once per row": PER_ROW_AUTH_CALLS,
+    "workspace table without the writer-membership guard": WORKSPACE_TABLES_WITHOUT_GUARD,
 }
 
 
@@ -414,6 +435,7 @@ def offenders(conn: Conn, query: str, exposed: list[str] | None = None) -> list[
     params: dict[str, Any] = {
         "ours": [*OUR_SCHEMAS, *(exposed or [])],
         "exposed": exposed or EXPOSED_SCHEMAS,
+        "unguarded": UNGUARDED_WORKSPACE_TABLES,
     }
     return sorted(r[0] for r in conn.execute(query, params))
 
@@ -438,6 +460,12 @@ create policy per_row on catalog_probe.parent for update to authenticated
   with check ((select auth.uid()) is not null);
 create policy one_of_two on catalog_probe.parent for delete to authenticated
   using ((select auth.uid()) is not null and auth.role() = 'authenticated');
+create table catalog_probe.unguarded (id int primary key, workspace_id uuid);
+alter table catalog_probe.unguarded enable row level security;
+create table catalog_probe.half_guarded (id int primary key, workspace_id uuid);
+alter table catalog_probe.half_guarded enable row level security;
+create trigger only_inserts before insert on catalog_probe.half_guarded
+  for each row execute function private.guard_writer_membership();
 """
 
 EXPECTED_OFFENDERS = {
@@ -455,6 +483,9 @@ EXPECTED_OFFENDERS = {
     "private function executable by everyone": ["private.catalog_probe_for_all()"],
     "policy that calls auth.uid()/jwt()/role()/email() once per row": [
         "catalog_probe.parent: one_of_two", "catalog_probe.parent: per_row",
+    ],
+    "workspace table without the writer-membership guard": [
+        "catalog_probe.half_guarded", "catalog_probe.unguarded",
     ],
 }  # fmt: skip
 
