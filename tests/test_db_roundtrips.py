@@ -17,7 +17,7 @@ from fnkit.bench.proxy import CountingProxy
 from shared import App
 from shared.db import Transaction, close_pools
 from shared.settings import Settings
-from tests.fixtures.proxy import proxied_database_url
+from tests.fixtures.proxy import ROUND_TRIP_DELAY_S, proxied_database_url
 from tests.fixtures.server import ACME_PROJECTS, SEED_USERS
 from tests.rls_helpers import settings_for, user_claims
 
@@ -27,7 +27,7 @@ MEMBER = uuid.UUID(SEED_USERS["member"])
 @pytest.fixture
 def counted(database_url: str) -> Iterator[tuple[CountingProxy, Settings]]:
     _, upstream = proxied_database_url(database_url, 0)
-    proxy = CountingProxy(upstream).start()
+    proxy = CountingProxy(upstream, delay=ROUND_TRIP_DELAY_S).start()
     url, _ = proxied_database_url(database_url, proxy.port)
     settings = settings_for(url)
     warm = Transaction(settings, user_claims(MEMBER), "authenticated", "GET", "/", {})

@@ -26,7 +26,7 @@ from shared.db import Transaction, close_pools
 from shared.dispatch import dispatch
 from shared.outbox import enqueue
 from shared.settings import Settings
-from tests.fixtures.proxy import proxied_database_url
+from tests.fixtures.proxy import ROUND_TRIP_DELAY_S, proxied_database_url
 from tests.fixtures.server import ACME_PROJECTS, SEED_USERS, Served, as_user
 from tests.rls_helpers import settings_for, user_claims
 
@@ -231,7 +231,7 @@ def test_messages_of_one_key_are_delivered_in_order(
 
 def test_the_enqueue_adds_no_round_trip(database_url: str, upstash: Any) -> None:
     _, upstream = proxied_database_url(database_url, 0)
-    proxy = CountingProxy(upstream).start()
+    proxy = CountingProxy(upstream, delay=ROUND_TRIP_DELAY_S).start()
     url, _ = proxied_database_url(database_url, proxy.port)
     settings = dataclasses.replace(settings_with(url, upstash), outbox_publish=True)
     try:

@@ -528,12 +528,23 @@ def test_methods_and_auth_answer_as_upstash(bridge: BridgeHandle, key: str) -> N
 def test_a_command_newer_than_the_local_redis_names_the_version(
     upstash: BridgeHandle, key: str, command: list[Any], needs: str
 ) -> None:
-    """Against the machine Redis (7.0 here); fakeredis implements some of these itself."""
+    """The machine Redis here is 7.0 and lacks them all. fakeredis (the fallback where no
+    Redis runs) implements some itself: those must simply work through the bridge."""
     bridge = upstash
     body = [part.replace("{key}", key) if isinstance(part, str) else part for part in command]
     local = bridge._app.redis_version
     if local and tuple(int(p) for p in local.split(".")[:2]) >= (8, 2):
         pytest.fail(f"this test expects a Redis older than 8.2, found {local}")
+    if bridge.embedded:
+        try:
+            bridge.redis.execute_command(*body)
+        except Exception:
+            pass  # fakeredis lacks it too: the bridge must say so, as below
+        else:
+            bridge.redis.delete(body[1], f"{key}:a", f"{key}:b")
+            answer = post(bridge, "/", body)
+            assert answer.status_code == 200, answer.text
+            return
     answer = post(bridge, "/", body)
     assert answer.status_code == 400
     error = answer.json()["error"]
