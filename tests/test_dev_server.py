@@ -26,6 +26,7 @@ import psycopg
 import pytest
 
 from fnkit import db
+from fnkit.upstash_bridge import resolve_redis_url
 
 ROOT = Path(__file__).resolve().parents[1]
 FNKIT = str(Path(sys.executable).parent / "fnkit")
@@ -65,9 +66,13 @@ def wait_for(what: str, check: Callable[[], bool], deadline_s: float = 90) -> No
 
 
 def base_env(**extra: str) -> dict[str, str]:
+    """The dev server's environment: the machine Redis (a test DB) when one answers; else
+    none, and `fnkit dev` falls back to fakeredis as on a machine without Redis."""
     env = {k: v for k, v in os.environ.items() if k not in SESSION_SETTINGS}
-    redis_db = os.environ.get("FNKIT_TEST_REDIS_DB", "0")
-    return {**env, "REDIS_URL": f"redis://127.0.0.1:6379/{redis_db}", **extra}
+    if resolve_redis_url() is not None:
+        redis_db = os.environ.get("FNKIT_TEST_REDIS_DB", "0")
+        env["REDIS_URL"] = f"redis://127.0.0.1:6379/{redis_db}"
+    return {**env, **extra}
 
 
 @dataclass
@@ -108,6 +113,7 @@ def dev(tmp_path_factory: pytest.TempPathFactory, pg_admin_url: str) -> Iterator
         )
     server = DevServer(root, f"http://127.0.0.1:{port}", database_url, busy_port, log_path)
     try:
+
         def serving() -> bool:
             assert process.poll() is None, server.log()  # it stopped: say why
             response = server.answer("health")
@@ -129,7 +135,8 @@ def dev(tmp_path_factory: pytest.TempPathFactory, pg_admin_url: str) -> Iterator
 def test_start_up_lines_name_every_service(dev: DevServer) -> None:
     log = dev.log()
     assert "fnkit: database postgresql://" in log
-    assert "fnkit: Redis redis://127.0.0.1:6379" in log
+    redis = "redis://127.0.0.1:6379" if resolve_redis_url() else "embedded fakeredis"
+    assert f"fnkit: Redis {redis}" in log
     assert "fnkit: Upstash REST bridge at http://127.0.0.1:" in log
     assert f"fnkit: functions at {dev.url}/functions/v1/<name>: health" in log
 
@@ -160,8 +167,10 @@ def test_a_new_function_a_change_and_a_migration_are_picked_up_while_running(
 
     def says(text: str) -> bool:
         response = dev.answer("hello")
-        return response is not None and response.status_code == 200 and (
-            response.json()["data"] == {"says": text}
+        return (
+            response is not None
+            and response.status_code == 200
+            and (response.json()["data"] == {"says": text})
         )
 
     wait_for("the new function served", lambda: says("first"))
