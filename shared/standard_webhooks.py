@@ -21,8 +21,9 @@ body) is verified here over its bytes: the same HMAC-SHA256 over `id.timestamp.b
 5-minute window, `hmac.compare_digest` (`_verify_bytes`).
 
 Replays: a valid call can be captured and sent again inside the tolerance window. Each
-verified `webhook-id` is remembered in Upstash (`SET NX`, for twice the tolerance, which
-covers every timestamp the window accepts); a second call with the same id is refused.
+verified `webhook-id` is remembered in Upstash for twice the tolerance, which covers every
+timestamp the window accepts (`SET NX` through `shared.upstash_rest`, so a hook's first call
+imports no Redis client); a second call with the same id is refused.
 Supabase Auth gives each attempt (retries included) a new id, so only a replay is refused.
 When Upstash cannot be reached the call is refused with 503 (fail closed) unless the caller
 was built with `replay_fail_open=True`; either way it is logged.
@@ -105,12 +106,14 @@ class StandardWebhook:
         return built
 
     def _refuse_replay(self, request: Request, webhook_id: str) -> None:
-        from shared.redis_client import get_redis
+        from shared.upstash_rest import get_upstash
 
         digest = hashlib.sha256(webhook_id.encode("utf-8", "surrogateescape")).hexdigest()
         key = f"webhooks:seen:{request.function}:{digest}"
         try:
-            first = get_redis(request.settings).set(key, "1", nx=True, ex=2 * TOLERANCE_S + 60)
+            first = get_upstash(request.settings).command(
+                "SET", key, "1", "NX", "EX", 2 * TOLERANCE_S + 60
+            )
         except Exception as exc:
             log(
                 "ERROR",
