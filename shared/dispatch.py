@@ -91,9 +91,9 @@ def deliver(settings: Settings, row: Row) -> None:
     """Send one message to its sink; raise on any failure (the caller schedules a retry)."""
     body = dumps(message_body(row))
     if row["sink"] == "publish":
-        from shared.redis_client import get_redis
+        from shared.upstash_rest import get_upstash  # no Redis client import in a function
 
-        get_redis(settings).publish(row["target"], body)
+        get_upstash(settings).command("PUBLISH", row["target"], body)
     elif row["sink"] == "webhook":
         _post_signed(settings, row["target"], str(row["message_id"]), body)
     else:
