@@ -23,7 +23,7 @@ import httpx
 
 from fnkit.bench import servers
 from fnkit.bench.proxy import CountingProxy
-from fnkit.bench.roundtrips import Trips, postgres_target, proxied_url
+from fnkit.bench.roundtrips import Trips, count_calls, postgres_target, proxied_url
 from fnkit.bench.services import ROOT, Services
 from fnkit.bench.stats import percentile
 from fnkit.devenv import DEV_AUTH_HOOK_SECRET
@@ -80,14 +80,10 @@ def latencies(base: str, users: list[str], n: int) -> dict[str, Any]:
 
 
 def trips(base: str, users: list[str], n: int, pg: CountingProxy, up: CountingProxy) -> Trips:
-    with httpx.Client(base_url=base, timeout=30) as client:
-        for i in range(5):
-            _call(client, users[i])
-        pg0, up0 = pg.counts(), up.counts()
-        statuses = [_call(client, users[(i * 7) % len(users)]) for i in range(n)]
-        pg1, up1 = pg.counts(), up.counts()
-    dpg, dup = pg1 - pg0, up1 - up0
-    return Trips(dpg.exchanges / n, dup.exchanges / n, dpg.connections, dup.connections, statuses)
+    # Signed as each call is sent: a fresh webhook-id and timestamp every time.
+    return count_calls(
+        base, lambda client, i: _call(client, users[(i * 7) % len(users)]), n, pg, up
+    )
 
 
 def measure(services: Services, quick: bool) -> dict[str, Any]:

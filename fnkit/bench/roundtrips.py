@@ -11,6 +11,7 @@ The FastAPI peer is counted the same way, for comparison.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import quote
@@ -57,16 +58,29 @@ def count(
     up: CountingProxy,
     warmup: int = 5,
 ) -> Trips:
+    def send(client: httpx.Client, i: int) -> int:
+        method, path, body, headers = requests[i]
+        return client.request(method, path, json=body, headers=headers).status_code
+
+    return count_calls(base, send, len(requests) - warmup, pg, up, warmup)
+
+
+def count_calls(
+    base: str,
+    send: Callable[[httpx.Client, int], int],
+    n: int,
+    pg: CountingProxy,
+    up: CountingProxy,
+    warmup: int = 5,
+) -> Trips:
+    """Round trips per call of `send(client, i)` (it answers the status): `warmup` calls
+    first, uncounted, then `n` counted ones."""
     with httpx.Client(base_url=base, timeout=30) as client:
-        for method, path, body, headers in requests[:warmup]:
-            client.request(method, path, json=body, headers=headers)
+        for i in range(warmup):
+            send(client, i)
         pg0, up0 = pg.counts(), up.counts()
-        statuses = [
-            client.request(method, path, json=body, headers=headers).status_code
-            for method, path, body, headers in requests[warmup:]
-        ]
+        statuses = [send(client, warmup + i) for i in range(n)]
         pg1, up1 = pg.counts(), up.counts()
-    n = len(requests) - warmup
     dpg, dup = pg1 - pg0, up1 - up0
     return Trips(dpg.exchanges / n, dup.exchanges / n, dpg.connections, dup.connections, statuses)
 
