@@ -177,6 +177,7 @@ def _sample_results() -> dict:
                 "members": {**function, "needs_supabase": True},
             },
             "peer": {"name": "FastAPI peer (GET /tasks, uvicorn)", "cold_ms": 1500.0},
+            "libraries": {"name": "libraries alone", "cold_ms": 850.0},
         },
         "load": {
             "generator": "wrk",
@@ -246,6 +247,7 @@ def test_report_renders_every_section(tmp_path):
     assert "Targets met:" in text
     assert "| FastAPI peer (GET /tasks, uvicorn) | 1500 ms (+700) |" in text
     assert ", ES256 900 ms (+100)" in text
+    assert "| libraries alone | 850 ms (+50) | hello world 800 ms" in text
     out = tmp_path / "bench.json"
     report.write_json(results, out)
     written = json.loads(out.read_text())

@@ -84,3 +84,27 @@ def test_probe_runs_as_a_file_and_imports_nothing_from_fnkit():
     assert "functions_framework" in result["packages"]
     assert "fnkit" not in result["packages"]
     assert not [line for line in done.stderr.splitlines() if "| fnkit" in line]
+
+
+def test_cold_starts_run_bundles_with_their_bytecode(tmp_path):
+    """The cold-start section launches what `fnkit deploy` uploads: each function's bundle with
+    its own shared/ and shipped bytecode, and the hello world and the libraries-only app in
+    folders of their own, compiled the same way. The libraries app answers from its folder
+    with the repository off the import path, loading the libraries it names."""
+    built = coldstart.bundles(tmp_path)
+    assert {"hello", "libraries", "tasks", "me"} <= set(built)
+    for name in ("hello", "libraries", "tasks"):
+        main = built[name]
+        assert main.parent.parent == tmp_path
+        assert (main.parent / "__pycache__" / "main.cpython-311.pyc").is_file()
+    assert (built["tasks"].parent / "shared" / "__pycache__" / "app.cpython-311.pyc").is_file()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    argv = [sys.executable, "-P", str(coldstart.PROBE), "--source", str(built["libraries"])]
+    done = subprocess.run(
+        argv, capture_output=True, text=True, env=env, cwd=built["libraries"].parent, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.splitlines()[-1])
+    assert result["status"] == 200
+    assert {"psycopg", "psycopg_pool", "pydantic", "jwt", "cryptography"} <= set(result["packages"])
+    assert "shared" not in result["packages"] and "fnkit" not in result["packages"]

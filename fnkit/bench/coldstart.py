@@ -9,7 +9,9 @@ first request also fetches the JWKS). The floor is the bare functions-framework 
 (fnkit/bench/peers/hello.py) launched the same way, and the peer the FastAPI tasks app
 (fnkit/bench/peers/fastapi_tasks.py, one uvicorn worker, HS256) answering its `GET /tasks`,
 in the same rounds (every target once per round, so drift on a shared machine does not land
-on whichever ran first). The median of the runs is reported.
+on whichever ran first). So is the hello world loading only the libraries a database
+function needs (fnkit/bench/peers/libraries.py): the part of a start no runtime code can
+remove, shown beside what the functions take. The median of the runs is reported.
 
 Imports: a fresh interpreter per function under `python -X importtime` (fnkit/bench/probe.py)
 runs functions-framework's `create_app` and then one request; the top-level modules by
@@ -25,16 +27,23 @@ roughly).
 Where: all three run the hello world and every function with the interpreter of a
 virtualenv holding only the bundles' requirements (fnkit/bench/runtime_env.py), as Cloud Run
 functions installs them, not the dev venv (whose dev-only packages change what the same
-imports load); the functions and shared/ from the repository source. The result says which
-(`environment`, and a line in `notes`), also when the bench had to fall back to the dev venv.
+imports load). The result says which (`environment`, and a line in `notes`), also when the
+bench had to fall back to the dev venv. Each function runs from its bundle, built into a
+temporary folder by fnkit/bundle.py exactly as `fnkit deploy` uploads it: its own folder as
+the working directory, its own copy of shared/, the repository off the import path, and the
+bytecode the bundle ships. Without that bytecode every start would compile main.py and shared/
+again (a container never starts from a warm `__pycache__`; this machine also sets
+PYTHONDONTWRITEBYTECODE), which is not what a deployed function pays.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -47,6 +56,7 @@ from fnkit.bench.services import ACME, ROOT, TASK_WITH_COMMENTS, Services
 from fnkit.bench.stats import median
 
 HELLO = Path(__file__).with_name("peers") / "hello.py"
+LIBRARIES = Path(__file__).with_name("peers") / "libraries.py"
 PROBE = Path(__file__).with_name("probe.py")
 PROBES = {
     "health": "/",
@@ -60,14 +70,35 @@ PROBES = {
     "attachments": f"/?task_id={TASK_WITH_COMMENTS}",
 }
 MiB = 1024 * 1024
+BUNDLES_NOTE = (
+    "Functions start from their bundles (`fnkit bundle`: own folder, own shared/, shipped "
+    "bytecode), as deployed; the hello world from a folder of its own with its bytecode too."
+)
 OWNER = "11111111-1111-1111-1111-111111111111"
 # Installed in the dev venv, never a function's requirement: a function process loading one
 # was measured in the wrong environment (or imports dev tooling).
 DEV_ONLY = ("rich", "schemathesis", "hypothesis", "fastapi", "pytest", "psutil", "fakeredis")
 
 
-def functions() -> dict[str, Path]:
-    return {p.parent.name: p for p in sorted((ROOT / "functions").glob("*/main.py"))}
+def bundles(into: Path) -> dict[str, Path]:
+    """Every function built as `fnkit deploy` uploads it, plus the hello world and the
+    libraries-only app given the same treatment (own folder, shipped bytecode): name → the
+    bundle's `main.py`."""
+    import py_compile
+
+    from fnkit import bundle
+
+    built = {}
+    for name, source in (("hello", HELLO), ("libraries", LIBRARIES)):
+        main = into / name / "main.py"
+        main.parent.mkdir(parents=True)
+        shutil.copyfile(source, main)
+        mode = py_compile.PycInvalidationMode.UNCHECKED_HASH
+        py_compile.compile(str(main), invalidation_mode=mode)
+        built[name] = main
+    for item in bundle.build_all(ROOT, out=into):
+        built[item.name] = item.path / "main.py"
+    return built
 
 
 def needs_supabase(source: Path) -> bool:
@@ -198,23 +229,30 @@ def measure(services: Services, quick: bool) -> dict[str, Any]:
     """Full: 5 cold starts each, in rounds, 1,000 requests, probes one at a time.
     Quick: 1 cold start, 200 requests, and the probe runs while the requests are served
     (after the cold start was timed, so only the import timings suffer from the overlap)."""
+    with tempfile.TemporaryDirectory(prefix="fnkit-bench-bundles-") as into:
+        return _measure(services, quick, bundles(Path(into)))
+
+
+def _measure(services: Services, quick: bool, built: dict[str, Path]) -> dict[str, Any]:
     runs, requests = (1, 200) if quick else (5, 1000)
     runtime = runtime_env.ensure()
     owner_token = services.jwks.hs256(OWNER)
-    env = services.process_env(**runtime.env())
-    targets: dict[str, tuple[Path, str, str | None]] = {"hello": (HELLO, "/", None)}
-    for name, source in functions().items():
-        targets[name] = (source, probe_path(name), owner_token)
+    env = services.bundle_env(**runtime.env())
+    targets: dict[str, tuple[Path, str, str | None]] = {"hello": (built["hello"], "/", None)}
+    for name, source in built.items():
+        if name not in ("hello", "libraries"):
+            targets[name] = (source, probe_path(name), owner_token)
     es256 = services.jwks.es256(OWNER)
-    es256_runs: dict[str, list[float]] = {name: [] for name in functions()}
+    es256_runs: dict[str, list[float]] = {name: [] for name in targets if name != "hello"}
     peer_runs: list[float] = []
+    library_runs: list[float] = []
     results: dict[str, Any] = {
         "runs": runs,
         "requests": requests,
         "environment": runtime.environment,
         "python": str(runtime.python),
         "environment_build_s": runtime.build_s,
-        "notes": [runtime.note()],
+        "notes": [runtime.note(), BUNDLES_NOTE],
         "functions": {},
     }
     # Rounds: every target once per round (hello world included), so drift on a shared
@@ -238,8 +276,9 @@ def measure(services: Services, quick: bool) -> dict[str, Any]:
 
             services.bridge.flush()
             server = servers.functions_framework(
-                f"cold-{name}", source, services, python=runtime.python, python_env=runtime.env()
-            )
+                f"cold-{name}", source, services,
+                python=runtime.python, python_env=runtime.env(), bundle=True,
+            )  # fmt: skip
             with server:
                 seconds, port_open = first_response(server, path, token)
                 times[name].append(seconds * 1000)
@@ -258,11 +297,17 @@ def measure(services: Services, quick: bool) -> dict[str, Any]:
                 services.bridge.flush()
                 server = servers.functions_framework(
                     f"cold-{name}-es256", source, services,
-                    python=runtime.python, python_env=runtime.env(),
+                    python=runtime.python, python_env=runtime.env(), bundle=True,
                 )  # fmt: skip
                 with server:
                     es256_runs[name].append(first_response(server, path, es256)[0] * 1000)
         peer_runs.append(peer_cold_start(services, runtime, owner_token))
+        libraries = servers.functions_framework(
+            "cold-libraries", built["libraries"], services,
+            python=runtime.python, python_env=runtime.env(), bundle=True,
+        )  # fmt: skip
+        with libraries:
+            library_runs.append(first_response(libraries, "/", None)[0] * 1000)
     for name, (source, _, _) in targets.items():
         if not probed[name]:
             probed[name].update(
@@ -282,6 +327,11 @@ def measure(services: Services, quick: bool) -> dict[str, Any]:
         "name": "FastAPI peer (GET /tasks, uvicorn)",
         "cold_ms": median(peer_runs),
         "cold_runs_ms": peer_runs,
+    }
+    results["libraries"] = {
+        "name": "libraries alone (psycopg + pool, pydantic, PyJWT + cryptography), hello world",
+        "cold_ms": median(library_runs),
+        "cold_runs_ms": library_runs,
     }
     leaked = sorted(
         {p for e in results["functions"].values() for p in e["imports"].get("packages", [])}

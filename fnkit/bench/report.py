@@ -151,6 +151,19 @@ def _cold(data: dict[str, Any]) -> list[Figure]:
                 },
             )
         )
+    libraries = data.get("libraries")
+    if libraries is not None:
+        out.append(
+            Figure(
+                section,
+                libraries["name"],
+                f"{libraries['cold_ms']:.0f} ms (+{libraries['cold_ms'] - hello:.0f})",
+                floor,
+                "",
+                None,
+                {"cold_ms": libraries["cold_ms"], "hello_ms": hello},
+            )
+        )
     peer = data.get("peer")
     if peer is not None:
         tasks = fns.get("tasks", {}).get("cold_ms")

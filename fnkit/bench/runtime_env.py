@@ -8,8 +8,8 @@ measured in the dev virtualenv is wrong: dev-only packages change what the same 
 plus gunicorn (functions-framework serves through it; it is already one of its requirements on
 Linux). psutil is not installed: memory is read from the bench process, from outside.
 
-Neither fnkit nor `shared` is installed there: the functions run from the repository source,
-with the repository root on PYTHONPATH (Services.process_env), exactly as in the dev venv.
+Neither fnkit nor `shared` is installed there: the functions run from their bundles (each
+with its own copy of `shared/`, fnkit/bench/coldstart.py), the FastAPI peer from the repository.
 
 The virtualenv lives in the git-ignored `.fnkit/bench/runtime-venv-<key>`, the key a hash of
 the interpreter and the requirement lines, so it is rebuilt only when a pin changes (and the

@@ -62,11 +62,13 @@ class Server:
         self.stop()
 
 
-def _launch(name: str, argv: list[str], env: dict[str, str], port: int) -> Server:
+def _launch(
+    name: str, argv: list[str], env: dict[str, str], port: int, cwd: Path | None = None
+) -> Server:
     log = LOG_DIR / f"{name}-{port}.log"
     handle = log.open("wb")
     launched = time.perf_counter()
-    proc = subprocess.Popen(argv, env=env, stdout=handle, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=handle, stderr=subprocess.STDOUT)
     handle.close()
     return Server(name, proc, port, log, launched)
 
@@ -79,16 +81,23 @@ def functions_framework(
     *,
     python: str | Path | None = None,
     python_env: Mapping[str, str] | None = None,
+    bundle: bool = False,
     **env: str,
 ) -> Server:
     """`python -m functions_framework` (default: this interpreter); `python_env` (a venv's
-    activation, `RuntimeEnv.env()`) and `env` add variables to the function's settings."""
+    activation, `RuntimeEnv.env()`) and `env` add variables to the function's settings.
+
+    `bundle`: `source` is the `main.py` of a built bundle (fnkit/bundle.py), run as Cloud Run
+    runs it: from its own folder, with its own copy of `shared/` and its shipped bytecode, and
+    the repository kept off the import path."""
     port = port or free_port()
     argv = [
         str(python or sys.executable), "-m", "functions_framework", "--target", "handler",
         "--source", str(source), "--host", "127.0.0.1", "--port", str(port),
     ]  # fmt: skip
-    return _launch(name, argv, services.process_env(**{**(python_env or {}), **env}), port)
+    made = services.bundle_env if bundle else services.process_env
+    process_env = made(**{**(python_env or {}), **env})
+    return _launch(name, argv, process_env, port, cwd=source.parent if bundle else None)
 
 
 def gunicorn(

@@ -210,11 +210,18 @@ class Services:
 
     def process_env(self, **extra: str) -> dict[str, str]:
         """The environment for a child process: ours plus the function settings."""
+        env = self.bundle_env(**extra)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+        return env
+
+    def bundle_env(self, **extra: str) -> dict[str, str]:
+        """The same for a bundle (fnkit/bundle.py): the repository stays off the import path,
+        so the function imports its own copy of shared/."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SUPABASE_", "UPSTASH_"))}
         env.pop("DATABASE_URL", None)
+        env.pop("PYTHONPATH", None)
         env.update(self.env)
         env.update(extra)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
         return env
 
     def stop(self) -> None:
