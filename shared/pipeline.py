@@ -107,18 +107,23 @@ def rate_limit_step(limiter: RateLimiter) -> Middleware:
     return step
 
 
-def _inputs(request: Request) -> dict[str, tuple[type[BaseModel], Callable[[], Any]]]:
-    """The declared models of the route and where each one's data comes from."""
+def _inputs(request: Request) -> dict[str, tuple[type[BaseModel], Callable[[], Any], bool]]:
+    """The declared models of the route, where each one's data comes from, and whether that
+    data can hold a NUL character at all (judged from the raw text, see `validate`)."""
     route = request.route
     assert route is not None
-    inputs: dict[str, tuple[type[BaseModel], Callable[[], Any]]] = {}
+    inputs: dict[str, tuple[type[BaseModel], Callable[[], Any], bool]] = {}
     if route.path_model is not None:
-        inputs["path"] = (route.path_model, lambda: request.path_params)
+        inputs["path"] = (route.path_model, lambda: request.path_params, True)
     if route.query is not None:
         model = route.query
-        inputs["query"] = (model, lambda: query_data(model, request.args))
+        raw = request.query_string
+        nul = b"%00" in raw or b"\x00" in raw
+        inputs["query"] = (model, lambda: query_data(model, request.args), nul)
     if route.body is not None:
-        inputs["body"] = (route.body, lambda: _required_body(request))
+        # Strict JSON has no raw control characters in strings: a NUL is only `\u0000`.
+        nul = b"\\u0000" in request.raw_body
+        inputs["body"] = (route.body, lambda: _required_body(request), nul)
     return inputs
 
 
@@ -133,9 +138,9 @@ def _required_body(request: Request) -> Any:
 def validation_step(request: Request, nxt: Next) -> Result:
     """Path, query and body models, all problems reported together."""
     problems: list[dict[str, Any]] = []
-    for name, (model, source) in _inputs(request).items():
+    for name, (model, source, nul_possible) in _inputs(request).items():
         try:
-            request.models[name] = validate(model, source(), name)
+            request.models[name] = validate(model, source(), name, nul_possible)
         except ValidationFailed as exc:
             problems.extend(exc.details or [])
     if problems:

@@ -23,7 +23,9 @@ SETTINGS = Settings(
     [
         "", "a=1", "a=1&a=2&b=", "a", "a=&&b=x", "status=todo,done&status=doing",
         "q=caf%C3%A9+au+lait", "q=%FF%FE", "q=%zz", "x=1;y=2", "%00=nul&v=%00",
-        "a=%2B%26%3D", "emoji=%F0%9F%98%80",
+        "a=%2B%26%3D", "emoji=%F0%9F%98%80", "a=b=c", "=x", "&", "&&a&", "a=1&&a=&a",
+        "q=a+b", "café=au lait", "workspace_id=a0000000-0000-4000-8000-000000000001&limit=50",
+        "a=\x00",
     ],
 )  # fmt: skip
 def test_args_are_werkzeugs(query: str) -> None:
