@@ -6,7 +6,7 @@ client with no timeout and retries after 3 s by default, and httpx spends ~0.7 m
 call (measured: `http.client` does the same exchange in ~0.2 ms), paid on every rate-limited
 request. `KeepAliveTransport` offers the one method upstash-redis calls (`post(url, headers=,
 json=)`), over one persistent `http.client` connection per thread, with the configured
-timeout and no retries.
+timeout and no retries, reading replies with `LeanResponse` (shared/http_response.py).
 
 No retries, on purpose: a rate-limit script that reached Upstash must not run twice. A
 connection the server already closed (an idle keep-alive timeout) is found before sending, by
@@ -19,11 +19,12 @@ from __future__ import annotations
 import http.client
 import select
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 import orjson
 
+from shared.http_response import LeanResponse, ResponseHeaders
 from shared.settings import Settings
 
 if TYPE_CHECKING:
@@ -81,7 +82,7 @@ class HttpReply:
 
     __slots__ = ("body", "headers", "status_code")
 
-    def __init__(self, status_code: int, headers: http.client.HTTPMessage, body: bytes) -> None:
+    def __init__(self, status_code: int, headers: ResponseHeaders, body: bytes) -> None:
         self.status_code = status_code
         self.headers = headers
         self.body = body
@@ -105,7 +106,8 @@ class KeepAliveTransport:
         try:
             conn.request("POST", path, body, {**headers, "Content-Type": "application/json"})
             response = conn.getresponse()
-            reply = HttpReply(response.status, response.headers, response.read())
+            replied = cast(ResponseHeaders, response.headers)  # what LeanResponse reads
+            reply = HttpReply(response.status, replied, response.read())
         except BaseException:
             self._drop()
             raise
@@ -123,6 +125,7 @@ class KeepAliveTransport:
         if conn is None:
             cls = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
             conn = cls(netloc, timeout=self.timeout)
+            conn.response_class = LeanResponse  # headers without the email parser
             self._local.conn, self._local.origin = conn, (scheme, netloc)
         return conn
 

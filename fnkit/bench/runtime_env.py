@@ -74,8 +74,7 @@ class RuntimeEnv:
         built = "cached" if self.build_s is None else f"built in {self.build_s:.0f} s"
         return (
             f"Cold start, imports and memory measured in the {RUNTIME}: {self.packages} "
-            f"pinned distributions, as Cloud Run functions installs them ({where}, {built}); "
-            "functions and shared/ run from the repository source."
+            f"pinned distributions, as Cloud Run functions installs them ({where}, {built})."
         )
 
 
