@@ -266,3 +266,16 @@ def test_report_renders_every_section(tmp_path):
         in text
     )
     assert all(f["met"] in (True, False, None) for f in written["figures"])
+
+
+def test_meta_reports_the_speed_probes_spread():
+    """The machine's speed, probed before every section, is printed with its spread."""
+    from types import SimpleNamespace
+
+    from fnkit.bench import runner
+
+    assert runner.speed_probe_ms() > 0
+    services = SimpleNamespace(bridge=SimpleNamespace(embedded=True), server_version="15.2 x")
+    meta = runner._meta(True, services, 0.0, 0.1, 0.2, {}, [10.0, 20.0, 15.0])
+    assert meta["speed_probe_ms"] == [10.0, 20.0, 15.0]
+    assert any("10.0 to 20.0 ms, a spread of 100%" in note for note in meta["notes"])

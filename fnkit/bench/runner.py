@@ -43,6 +43,22 @@ def _commit() -> str:
     return done.stdout.strip() or "unknown"
 
 
+def speed_probe_ms() -> float:
+    """The best of three runs of a fixed pure-Python loop, in ms: the machine's speed now.
+
+    Taken before every section and at the end. On a shared or throttled host the same loop
+    can take twice as long from one minute to the next; the spread, printed with the report,
+    says how far figures taken minutes apart can be compared."""
+    best = float("inf")
+    for _ in range(3):
+        began = time.perf_counter()
+        total = 0
+        for i in range(300_000):
+            total += i
+        best = min(best, time.perf_counter() - began)
+    return best * 1000
+
+
 def _say(message: str) -> None:
     print(f"fnkit bench: {message}", file=sys.stderr, flush=True)
 
@@ -53,10 +69,12 @@ def run(quick: bool = False, json_path: Path | None = None, only: set[str] | Non
     load_start = os.getloadavg()[0]
     results: dict[str, Any] = {}
     durations: dict[str, float] = {}
+    speeds: list[float] = []
     _say(f"{'quick' if quick else 'full'} run of {', '.join(wanted)}; setting up services")
     services = Services.start()
     try:
         for section in wanted:
+            speeds.append(speed_probe_ms())
             _say(f"{section} ...")
             began = time.perf_counter()
             if section == "overhead":
@@ -78,7 +96,8 @@ def run(quick: bool = False, json_path: Path | None = None, only: set[str] | Non
     finally:
         services.stop()
     load_end = os.getloadavg()[0]
-    results["meta"] = _meta(quick, services, started, load_start, load_end, durations)
+    speeds.append(speed_probe_ms())
+    results["meta"] = _meta(quick, services, started, load_start, load_end, durations, speeds)
     print(report.render(results), end="")
     if json_path is not None:
         report.write_json(results, json_path)
@@ -94,6 +113,7 @@ def _meta(
     load_start: float,
     load_end: float,
     durations: dict[str, float],
+    speeds: list[float],
 ) -> dict[str, Any]:
     cores = os.cpu_count() or 0
     redis = "embedded fakeredis" if services.bridge.embedded else "machine Redis"
@@ -112,6 +132,10 @@ def _meta(
             if max(load_start, load_end) > cores / 2
             else "."
         ),
+        f"Speed probe (a fixed Python loop, best of 3, before each section and at the end): "
+        f"{min(speeds):.1f} to {max(speeds):.1f} ms, a spread of "
+        f"{max(speeds) / min(speeds) - 1:.0%}; figures from sections run at different speeds "
+        "compare only within their own section.",
     ]
     return {
         "quick": quick,
@@ -124,6 +148,7 @@ def _meta(
         "loadavg_start": load_start,
         "loadavg_end": load_end,
         "durations_s": durations,
+        "speed_probe_ms": [round(x, 2) for x in speeds],
         "total_s": round(time.perf_counter() - started, 1),
         "notes": notes,
     }
