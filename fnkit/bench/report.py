@@ -251,7 +251,8 @@ def _growth(data: dict[str, Any]) -> list[Figure]:
         db = entry.get("db_p50_ms")
         out.append(
             Figure(
-                "5. Growth: GET /tasks?limit=50, p50 by tasks in the workspace",
+                "5. Growth: GET /tasks?limit=50, p50 by tasks in the workspace"
+                + _rounds(data.get("rounds", 1)),
                 f"{int(size):,} tasks",
                 f"{p50:.2f} ms ({p50 / base:.2f}x 1k)" + (f", db {db:.2f} ms" if db else ""),
                 "",
