@@ -23,6 +23,9 @@ from collections.abc import Iterator
 
 # The email parser's test for a header line: a name of printable ASCII but ':', then ':'.
 _HEADER_LINE = re.compile(r"[\041-\071\073-\176]*:")
+# The stdlib's private reader of a header block (3.11 to 3.13). Should a later Python drop it,
+# LeanResponse steps aside and the stdlib reads the response as before.
+_READ_HEADERS = getattr(http.client, "_read_headers", None)
 
 
 class ResponseHeaders:
@@ -85,13 +88,16 @@ class LeanResponse(http.client.HTTPResponse):
     """`HTTPResponse` whose `headers` are `ResponseHeaders` (see the module's docstring)."""
 
     def begin(self) -> None:
+        if _READ_HEADERS is None:
+            super().begin()
+            return
         if self.headers is not None:
             return
         while True:  # read until a response that is not 100 Continue
             version, status, reason = self._read_status()  # type: ignore[attr-defined]
             if status != http.client.CONTINUE:
                 break
-            http.client._read_headers(self.fp)  # type: ignore[attr-defined]
+            _READ_HEADERS(self.fp)
         self.code = self.status = status
         self.reason = reason.strip()
         if version in ("HTTP/1.0", "HTTP/0.9"):
@@ -100,7 +106,7 @@ class LeanResponse(http.client.HTTPResponse):
             self.version = 11
         else:
             raise http.client.UnknownProtocol(version)
-        lines = http.client._read_headers(self.fp)  # type: ignore[attr-defined]
+        lines = _READ_HEADERS(self.fp)
         self.headers = self.msg = ResponseHeaders.parse(lines)  # type: ignore[assignment]
         transfer = self.headers.get("transfer-encoding")
         self.chunked = bool(transfer and transfer.lower() == "chunked")  # type: ignore[assignment]

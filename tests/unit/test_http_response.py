@@ -112,3 +112,15 @@ def test_headers_answer_like_a_message() -> None:
     assert headers.get_all("A") == ["1", "3"] and headers.get_all("c") is None
     assert "A" in headers and "c" not in headers and len(headers) == 3
     assert list(headers) == ["A", "b", "a"]
+
+
+def test_without_the_stdlib_header_reader_the_stdlib_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Python without `http.client._read_headers` gets the stdlib's own `begin()`."""
+    from shared import http_response
+
+    monkeypatch.setattr(http_response, "_READ_HEADERS", None)
+    data = CASES["repeated and odd case"]
+    response = LeanResponse(_Socket(data), method="POST")  # type: ignore[arg-type]
+    response.begin()
+    assert isinstance(response.headers, http.client.HTTPMessage)
+    assert _read(LeanResponse, data, "POST") == _read(http.client.HTTPResponse, data, "POST")
