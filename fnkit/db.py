@@ -225,15 +225,19 @@ def is_supabase(conn: Conn) -> bool:
 
 
 BOOTSTRAP_SQL = Path(__file__).with_name("sql") / "bootstrap.sql"
+# What the local services keep in the database, as Supabase's own services create it (GoTrue's
+# auth tables, Storage's columns); applied after bootstrap.sql, in this order, when present.
+LOCAL_SERVICE_SQL = ("auth.sql", "storage.sql")
 
 
 def bootstrap_sql() -> str:
-    """The text of fnkit/sql/bootstrap.sql (package data next to this module).
+    """The text of fnkit/sql/bootstrap.sql, then the local services' SQL (package data).
 
     Read by path, not importlib.resources: an editable install made before fnkit had an
     `__init__.py` maps it as a namespace package, which importlib.resources cannot read.
     """
-    return BOOTSTRAP_SQL.read_text(encoding="utf-8")
+    parts = [BOOTSTRAP_SQL] + [BOOTSTRAP_SQL.with_name(name) for name in LOCAL_SERVICE_SQL]
+    return "\n".join(p.read_text(encoding="utf-8") for p in parts if p.exists())
 
 
 def bootstrap(url: str, *, attempts: int = 3) -> bool:
