@@ -9,7 +9,7 @@ UV_COMPILE = $(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes 
 	--python-version 3.11 --quiet -o $(LOCK)
 
 .PHONY: dev test test-browser lint typecheck unit suite bench bench-quick db-reset clean fuzz install \
-	lock lock-upgrade parity
+	lock lock-upgrade parity supabase-cli
 
 # Install once, from the lock (pip checks every hash); reinstall when the lock or
 # pyproject.toml changes. The project itself goes in editable, without dependencies.
@@ -44,8 +44,17 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit -q
 
+# The Supabase CLI from the npm registry, at the version and hashes tools/supabase-cli locks; the
+# suite runs it on supabase/ (tests/test_supabase_cli.py).
+SUPABASE_CLI := tools/supabase-cli/node_modules/.bin/supabase
+$(SUPABASE_CLI): tools/supabase-cli/package-lock.json
+	npm ci --prefix tools/supabase-cli --no-audit --no-fund --loglevel=error
+	@touch $(SUPABASE_CLI)
+
+supabase-cli: $(SUPABASE_CLI)
+
 # Everything but the browser: the unit tests and the integration suite (real Postgres, Redis, HTTP).
-suite: $(STAMP)
+suite: $(STAMP) $(SUPABASE_CLI)
 	$(BIN)/pytest --ignore=tests/browser
 
 test: lint typecheck suite
@@ -78,4 +87,4 @@ db-reset: $(STAMP)
 # The embedded Postgres outlives `make dev`: stop it before deleting its data folder.
 clean:
 	-@test -x $(BIN)/fnkit && $(BIN)/fnkit db stop
-	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache .fnkit
+	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache .fnkit tools/supabase-cli/node_modules
