@@ -41,10 +41,11 @@ from (values
 ) as u (id, email, full_name)
 on conflict do nothing;
 
--- On a real Supabase (`supabase start`), make the users able to sign in with the password
--- `password123`: GoTrue needs '' rather than NULL in its token columns, a bcrypt hash
--- (pgcrypto's crypt) and an email identity. Each step runs only where its objects exist, so
--- on plain Postgres (tokens come from `fnkit token`) nothing happens.
+-- Make the users able to sign in with the password `password123`, on Supabase (`supabase start`)
+-- and on the local Auth of `make dev` alike: GoTrue needs '' rather than NULL in its token
+-- columns, a bcrypt hash and an email identity. The hash is pgcrypto's crypt where pgcrypto is
+-- installed, else this fixed bcrypt hash of `password123` (cost 10, as GoTrue hashes; the
+-- embedded Postgres has no pgcrypto). Each step runs only where its objects exist.
 do $$
 declare
   seeded uuid[] := array[
@@ -73,6 +74,10 @@ begin
     execute 'update auth.users set encrypted_password = extensions.crypt($2, extensions.gen_salt(''bf''))'
       ' where id = any ($1) and encrypted_password is null'
       using seeded, 'password123';
+  else
+    update auth.users
+    set encrypted_password = '$2a$10$VJdr7KO49iXZUdLTK.YOsOqKtDfYSTAhOoz4CFY/Pp/c7GnW/tknC'
+    where id = any (seeded) and encrypted_password is null;
   end if;
 
   if to_regclass('auth.identities') is not null then
