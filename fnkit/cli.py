@@ -20,13 +20,23 @@ def _repo_root() -> Path:
     return here
 
 
+def _supabase_url() -> str | None:
+    """The Supabase URL a running `fnkit dev` serves with (its own base URL, or the CLI's
+    stack); None when none runs, and `dev_environment` decides."""
+    from fnkit.devstate import read_state
+
+    running = read_state(_repo_root())
+    return str(running["supabase_url"]) if running and running.get("supabase_url") else None
+
+
 def cmd_token(args: argparse.Namespace) -> int:
-    from fnkit.devenv import DEV_JWT_SECRET, DEV_SUPABASE_URL
+    from fnkit.devenv import DEV_JWT_SECRET, dev_environment
     from fnkit.tokens import mint_for
 
     # Sign for the same project the functions verify against: its secret and issuer.
     secret = os.environ.get("SUPABASE_JWT_SECRET") or DEV_JWT_SECRET
-    issuer = (os.environ.get("SUPABASE_URL") or DEV_SUPABASE_URL).rstrip("/") + "/auth/v1"
+    supabase_url = dev_environment("", "", "", _supabase_url())["SUPABASE_URL"]
+    issuer = supabase_url.rstrip("/") + "/auth/v1"
     token = mint_for(
         args.sub,
         secret,
@@ -119,7 +129,8 @@ def cmd_env(args: argparse.Namespace) -> int:
     running = read_state(_repo_root())  # a running `fnkit dev` knows the address in use
     if running and not os.environ.get("UPSTASH_REDIS_REST_URL"):
         upstash_url = running.get("upstash_url", upstash_url)
-    for key, value in dev_environment(database_url, upstash_url, token).items():
+    settings = dev_environment(database_url, upstash_url, token, _supabase_url())
+    for key, value in settings.items():
         print(f"export {key}='{value}'")
     print(_bridge_database_line())
     return 0
@@ -127,7 +138,13 @@ def cmd_env(args: argparse.Namespace) -> int:
 
 def cmd_dev(args: argparse.Namespace) -> int:
     from fnkit import db
-    from fnkit.devenv import DEV_PORT, dev_environment
+    from fnkit.devenv import (
+        DEV_PORT,
+        DEV_SUPABASE_URL,
+        dev_environment,
+        local_supabase_url,
+        supabase_api_answers,
+    )
     from fnkit.devreload import Supervisor
     from fnkit.devstate import clear_state, write_state
 
@@ -140,8 +157,6 @@ def cmd_dev(args: argparse.Namespace) -> int:
     if applied:
         print(f"fnkit: applied {len(applied)} migration(s)", flush=True)
     db.seed(database_url, root / "supabase" / "seed.sql")
-    os.environ.update(dev_environment(database_url, upstash_url, token))
-    _scheduler_key()
     supervisor = Supervisor(
         root,
         int(os.environ.get("PORT", DEV_PORT)),
@@ -149,6 +164,13 @@ def cmd_dev(args: argparse.Namespace) -> int:
         log=lambda line: print(line, flush=True),
     )
     port = supervisor.port
+    # Auth and Storage: the Supabase CLI's stack when it runs, else our own on this port
+    # (the worker mounts them when SUPABASE_URL is its own base URL).
+    cli_stack = supabase_api_answers()
+    supabase_url = DEV_SUPABASE_URL if cli_stack else local_supabase_url(port)
+    os.environ.update(dev_environment(database_url, upstash_url, token, supabase_url))
+    if cli_stack:
+        print(f"fnkit: Auth and Storage are the Supabase CLI's, at {DEV_SUPABASE_URL}", flush=True)
     from fnkit.webhook_delivery import Deliverer, configure
 
     # Database webhooks: point them at this server, and deliver what the triggers queue.
@@ -160,7 +182,12 @@ def cmd_dev(args: argparse.Namespace) -> int:
     print(f"fnkit: API reference at http://127.0.0.1:{port}/docs", flush=True)
     print("fnkit: reloads on changes of functions/, shared/ and supabase/migrations/", flush=True)
     _start_schedules(root, port)
-    write_state(root, upstash_url=upstash_url, functions_url=f"http://127.0.0.1:{port}")
+    write_state(
+        root,
+        upstash_url=upstash_url,
+        functions_url=f"http://127.0.0.1:{port}",
+        supabase_url=os.environ["SUPABASE_URL"],
+    )
     try:
         supervisor.run()
     finally:
@@ -169,15 +196,11 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
 
 def _scheduler_key() -> str:
-    """The key the local scheduler calls scheduled routes with: the service role key.
-
-    Without Supabase running, `dev_environment` leaves the key unset; the scheduler still
-    needs it, so the CLI's documented local default is used (Storage routes then answer 503
-    as Storage is unreachable)."""
+    """The key the local scheduler calls scheduled routes with: the service role key (the
+    Supabase CLI's documented local default unless the environment names another)."""
     from fnkit.devenv import DEV_SERVICE_ROLE_KEY
 
-    os.environ.setdefault("SUPABASE_SERVICE_ROLE_KEY", DEV_SERVICE_ROLE_KEY)
-    if not os.environ["SUPABASE_SERVICE_ROLE_KEY"]:
+    if not os.environ.get("SUPABASE_SERVICE_ROLE_KEY"):
         os.environ["SUPABASE_SERVICE_ROLE_KEY"] = DEV_SERVICE_ROLE_KEY
     return os.environ["SUPABASE_SERVICE_ROLE_KEY"]
 
@@ -208,7 +231,7 @@ def cmd_schedule(args: argparse.Namespace) -> int:
 
     root = _repo_root()
     database_url, upstash_url, token = _services(start_bridge=args.schedule_command == "run")
-    os.environ.update(dev_environment(database_url, upstash_url, token))
+    os.environ.update(dev_environment(database_url, upstash_url, token, _supabase_url()))
     key = _scheduler_key()
     jobs = discover([root / "functions", *(Path(p) for p in args.functions_dir)])
     if args.schedule_command == "list":

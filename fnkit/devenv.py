@@ -41,18 +41,27 @@ def supabase_api_answers(url: str = DEV_SUPABASE_URL, timeout: float = 0.2) -> b
         return False
 
 
-def dev_environment(database_url: str, upstash_url: str, upstash_token: str) -> dict[str, str]:
+def local_supabase_url(port: int = DEV_PORT) -> str:
+    """The one base URL of `make dev`: functions, Auth and Storage (fnkit.local.gateway)."""
+    return f"http://127.0.0.1:{port}"
+
+
+def dev_environment(
+    database_url: str, upstash_url: str, upstash_token: str, supabase_url: str | None = None
+) -> dict[str, str]:
     """Settings for functions served locally; values already in the environment win.
 
-    The service role key is only set when Supabase's API answers: without Supabase Auth and
-    Storage running, the routes that need them answer 503 naming the missing setting instead
-    of timing out against nothing.
+    SUPABASE_URL is the Supabase CLI's stack (`supabase start`) when its API answers, else the
+    local services `make dev` serves beside the functions (`supabase_url`, the dev server's
+    own base URL), so Auth admin and Storage calls reach a real server either way.
     """
+    if supabase_url is None:
+        supabase_url = DEV_SUPABASE_URL if supabase_api_answers() else local_supabase_url()
     defaults = {
-        "SUPABASE_URL": DEV_SUPABASE_URL,
+        "SUPABASE_URL": supabase_url,
         "SUPABASE_JWT_SECRET": DEV_JWT_SECRET,
         "SUPABASE_ANON_KEY": DEV_ANON_KEY,
-        "SUPABASE_SERVICE_ROLE_KEY": DEV_SERVICE_ROLE_KEY if supabase_api_answers() else "",
+        "SUPABASE_SERVICE_ROLE_KEY": DEV_SERVICE_ROLE_KEY,
         "DATABASE_URL": database_url,
         "UPSTASH_REDIS_REST_URL": upstash_url,
         "UPSTASH_REDIS_REST_TOKEN": upstash_token,

@@ -139,6 +139,26 @@ def test_start_up_lines_name_every_service(dev: DevServer) -> None:
     assert f"fnkit: Redis {redis}" in log
     assert "fnkit: Upstash REST bridge at http://127.0.0.1:" in log
     assert f"fnkit: functions at {dev.url}/functions/v1/<name>: health" in log
+    assert (
+        f"fnkit: local Supabase (for development only, loopback): {dev.url}/auth/v1,"
+        f" {dev.url}/storage/v1" in log
+    )
+
+
+def test_one_base_url_serves_the_functions_and_the_local_supabase(dev: DevServer) -> None:
+    """`fnkit env` names the dev server itself as SUPABASE_URL, and that URL publishes the
+    local Auth's signing keys, which the functions behind it verify tokens against."""
+    env = subprocess.run(
+        [FNKIT, "env"], cwd=dev.root, env=base_env(DATABASE_URL=dev.database_url),
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert env.returncode == 0, env.stderr
+    assert f"export SUPABASE_URL='{dev.url}'" in env.stdout
+    assert "export SUPABASE_SERVICE_ROLE_KEY='ey" in env.stdout
+    jwks = httpx.get(f"{dev.url}/auth/v1/.well-known/jwks.json", timeout=10).json()
+    assert [key["alg"] for key in jwks["keys"]] == ["ES256"]
+    # The key is kept in the git-ignored .fnkit/, so a restart keeps signing with it.
+    assert (dev.root / ".fnkit" / "auth" / "signing-key.pem").exists()
 
 
 def test_a_taken_bridge_port_moves_and_fnkit_env_prints_the_one_in_use(dev: DevServer) -> None:
