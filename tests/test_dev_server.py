@@ -9,34 +9,21 @@ keep a broken run from hanging.
 
 from __future__ import annotations
 
-import os
+import dataclasses
 import re
 import shutil
-import signal
 import socket
 import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import psycopg
 import pytest
 
-from fnkit import db
 from fnkit.upstash_bridge import resolve_redis_url
+from tests.devserver import FNKIT, ROOT, DevServer, base_env, running_dev, wait_for
 
-ROOT = Path(__file__).resolve().parents[1]
-FNKIT = str(Path(sys.executable).parent / "fnkit")
-# Settings the test session exports for its own served functions; `fnkit dev` must choose
-# its own.
-SESSION_SETTINGS = (
-    "SUPABASE_URL", "SUPABASE_JWT_SECRET", "SUPABASE_ANON_KEY", "SUPABASE_SERVICE_ROLE_KEY",
-    "DATABASE_URL", "UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN", "ALLOWED_ORIGINS",
-    "AUTH_HOOK_SECRETS", "DB_WEBHOOK_SECRET", "PORT", "FNKIT_UPSTASH_PORT", "REDIS_URL",
-)  # fmt: skip
 HELLO = """from shared import App, Request
 
 app = App("hello")
@@ -51,48 +38,6 @@ handler = app.handler
 """
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_for(what: str, check: Callable[[], bool], deadline_s: float = 90) -> None:
-    """Poll until `check()` holds; the deadline only bounds a broken run."""
-    end = time.monotonic() + deadline_s
-    while not check():
-        assert time.monotonic() < end, f"never happened: {what}"
-        time.sleep(0.2)
-
-
-def base_env(**extra: str) -> dict[str, str]:
-    """The dev server's environment: the machine Redis (a test DB) when one answers; else
-    none, and `fnkit dev` falls back to fakeredis as on a machine without Redis."""
-    env = {k: v for k, v in os.environ.items() if k not in SESSION_SETTINGS}
-    if resolve_redis_url() is not None:
-        redis_db = os.environ.get("FNKIT_TEST_REDIS_DB", "0")
-        env["REDIS_URL"] = f"redis://127.0.0.1:6379/{redis_db}"
-    return {**env, **extra}
-
-
-@dataclass
-class DevServer:
-    root: Path
-    url: str
-    database_url: str
-    busy_port: int
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def answer(self, path: str) -> httpx.Response | None:
-        try:
-            return httpx.get(f"{self.url}/functions/v1/{path}", timeout=10)
-        except httpx.HTTPError:
-            return None
-
-
 @pytest.fixture(scope="module")
 def dev(tmp_path_factory: pytest.TempPathFactory, pg_admin_url: str) -> Iterator[DevServer]:
     """`fnkit dev` in a copy of the repository (health only), its own database, the bridge's
@@ -101,35 +46,13 @@ def dev(tmp_path_factory: pytest.TempPathFactory, pg_admin_url: str) -> Iterator
     shutil.copy(ROOT / "pyproject.toml", root / "pyproject.toml")
     shutil.copytree(ROOT / "functions" / "health", root / "functions" / "health")
     shutil.copytree(ROOT / "supabase", root / "supabase")
-    database_url = db.create_throwaway_database(pg_admin_url, prefix="fnkit_dev")
-    port = free_port()
     busy = socket.create_server(("127.0.0.1", 0))  # the bridge's port, taken
     busy_port = busy.getsockname()[1]
-    log_path = root / "dev.log"
-    env = base_env(DATABASE_URL=database_url, PORT=str(port), FNKIT_UPSTASH_PORT=str(busy_port))
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [FNKIT, "dev"], cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-    server = DevServer(root, f"http://127.0.0.1:{port}", database_url, busy_port, log_path)
     try:
-
-        def serving() -> bool:
-            assert process.poll() is None, server.log()  # it stopped: say why
-            response = server.answer("health")
-            return response is not None and response.is_success
-
-        wait_for("health served", serving)
-        yield server
+        with running_dev(root, pg_admin_url, FNKIT_UPSTASH_PORT=str(busy_port)) as server:
+            yield dataclasses.replace(server, busy_port=busy_port)
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
         busy.close()
-        db.drop_database(pg_admin_url, db.database_name(database_url))
 
 
 def test_start_up_lines_name_every_service(dev: DevServer) -> None:
