@@ -1,0 +1,79 @@
+"""What every route of the local Storage works with, built once per app."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from werkzeug.wrappers import Request, Response
+
+from fnkit.local.config import LocalConfig
+from fnkit.local.storage.blobs import Blobs
+from fnkit.local.storage.caller import Caller
+from fnkit.local.storage.database import Database
+from fnkit.local.storage.errors import StorageError
+
+__all__ = ["Context", "json_body", "json_response"]
+
+
+@dataclass
+class Context:
+    """The settings, the metadata database and the files; `caller` is set per request."""
+
+    config: LocalConfig
+    db: Database
+    blobs: Blobs
+
+    def size_limit(self, bucket_limit: int | None) -> int:
+        """Storage's `getStandardMaxFileSizeLimit`: the bucket's limit, never above the global."""
+        limit = self.config.file_size_limit
+        return min(limit, bucket_limit) if bucket_limit is not None else limit
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request as a route sees it."""
+
+    ctx: Context
+    request: Request
+    caller: Caller
+
+
+def json_response(data: Any, status: int = 200) -> Response:
+    return Response(json.dumps(data, default=_jsonable), status, content_type="application/json")
+
+
+def _jsonable(value: Any) -> str:
+    """Timestamps as Postgres renders them in JSON (ISO 8601 with offset)."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def json_body(request: Request, *, required: bool = True) -> dict[str, Any]:
+    """The JSON object body; fastify's words when it is missing or not an object."""
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        if required:
+            raise StorageError.validation("body must be object")
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise StorageError(
+            400, "InvalidRequest", "Body is not valid JSON", "Bad Request", 400
+        ) from None
+    if not isinstance(value, dict):
+        raise StorageError.validation("body must be object")
+    return value
+
+
+def required_string(body: dict[str, Any], name: str) -> str:
+    value = body.get(name)
+    if value is None:
+        raise StorageError.validation(f"body must have required property '{name}'")
+    if not isinstance(value, str):
+        raise StorageError.validation(f"body/{name} must be string")
+    return value
