@@ -45,7 +45,13 @@ import redis
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from fnkit import upstash_compat as compat
-from fnkit.upstash_state import SYNC_TOKEN_HEADER, ScriptRegistry, SyncClock
+from fnkit.upstash_state import (
+    SYNC_TOKEN_HEADER,
+    ScanPages,
+    ScriptRegistry,
+    SyncClock,
+    redis_cursor,
+)
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -146,7 +152,10 @@ def _prepare(args: list[bytes], scripts: ScriptRegistry) -> Prepared:
     if name == b"FLUSHALL":
         # An Upstash database is one keyspace; never wipe the machine Redis's other DBs.
         return Prepared([b"FLUSHDB", *args[1:]], None, args)
-    return Prepared(compat.rank_limit(args) or compat.exact_trim(args), None, args)
+    if (index := compat.scan_cursor_index(args)) is not None:
+        # A bridge cursor in a pipeline: its page is read again (held elements are per call).
+        return Prepared([*args[:index], redis_cursor(args[index]), *args[index + 1 :]], None, args)
+    return Prepared(compat.rank_limit(args) or args, None, args)
 
 
 # --- Redis replies out, JSON in ------------------------------------------------------------
@@ -187,6 +196,8 @@ def _outcome(reply: object, command: Prepared, redis_version: str) -> object:
     if command.override is not None and not isinstance(reply, BaseException):
         return command.override
     if isinstance(reply, BaseException):
+        if compat.is_missing_group_listing(command.asked, _error_text(reply)):
+            return []
         text = compat.missing_command_error(command.asked, redis_version)
         if text is not None:
             return redis.ResponseError(text)
@@ -289,6 +300,7 @@ class UpstashRestApp:
         self.redis_version = redis_version
         """The local Redis's version, named when a command needs a newer one."""
         self.scripts = ScriptRegistry()
+        self.scans = ScanPages()
         self.sync = SyncClock()
         self._token = token.encode()
         self.failure: tuple[FailureMode | None, float] = (None, 0.0)
@@ -350,10 +362,10 @@ class UpstashRestApp:
         return self._single(_path_command(environ, body), b64)
 
     def _single(self, args: list[bytes], b64: bool) -> tuple[int, Any]:
-        """One command, one round trip to Redis (a filtering SCAN may take more)."""
+        """One command, one round trip to Redis (a SCAN page may take more)."""
         command = _prepare(args, self.scripts)
-        if (index := compat.scan_cursor_index(command.send)) is not None:
-            reply: object = self._scan_page(command.send, index)
+        if (index := compat.scan_cursor_index(command.asked)) is not None:
+            reply: object = self.scans.page(command.asked, index, self._run_one)
         else:
             reply = self.backend.run([command.send])[0]
         value = _outcome(reply, command, self.redis_version)
@@ -361,21 +373,8 @@ class UpstashRestApp:
             return 400, {"error": _error_text(value)}
         return 200, {"result": _result(value, b64)}
 
-    def _scan_page(self, args: list[bytes], index: int) -> object:
-        """SCAN with MATCH/TYPE until COUNT matches or the end, as Upstash fills a page.
-        Concatenated pages of a SCAN are a valid SCAN: the guarantees hold."""
-        wanted = compat.scan_count(args, index)
-        found: list[object] = []
-        cursor = args[index]
-        for _ in range(compat.SCAN_PAGE_LIMIT):
-            reply = self.backend.run([[*args[:index], cursor, *args[index + 1 :]]])[0]
-            if not isinstance(reply, list) or len(reply) != 2:
-                return reply  # an error: Redis's own answer
-            cursor, page = reply
-            found.extend(cast(list[object], page))
-            if cursor == b"0" or len(found) >= wanted * compat.scan_width(args):
-                break
-        return [cursor, found]
+    def _run_one(self, command: list[bytes]) -> object:
+        return self.backend.run([command])[0]
 
     def _pipeline(self, commands: list[list[bytes]], b64: bool) -> tuple[int, Any]:
         """All commands in one round trip; a failed command fails alone, as in Redis."""

@@ -7,12 +7,14 @@ suite against the bridge (`make parity`):
 
 - `ZRANGE`/`ZRANGESTORE` by rank with `LIMIT offset count`: Upstash applies the limit to the
   rank range, Redis refuses it without BYSCORE/BYLEX. The bridge runs it as a script.
-- `XADD`/`XTRIM` with `MAXLEN ~`/`MINID ~`: Upstash trims exactly; Redis trims whole radix
-  nodes only, so a small stream is not trimmed at all and `XLEN` disagrees. The bridge asks
-  for exact trimming (except with `LIMIT`, which Redis allows only with `~`).
-- `SCAN`/`HSCAN`/`SSCAN`/`ZSCAN` with `MATCH` or `TYPE`: Upstash fills a page with up to
-  COUNT matches; Redis counts visited slots, so a small database answers an empty page and a
-  cursor. The bridge keeps scanning until COUNT matches or the end (still a valid SCAN).
+- `XINFO CONSUMERS` of a group the stream does not have: Upstash answers an empty list,
+  Redis a NOGROUP error. The bridge answers the empty list (other NOGROUP errors stay).
+- `SCAN`/`HSCAN`/`SSCAN`/`ZSCAN`: Upstash answers COUNT elements a page (fewer only on the
+  last one); Redis counts visited slots, so with `MATCH`/`TYPE` a small database answers an
+  empty page and a cursor, and without them a page has as many elements as the slots it
+  visited held (two keys in one slot: two for COUNT 1; a small hash: all of it). The bridge
+  keeps scanning until COUNT, and holds what one Redis page brought past COUNT for the next
+  call (`fnkit.upstash_state.ScanPages`); a page is still a valid SCAN page.
 - A command newer than the local Redis: Redis says "unknown command"; the bridge says which
   Redis version the command needs, so nobody hunts for a bug in their code.
 
@@ -67,6 +69,8 @@ MODULE_PREFIXES: Final = (b"JSON.", b"FT.", b"TS.", b"BF.", b"CF.", b"CMS.", b"T
 
 SCAN_PAGE_LIMIT: Final = 10_000
 """Round trips one SCAN page may take before it answers with a cursor (a huge keyspace)."""
+_CURSOR_AT: Final = {b"SCAN": 1, b"HSCAN": 2, b"SSCAN": 2, b"ZSCAN": 2}
+"""The SCAN family, and where each has its cursor."""
 
 
 def version_tuple(version: str) -> tuple[int, ...]:
@@ -136,30 +140,21 @@ def _is_int(value: bytes) -> bool:
     return True
 
 
-def exact_trim(args: list[bytes]) -> list[bytes]:
-    """`XADD`/`XTRIM` with `MAXLEN ~ n` or `MINID ~ id` trim exactly, as Upstash does."""
-    name = args[0].upper()
-    if name not in (b"XADD", b"XTRIM") or _flag(args, b"LIMIT"):
-        return args
-    out = list(args)
-    for i in range(1, len(out) - 1):
-        if out[i].upper() in (b"MAXLEN", b"MINID") and out[i + 1] == b"~":
-            out[i + 1] = b"="
-            break
-        if name == b"XADD" and out[i] == b"*":
-            break  # past the options: the rest are field/value pairs
-    return out
+def is_missing_group_listing(args: list[bytes], error: str) -> bool:
+    """`XINFO CONSUMERS key group` failing because the group does not exist, which Upstash
+    answers with an empty list (a missing stream stays an error on both)."""
+    return (
+        len(args) == 4
+        and args[0].upper() == b"XINFO"
+        and args[1].upper() == b"CONSUMERS"
+        and error.startswith("NOGROUP ")
+    )
 
 
 def scan_cursor_index(args: list[bytes]) -> int | None:
-    """Where the cursor is, for a SCAN-family command that filters (MATCH/TYPE); else None."""
-    name = args[0].upper()
-    index = {b"SCAN": 1, b"HSCAN": 2, b"SSCAN": 2, b"ZSCAN": 2}.get(name)
-    if index is None or len(args) <= index:
-        return None
-    if not (_flag(args[index + 1 :], b"MATCH") or _flag(args[index + 1 :], b"TYPE")):
-        return None
-    return index
+    """Where the cursor is, for a SCAN-family command; else None."""
+    index = _CURSOR_AT.get(args[0].upper())
+    return index if index is not None and len(args) > index else None
 
 
 def scan_count(args: list[bytes], index: int) -> int:

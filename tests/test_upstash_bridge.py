@@ -8,7 +8,7 @@ import hashlib
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
@@ -407,22 +407,41 @@ def test_zrange_and_zrangestore_by_rank_with_limit(client: Redis, key: str) -> N
     assert client.zrangestore(dst, key, 1, 4, sortby="BYSCORE", offset=1, count=2) == 2
 
 
-def test_xlen_after_trimming_is_exact(client: Redis, key: str) -> None:
-    for i in range(10):
-        client.xadd(key, "*", {"n": str(i)})
-    assert client.xtrim(key, maxlen=5) == 5  # approximate by default: Upstash trims exactly
-    assert client.xlen(key) == 5
-    client.xadd(key, "*", {"n": "10"}, maxlen=3)
+def test_approximate_trimming_drops_whole_nodes_only(client: Redis, key: str) -> None:
+    """`~` trims as Redis does, and as upstash-redis's own tests expect of Upstash: whole
+    nodes of 100 entries only, so 111 entries trimmed to about 30 stay 111. `=` is exact."""
+    pipe = client.pipeline()
+    for i in range(110):
+        pipe.xadd(key, "*", {"n": str(i)})
+    pipe.exec()
+    client.xadd(key, "*", {"n": "110"}, maxlen=30)  # approximate by default
+    assert client.xlen(key) == 111
+    assert client.xtrim(key, maxlen=30) == 0
+    for i in range(139):
+        pipe.xadd(key, "*", {"n": str(111 + i)})
+    pipe.exec()
+    assert client.xtrim(key, maxlen=30) == 200  # 250 in nodes of 100, 100, 50
+    assert client.xtrim(key, maxlen=30, approximate=False) == 20
+    client.xadd(key, "*", {"n": "250"}, maxlen=3, approximate_trim=False)
     assert client.xlen(key) == 3
 
 
-def test_xinfo_of_a_missing_group_or_stream(client: Redis, key: str) -> None:
+def test_xinfo_consumers_of_a_missing_group_is_empty(bridge: BridgeHandle, key: str) -> None:
+    """Upstash lists no consumers for a group the stream lacks, where Redis says NOGROUP;
+    a missing stream, and other commands on a missing group, stay errors."""
+    client = client_for(bridge)
     client.xadd(key, "*", {"a": "1"})
-    with pytest.raises(UpstashError, match=r"^NOGROUP No such consumer group 'nope'"):
-        client.xinfo_consumers(key, "nope")
+    assert client.xinfo_consumers(key, "nope") == []
+    with pytest.raises(UpstashError, match=r"^ERR no such key"):
+        client.xinfo_consumers(f"{key}:missing", "nope")
+    with pytest.raises(UpstashError, match=r"^NOGROUP .*'nope'"):
+        client.xpending(key, "nope")
     with pytest.raises(UpstashError, match=r"^ERR no such key"):
         client.xinfo_groups(f"{key}:missing")
     assert client.xinfo_groups(key) == []
+    body = [["XINFO", "CONSUMERS", key, "nope"], ["XINFO", "CONSUMERS", key, "nope", "extra"]]
+    assert post(bridge, "/pipeline", body).json()[0] == {"result": []}
+    assert post(bridge, "/multi-exec", body[:1]).json() == [{"result": []}]
 
 
 def test_scan_with_match_fills_its_page(client: Redis, bridge: BridgeHandle, key: str) -> None:
@@ -434,6 +453,63 @@ def test_scan_with_match_fills_its_page(client: Redis, bridge: BridgeHandle, key
     cursor, fields = client.hscan(f"{key}:h", 0, match="f29*", count=100)
     assert cursor == 0 and sorted(fields) == sorted([f"f29{i}" for i in range(10)] + ["f29"])
     bridge.redis.delete(*[f"{key}:filler:{i}" for i in range(300)])
+
+
+def _scan_all(pages: Callable[[int], tuple[int, list[Any]]]) -> list[list[Any]]:
+    """Every page of a scan, from cursor 0 to cursor 0."""
+    cursor, found = pages(0)
+    answered = [found]
+    for _ in range(1000):
+        if cursor == 0:
+            return answered
+        cursor, found = pages(cursor)
+        answered.append(found)
+    raise AssertionError("the scan did not end")
+
+
+def test_scan_pages_have_count_elements(client: Redis, bridge: BridgeHandle, key: str) -> None:
+    """Every page but the last has exactly COUNT elements, as Upstash answers (Redis answers
+    what the slots it visited held: two keys in one slot for COUNT 1, a small hash whole),
+    and the pages together hold every element once."""
+    keys = [f"{key}:k{i}" for i in range(60)]
+    bridge.redis.mset(dict.fromkeys(keys, "x"))
+    bridge.redis.hset(f"{key}:h", mapping={f"f{i}": str(i) for i in range(50)})
+    bridge.redis.sadd(f"{key}:s", *range(50))
+    bridge.redis.zadd(f"{key}:z", {f"m{i}": i for i in range(50)})
+    cursor, found = client.scan(0, count=1)
+    assert cursor != 0 and len(found) == 1
+    cursor, found = client.scan(cursor, count=1)
+    assert cursor != 0 and len(found) == 1
+    for pages, total in [
+        (_scan_all(lambda c: client.scan(c, match=f"{key}:k*", count=7)), keys),
+        (_scan_all(lambda c: client.sscan(f"{key}:s", c, count=7)), [str(i) for i in range(50)]),
+        (_scan_all(lambda c: client.hscan(f"{key}:h", c, count=7)), [f"f{i}" for i in range(50)]),
+        (_scan_all(lambda c: client.zscan(f"{key}:z", c, count=7)), [f"m{i}" for i in range(50)]),
+    ]:
+        assert [len(page) for page in pages[:-1]] == [7] * (len(pages) - 1)
+        assert 1 <= len(pages[-1]) <= 7
+        names = [item[0] if isinstance(item, tuple) else item for page in pages for item in page]
+        assert sorted(names) == sorted(total)
+    bridge.redis.delete(*keys)
+
+
+def test_a_scan_cursor_outlives_its_bridge(bridge: BridgeHandle, key: str) -> None:
+    """A bridge's cursor carries the Redis cursor its held elements came from: another bridge
+    (or this one restarted) reads that page again, repeating elements but missing none. A
+    pipeline reads it the same way. (fakeredis pages by COUNT itself: nothing is held.)"""
+    client = client_for(bridge)
+    bridge.redis.sadd(key, *range(40))  # one listpack: Redis answers all 40 at once
+    cursor, first = client.sscan(key, 0, count=5)
+    assert len(first) == 5 and (cursor >= 2**64) == (not bridge.embedded)
+    with start_bridge(embedded=bridge.embedded, redis_url=bridge.redis_url) as other:
+        pages = _scan_all(lambda c: client_for(other).sscan(key, c or cursor, count=5))
+    rest = [member for page in pages for member in page]
+    assert sorted(set(first + rest), key=int) == [str(i) for i in range(40)]
+    piped, plain = (
+        post(bridge, "/pipeline", [["SSCAN", key, str(c), "COUNT", "5"]]).json()
+        for c in (cursor, cursor % 2**64)
+    )
+    assert piped == plain and "result" in piped[0]
 
 
 def test_scripts_are_per_database(bridge: BridgeHandle, key: str) -> None:
