@@ -10,7 +10,12 @@ import os
 
 DEV_SUPABASE_URL = "http://127.0.0.1:54321"
 DEV_JWT_SECRET = "super-secret-jwt-token-with-at-least-32-characters-long"
-# The Supabase CLI's demo keys, signed with DEV_JWT_SECRET.
+# The Supabase CLI's local API keys, the ones `supabase status` prints for every local stack
+# (supabase/cli, pkg/config/apikeys.go: defaultPublishableKey, defaultSecretKey).
+DEV_PUBLISHABLE_KEY = "sb_publishable_ACJWlzQHlZjBrEguHvfOxg_3BJgxAaH"
+DEV_SECRET_KEY = "sb_secret_N7UND0UgjKTVK-Uodkm0Hg_xSvEMPvz"
+# The Supabase CLI's legacy demo keys (JWT-based anon and service_role), signed with
+# DEV_JWT_SECRET, for clients that have not moved to the keys above.
 DEV_ANON_KEY = (
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJzdXBhYmFzZS1kZW1vIiwicm9sZSI6ImFub24iLCJleHAi"
     "OjE5ODM4MTI5OTZ9.CRXP1A7WOeoJeXxjNni43kdQwgnWNReilDMblYTn_I0"
@@ -54,14 +59,19 @@ def dev_environment(
     SUPABASE_URL is the Supabase CLI's stack (`supabase start`) when its API answers, else the
     local services `make dev` serves beside the functions (`supabase_url`, the dev server's
     own base URL), so Auth admin and Storage calls reach a real server either way.
+
+    The publishable and secret keys come first; the legacy anon and service role keys and
+    the JWT secret follow, for older clients and for `fnkit token`'s HS256 tokens.
     """
     if supabase_url is None:
         supabase_url = DEV_SUPABASE_URL if supabase_api_answers() else local_supabase_url()
     defaults = {
         "SUPABASE_URL": supabase_url,
-        "SUPABASE_JWT_SECRET": DEV_JWT_SECRET,
+        "SUPABASE_PUBLISHABLE_KEY": DEV_PUBLISHABLE_KEY,
+        "SUPABASE_SECRET_KEY": DEV_SECRET_KEY,
         "SUPABASE_ANON_KEY": DEV_ANON_KEY,
         "SUPABASE_SERVICE_ROLE_KEY": DEV_SERVICE_ROLE_KEY,
+        "SUPABASE_JWT_SECRET": DEV_JWT_SECRET,
         "DATABASE_URL": database_url,
         "UPSTASH_REDIS_REST_URL": upstash_url,
         "UPSTASH_REDIS_REST_TOKEN": upstash_token,

@@ -2,10 +2,15 @@
 
 Asymmetric tokens (ES256, RS256) are checked against the project's JWKS, fetched once and
 refetched when a token names an unknown `kid` (at most once per `jwks_min_refresh_s`, so a
-flood of forged kids cannot turn into a flood of fetches). Legacy HS256 tokens are checked
-against `SUPABASE_JWT_SECRET` when it is set. An HS token is never checked with a public key,
-and `none` is never accepted. Verified tokens are cached until their `exp` so a hot client
-pays for signature checks once, not per request.
+flood of forged kids cannot turn into a flood of fetches). That is all a project on JWT
+signing keys needs; legacy HS256 tokens are checked against `SUPABASE_JWT_SECRET` only when it
+is set (a project that has not migrated, or is migrating: both then work). An HS token is
+never checked with a public key, and `none` is never accepted. Verified tokens are cached
+until their `exp` so a hot client pays for signature checks once, not per request.
+
+Project API keys are not JWTs and are never verified as such: the publishable and secret keys
+(`sb_publishable_...`, `sb_secret_...`) and the legacy anon and service role keys are compared,
+in constant time, with the configured ones, and name the role `anon` or `service_role`.
 """
 
 from __future__ import annotations
@@ -153,26 +158,34 @@ class TokenVerifier:
         self._cache_lock = threading.Lock()
 
     def claims_for(self, authorization: str | None, apikey: str | None = None) -> Claims:
-        """Claims of the caller; anonymous when no credential is sent at all."""
-        if not authorization:
-            # A bare `apikey` header (what Supabase clients add) only ever names a project key.
-            return (self._api_key_role(apikey) if apikey else None) or ANON
-        token = _bearer(authorization)
-        api_role = self._api_key_role(token)
-        if api_role is not None:
-            return api_role
-        return self.verify(token)
+        """Claims of the caller; anonymous when no credential is sent at all.
 
-    def _api_key_role(self, token: str) -> Claims | None:
-        """The project's own anon/service keys are accepted as is, compared in constant time."""
-        settings = self.settings
-        if not token.isascii():  # compare_digest refuses non-ASCII text; no key is such text
-            return None
-        if settings.service_role_key and hmac.compare_digest(token, settings.service_role_key):
-            return SERVICE
-        if settings.anon_key and hmac.compare_digest(token, settings.anon_key):
-            return ANON
-        return None
+        As on Supabase's gateway: a project key travels in `apikey` (publishable or secret,
+        or a legacy anon/service role JWT) and names the caller's role; `Authorization`
+        carries a user's access token, which then decides. An `sb_` key is accepted in
+        `Authorization` only when it equals `apikey` (supabase-py sends its key in both).
+        """
+        key_role = self._api_key_role(apikey) if apikey else None
+        if key_role is None and apikey and apikey.startswith("sb_"):
+            raise Unauthenticated("The apikey header is not one of this project's API keys")
+        if not authorization:
+            return key_role or ANON
+        token = _bearer(authorization)
+        if token.startswith("sb_"):
+            if (
+                key_role is not None
+                and token.isascii()
+                and hmac.compare_digest(token, apikey or "")
+            ):
+                return key_role
+            raise Unauthenticated(
+                "Publishable and secret keys go in the apikey header; Authorization carries"
+                " a user's access token (Bearer <JWT>)"
+            )
+        return self._api_key_role(token) or self.verify(token)
+
+    def _api_key_role(self, key: str) -> Claims | None:
+        return project_key_role(self.settings, key)
 
     def verify(self, token: str) -> Claims:
         now = time.time()
@@ -233,6 +246,30 @@ class TokenVerifier:
             # would fail in Postgres as a cast error (or a NUL it cannot store), not as auth.
             raise Unauthenticated("The token's subject is not a user id")
         return payload
+
+
+def project_key_role(settings: Settings, key: str) -> Claims | None:
+    """The role a project API key names (SERVICE or ANON), compared in constant time; None
+    for any other value.
+
+    Every configured secret key is compared (a rotation keeps several), so the time taken does
+    not say which one matched. The legacy JWT-based keys count only while they are configured.
+    """
+    if not key.isascii():  # compare_digest refuses non-ASCII text; no key is such text
+        return None
+    if key.startswith("sb_"):
+        service = False
+        for secret in settings.secret_keys:
+            service |= hmac.compare_digest(key, secret)
+        if service:
+            return SERVICE
+        publishable = settings.publishable_key
+        return ANON if publishable and hmac.compare_digest(key, publishable) else None
+    if settings.service_role_key and hmac.compare_digest(key, settings.service_role_key):
+        return SERVICE
+    if settings.anon_key and hmac.compare_digest(key, settings.anon_key):
+        return ANON
+    return None
 
 
 def require_level(claims: Claims, level: AuthLevel) -> None:

@@ -7,9 +7,12 @@ On Google Cloud, Cloud Scheduler calls a job's URL with a Google-signed RS256 ID
 keys (`GOOGLE_CERTS_URL`) with the same cache as Supabase's JWKS (`shared.auth.JwksCache`):
 fetched once, refetched on an unknown `kid` at most once per interval, and when old.
 
-On Supabase (pg_cron + pg_net) and under `make dev` the caller sends the project's service role
-key instead. Anything else, a user's token included, is 401. Either way the run acts in
-Postgres as the service role.
+On Supabase (pg_cron + pg_net), under `make dev`, or from a backend running a job by hand, the
+caller sends one of the project's secret keys in `apikey` instead (supabase-py repeats it in
+`Authorization`, which is then accepted when it is the same key), or, while legacy keys are
+configured, the service role key (in `apikey` or as a bearer token). Keys are compared in
+constant time. A publishable key, a user's token or anything else is 401. Either way the run
+acts in Postgres as the service role.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import jwt
 
-from shared.auth import LEEWAY_S, Claims, JwksCache
+from shared.auth import LEEWAY_S, SERVICE, Claims, JwksCache, project_key_role
 from shared.errors import Unauthenticated
 from shared.settings import Settings
 
@@ -45,20 +48,28 @@ def google_keys(settings: Settings) -> JwksCache:
 
 
 class Scheduler:
-    """Admits Cloud Scheduler (OIDC) and the service role key; nothing else."""
+    """Admits Cloud Scheduler (OIDC) and the project's secret (or service role) key only."""
 
     scheme_name = "scheduler"
 
     def authenticate(self, request: Request) -> Claims:
-        header = request.headers.get("Authorization") or ""
-        scheme, _, token = header.partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
-            raise Unauthenticated("This route runs on a schedule: only the scheduler may call it")
         settings = request.settings
-        key = settings.service_role_key
-        if key and token.isascii() and hmac.compare_digest(token, key):
-            return Claims(role="service_role", jwt={"role": "service_role"})
+        apikey = (request.headers.get("apikey") or "").strip()
+        scheme, _, token = (request.headers.get("Authorization") or "").partition(" ")
+        token = token.strip() if scheme.lower() == "bearer" else ""
+        if apikey:
+            same = not token or (token.isascii() and hmac.compare_digest(token, apikey))
+            if same and project_key_role(settings, apikey) is SERVICE:
+                return SERVICE
+            raise Unauthenticated("Only the scheduler or the project's secret key may call this")
+        if token.startswith("sb_"):
+            raise Unauthenticated(
+                "The secret key goes in the apikey header; Authorization carries a token"
+            )
+        if not token:
+            raise Unauthenticated("This route runs on a schedule: only the scheduler may call it")
+        if project_key_role(settings, token) is SERVICE:  # the legacy service role key
+            return SERVICE
         return verify_google_token(settings, token)
 
     def security_scheme(self) -> dict[str, Any]:
@@ -68,7 +79,8 @@ class Scheduler:
             "bearerFormat": "JWT",
             "description": "The scheduler: Cloud Scheduler's OIDC ID token (audience the"
             " function's URL, email the configured service account), or the project's"
-            " service role key (pg_cron + pg_net, `make dev`).",
+            " secret key in the `apikey` header (pg_cron + pg_net, `make dev`, a backend);"
+            " on legacy keys, the service role key.",
         }
 
 

@@ -1,8 +1,14 @@
 """Supabase Auth admin and Storage, the two services that speak only HTTP, via supabase-py.
 
 Why a module of its own: data goes to Postgres directly (`shared.db`), but inviting users and
-signing Storage URLs need Supabase's HTTP APIs with the service role key. This is the one
-place that holds that key's client and turns its failures into our envelope.
+signing Storage URLs need Supabase's HTTP APIs as the service role. This is the one place that
+holds that client and turns its failures into our envelope.
+
+- The key: the project's secret key (`SUPABASE_SECRET_KEY`, the first one during a rotation),
+  else the legacy service role key. supabase-py sends either as it is, in `apikey` and in
+  `Authorization: Bearer` (its `_get_auth_headers`); Supabase's API gateway accepts an `sb_`
+  key in `Authorization` because it equals `apikey`, and hands Auth and Storage a service
+  role JWT in its place. So the same client works with both kinds of key.
 
 - One client per process (per URL and key), created on first use. supabase-py costs about
   0.6 s to import, so it is imported here, lazily: functions that never call these helpers
@@ -16,7 +22,7 @@ place that holds that key's client and turns its failures into our envelope.
   or 403 means our key is wrong → 503 too (the caller can do nothing about it); other 4xx →
   409, 404, 429 or 422. Messages are ours: the upstream body never reaches the caller, and
   only the upstream status and error code are logged.
-- No service role key (local embedded mode) → 503 naming SUPABASE_SERVICE_ROLE_KEY.
+- No key of either kind → 503 naming SUPABASE_SECRET_KEY (and the legacy name).
 """
 
 from __future__ import annotations
@@ -55,10 +61,13 @@ _NAMES = {"auth": "Supabase Auth", "storage": "Supabase Storage"}
 
 
 def get_client(settings: Settings, purpose: str) -> Client:
-    """The process's service-role client; 503 naming the setting when the key is missing."""
-    key = settings.service_role_key
+    """The process's service-role client; 503 naming the setting when no key is configured."""
+    key = settings.admin_key
     if not key:
-        raise Unavailable(f"{purpose} needs SUPABASE_SERVICE_ROLE_KEY, which is not configured")
+        raise Unavailable(
+            f"{purpose} needs SUPABASE_SECRET_KEY (or, on legacy keys,"
+            " SUPABASE_SERVICE_ROLE_KEY), which is not configured"
+        )
     ident = (settings.supabase_url, key)
     client = _clients.get(ident)
     if client is None:
@@ -168,7 +177,7 @@ def _mapped(service: str, subject: str, exc: Exception) -> ApiError:
     if status is None or status >= 500:
         return Unavailable(f"{name} is unavailable; try again later")
     if status in (401, 403):
-        return Unavailable(f"{name} refused the service role key")
+        return Unavailable(f"{name} refused the project's secret key")
     if status == 404:
         return NotFound(f"{subject} was not found in {name}")
     if status == 429:

@@ -23,6 +23,8 @@ from fnkit.devenv import (
     DEV_ANON_KEY,
     DEV_AUTH_HOOK_SECRET,
     DEV_JWT_SECRET,
+    DEV_PUBLISHABLE_KEY,
+    DEV_SECRET_KEY,
     DEV_SERVICE_ROLE_KEY,
 )
 from fnkit.local.keys import KeyRing
@@ -49,6 +51,10 @@ class LocalConfig:
     signed with it are still accepted where Supabase accepts them."""
     anon_key: str = DEV_ANON_KEY
     service_role_key: str = DEV_SERVICE_ROLE_KEY
+    publishable_key: str = DEV_PUBLISHABLE_KEY
+    """`sb_publishable_...`: the gateway hands the services an anon JWT in its place."""
+    secret_keys: tuple[str, ...] = (DEV_SECRET_KEY,)
+    """`sb_secret_...` keys (several during a rotation): a service role JWT in their place."""
     jwt_expiry_s: int = 3600
     enable_confirmations: bool = False
     site_url: str = "http://127.0.0.1:3000"

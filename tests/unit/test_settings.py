@@ -7,6 +7,7 @@ import dataclasses
 
 import pytest
 
+from fnkit.devenv import DEV_ANON_KEY, DEV_PUBLISHABLE_KEY, DEV_SECRET_KEY, DEV_SERVICE_ROLE_KEY
 from shared.settings import GOOGLE_CERTS_URL, Settings, SettingsError, load_settings
 
 BASE = {
@@ -227,8 +228,112 @@ def test_the_jwt_secret_needs_32_characters_and_is_not_echoed() -> None:
 
 
 def test_optional_keys_are_none_when_blank() -> None:
-    settings = load(SUPABASE_ANON_KEY=" ", SUPABASE_SERVICE_ROLE_KEY="service")
-    assert settings.anon_key is None and settings.service_role_key == "service"
+    settings = load(
+        SUPABASE_ANON_KEY=" ", SUPABASE_PUBLISHABLE_KEY="", SUPABASE_SERVICE_ROLE_KEY=" "
+    )
+    assert settings.anon_key is None and settings.service_role_key is None
+    assert settings.publishable_key is None and settings.secret_keys == ()
+    assert settings.admin_key is None
+
+
+# ---- API keys: new (sb_publishable_, sb_secret_) and legacy (JWT) ----------------------------
+
+SECOND_SECRET = "sb_secret_" + "r" * 32
+
+
+def test_a_project_with_only_new_keys() -> None:
+    settings = load(
+        SUPABASE_PUBLISHABLE_KEY=DEV_PUBLISHABLE_KEY, SUPABASE_SECRET_KEY=DEV_SECRET_KEY
+    )
+    assert settings.publishable_key == DEV_PUBLISHABLE_KEY
+    assert settings.secret_keys == (DEV_SECRET_KEY,)
+    assert settings.anon_key is None and settings.service_role_key is None
+    assert settings.jwt_secret is None  # the JWKS alone verifies tokens
+    assert settings.admin_key == DEV_SECRET_KEY
+
+
+def test_a_project_with_only_legacy_keys() -> None:
+    settings = load(SUPABASE_ANON_KEY=DEV_ANON_KEY, SUPABASE_SERVICE_ROLE_KEY=DEV_SERVICE_ROLE_KEY)
+    assert settings.publishable_key is None and settings.secret_keys == ()
+    assert settings.admin_key == DEV_SERVICE_ROLE_KEY
+
+
+def test_with_both_kinds_the_secret_key_makes_our_calls() -> None:
+    settings = load(
+        SUPABASE_SECRET_KEY=f" {DEV_SECRET_KEY} , {SECOND_SECRET} ,",
+        SUPABASE_SERVICE_ROLE_KEY=DEV_SERVICE_ROLE_KEY,
+    )
+    assert settings.secret_keys == (DEV_SECRET_KEY, SECOND_SECRET)  # a rotation: both accepted
+    assert settings.admin_key == DEV_SECRET_KEY
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        (
+            "SUPABASE_SECRET_KEY",
+            DEV_SERVICE_ROLE_KEY,
+            "setting SUPABASE_SECRET_KEY: the key must be sb_secret_..., got a JWT (a legacy"
+            " anon or service role key); the legacy service role key belongs in"
+            " SUPABASE_SERVICE_ROLE_KEY",
+        ),
+        (
+            "SUPABASE_SECRET_KEY",
+            f"{DEV_SECRET_KEY},{DEV_PUBLISHABLE_KEY}",
+            "setting SUPABASE_SECRET_KEY: key 2 must be sb_secret_..., got a publishable key"
+            " (sb_publishable_...); a publishable key cannot act as the service role",
+        ),
+        (
+            "SUPABASE_PUBLISHABLE_KEY",
+            DEV_SECRET_KEY,
+            "setting SUPABASE_PUBLISHABLE_KEY must be sb_publishable_..., got a secret key"
+            " (sb_secret_...); a secret key must never be published: it belongs in"
+            " SUPABASE_SECRET_KEY",
+        ),
+        (
+            "SUPABASE_PUBLISHABLE_KEY",
+            DEV_ANON_KEY,
+            "setting SUPABASE_PUBLISHABLE_KEY must be sb_publishable_..., got a JWT (a legacy"
+            " anon or service role key); the legacy anon key belongs in SUPABASE_ANON_KEY",
+        ),
+        (
+            "SUPABASE_SERVICE_ROLE_KEY",
+            DEV_SECRET_KEY,
+            "setting SUPABASE_SERVICE_ROLE_KEY must be a JWT, got a secret key (sb_secret_...);"
+            " it belongs in SUPABASE_SECRET_KEY",
+        ),
+        (
+            "SUPABASE_SERVICE_ROLE_KEY",
+            DEV_ANON_KEY,
+            "setting SUPABASE_SERVICE_ROLE_KEY must be a JWT with role service_role, got one"
+            " with role anon",
+        ),
+        (
+            "SUPABASE_ANON_KEY",
+            DEV_PUBLISHABLE_KEY,
+            "setting SUPABASE_ANON_KEY must be a JWT, got a publishable key (sb_publishable_...);"
+            " it belongs in SUPABASE_PUBLISHABLE_KEY",
+        ),
+        (
+            "SUPABASE_ANON_KEY",
+            "eyJhbGciOiJIUzI1NiJ9.bm90LWpzb24.c2ln",
+            "setting SUPABASE_ANON_KEY must be a JWT with role anon, got one with no role",
+        ),
+        (
+            "SUPABASE_SECRET_KEY",
+            "service-role-password",
+            "setting SUPABASE_SECRET_KEY: the key must be sb_secret_..., got neither an sb_ key"
+            " nor a JWT",
+        ),
+    ],
+)
+def test_a_key_of_the_wrong_kind_fails_with_one_line_that_never_echoes_it(
+    name: str, value: str, expected: str
+) -> None:
+    message = problem({**BASE, name: value})
+    assert message == expected
+    for part in value.split(","):
+        assert part not in message
 
 
 # ---- Auth hook secrets -----------------------------------------------------------------------
