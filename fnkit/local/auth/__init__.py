@@ -1,23 +1,20 @@
-"""Placeholder: the local Auth service is being written. Serves the JWKS only."""
+"""The local Supabase Auth: answers at `/auth/v1` as Supabase Auth (GoTrue) does.
+
+supabase-py's and supabase-js's `auth` clients work against it unchanged: sign-up, password
+sign-in, refresh-token rotation with reuse detection, the user, logout scopes, invites and
+emailed links (kept in a local inbox, `mail.Inbox`), admin users, TOTP MFA, GoTrue's rate
+limits, and the Custom Access Token and Before User Created hooks called over HTTP with
+Standard Webhooks signatures. Users, identities, sessions, refresh tokens and factors live in
+GoTrue's own `auth.*` tables (`fnkit/sql/auth.sql`), written as GoTrue writes them.
+
+Modules: `app` (gateway key check, routing, error boundary), `routes_*` (the wire format per
+area), `access` (access tokens, bearer check), `sessions`, `users`, `signup`, `verify`,
+`otp` (emailed tokens), `hooks`, `ratelimit`, `mail`, `store` (reads and the user JSON),
+`errors`, and `suite` (runs supabase-py's own Auth tests against this service).
+"""
 
 from __future__ import annotations
 
-import json
-from typing import TYPE_CHECKING, Any
+from fnkit.local.auth.app import create_app
 
-from werkzeug.wrappers import Request, Response
-
-if TYPE_CHECKING:
-    from _typeshed.wsgi import WSGIApplication
-
-    from fnkit.local.config import LocalConfig
-
-
-def create_app(config: LocalConfig) -> WSGIApplication:
-    def app(environ: Any, start_response: Any) -> Any:
-        if Request(environ).path == "/.well-known/jwks.json":
-            body = json.dumps(config.keys.jwks())
-            return Response(body, content_type="application/json")(environ, start_response)
-        return Response("{}", 404)(environ, start_response)
-
-    return app
+__all__ = ["create_app"]

@@ -1,0 +1,169 @@
+"""The local Auth's WSGI app: the API gateway's key check, routing, and the error boundary.
+
+In front of GoTrue, Supabase's gateway refuses any request without a valid `apikey` (header
+or query parameter) with 401 `{"message": ...}` before GoTrue sees it, except the routes a
+browser reaches from a link (`/verify`, `/callback`, `/authorize`) and the JWKS. Then each
+route module's handlers run with a `Ctx`; an `AuthError` becomes GoTrue's error body, and
+anything unexpected is logged here and answered 500 `unexpected_failure`, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+from fnkit.local.auth.errors import AuthError, OAuthError, json_response, render_error
+from fnkit.local.auth.mail import Inbox
+from fnkit.local.auth.ratelimit import RateLimiter
+from fnkit.local.config import LocalConfig
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+__all__ = ["Ctx", "Handler", "create_app"]
+
+OPEN_PATHS = ("/verify", "/callback", "/authorize", "/.well-known/jwks.json")
+MAX_BODY = 1 << 20  # GoTrue's limitRequestBody
+
+
+@dataclass
+class Ctx:
+    """One request, with what every handler needs."""
+
+    config: LocalConfig
+    request: Request
+    limiter: RateLimiter
+    inbox: Inbox
+    _body: dict[str, Any] | None = field(default=None, repr=False)
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body (empty when none), or GoTrue's 400 `bad_json`."""
+        if self._body is None:
+            raw = self.request.get_data(cache=True)
+            if not raw.strip():
+                self._body = {}
+            else:
+                try:
+                    parsed = json.loads(raw)
+                except ValueError as exc:
+                    raise AuthError(
+                        400, "bad_json", f"Could not parse request body as JSON: {exc}"
+                    ) from exc
+                if not isinstance(parsed, dict):
+                    raise AuthError(
+                        400, "bad_json", "Could not parse request body as JSON: not an object"
+                    )
+                self._body = parsed
+        return self._body
+
+    def text(self, name: str) -> str:
+        value = self.body().get(name)
+        return value if isinstance(value, str) else ""
+
+    @property
+    def ip(self) -> str:
+        """The client address: the first X-Forwarded-For hop (the gateway's), else the peer."""
+        forwarded = self.request.headers.get("X-Forwarded-For", "")
+        first = forwarded.split(",")[0].strip()
+        return first or self.request.remote_addr or "127.0.0.1"
+
+    @property
+    def user_agent(self) -> str | None:
+        return self.request.headers.get("User-Agent")
+
+    def limit(self, name: str) -> None:
+        self.limiter.check(name, self.ip)
+
+
+Handler = Callable[..., Response]
+
+
+def _routes() -> list[tuple[str, list[str], Handler]]:
+    from fnkit.local.auth import (
+        routes_account,
+        routes_admin,
+        routes_email,
+        routes_mfa,
+        routes_user,
+    )
+
+    return [
+        *routes_account.ROUTES,
+        *routes_user.ROUTES,
+        *routes_email.ROUTES,
+        *routes_admin.ROUTES,
+        *routes_mfa.ROUTES,
+    ]
+
+
+def _gateway_refusal(config: LocalConfig, request: Request) -> Response | None:
+    """What Supabase's API gateway answers for a missing or unknown API key."""
+    if request.path in OPEN_PATHS or request.method == "OPTIONS":
+        return None
+    key = request.headers.get("apikey") or request.args.get("apikey")
+    if not key:
+        return json_response(
+            {
+                "message": "No API key found in request",
+                "hint": "No `apikey` request header or url param was found.",
+            },
+            401,
+        )
+    if key not in (config.anon_key, config.service_role_key):
+        return json_response(
+            {
+                "message": "Invalid API key",
+                "hint": "Double check your Supabase `anon` or `service_role` API key.",
+            },
+            401,
+        )
+    return None
+
+
+def create_app(config: LocalConfig) -> Callable[[WSGIEnvironment, StartResponse], Iterable[bytes]]:
+    """The Auth service as a WSGI app, seeing paths without the `/auth/v1` prefix."""
+    routes = _routes()
+    url_map = Map(
+        [
+            Rule(path, methods=methods, endpoint=index)
+            for index, (path, methods, _) in enumerate(routes)
+        ],
+        strict_slashes=False,
+        merge_slashes=False,
+    )
+    limiter = RateLimiter(config.extra)
+    inbox = Inbox(config.data_dir / "inbox")
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        request = Request(environ)
+        request.max_content_length = MAX_BODY
+        response = _gateway_refusal(config, request) or _dispatch(request)
+        return response(environ, start_response)
+
+    def _dispatch(request: Request) -> Response:
+        ctx = Ctx(config, request, limiter, inbox)
+        try:
+            endpoint, args = url_map.bind_to_environ(request.environ).match()
+            return routes[int(endpoint)][2](ctx, **args)
+        except (AuthError, OAuthError) as exc:
+            return render_error(request, exc)
+        except MethodNotAllowed:
+            return Response(status=405)
+        except NotFound:
+            return render_error(request, AuthError(404, "", "Not Found"))
+        except HTTPException as exc:
+            status = exc.code or 400
+            return render_error(request, AuthError(status, "", exc.description or "Bad Request"))
+        except Exception:
+            print("local auth: unexpected failure\n" + traceback.format_exc(), file=sys.stderr)
+            return render_error(request, AuthError(500, "unexpected_failure", "Unexpected failure"))
+
+    return app
