@@ -66,7 +66,7 @@ def _mime_types(value: Any) -> list[str] | None:
         raise StorageError.validation("body/allowed_mime_types must be array")
     types = [v for v in value if v]
     for entry in types:
-        if len(entry) > 1000 or not _MIME.match(entry):
+        if len(entry) > 1000 or not _MIME.search(entry):  # JS `match`: unanchored
             raise StorageError.invalid_mime_type(entry)
     return types
 
