@@ -1,7 +1,8 @@
 """Auth hooks called over HTTP as Supabase Auth calls them (`internal/hooks/hookshttp`).
 
 A POST of the hook's JSON, signed with Standard Webhooks (`webhook-id`, `webhook-timestamp`,
-`webhook-signature`) with the first of `LocalConfig.hook_secrets`, waited on for 5 seconds.
+`webhook-signature`) with the first of `LocalConfig.hook_secrets`, waited on for 5 seconds
+(`LocalConfig.extra` `auth_hook_timeout_s` and `auth_hook_backoff_s` change the times).
 What the answer means is GoTrue's, so a hook behaves here as it will on Supabase:
 
 - 200/202 with `application/json`: the body, unless it is `{"error": {"http_code", "message"}}`,
@@ -50,6 +51,10 @@ def _timeout_s(config: LocalConfig) -> float:
     return float(config.extra.get("auth_hook_timeout_s", TIMEOUT_S))
 
 
+def _backoff_s(config: LocalConfig) -> float:
+    return float(config.extra.get("auth_hook_backoff_s", BACKOFF_S))
+
+
 def _headers(config: LocalConfig, payload: bytes) -> dict[str, str]:
     secret = config.hook_secrets.split("|")[0].strip()
     if not secret.startswith("v1,"):
@@ -87,9 +92,10 @@ def call_hook(config: LocalConfig, uri: str, payload: dict[str, Any]) -> dict[st
                 raise timeout_error from exc
             except httpx.TransportError:
                 if attempt < RETRIES - 1:
-                    if time.monotonic() + BACKOFF_S >= deadline:
+                    backoff = _backoff_s(config)
+                    if time.monotonic() + backoff >= deadline:
                         raise timeout_error from None
-                    time.sleep(BACKOFF_S)
+                    time.sleep(backoff)
                     continue
                 raise unprocessable(
                     "hook_timeout_after_retry", "Failed to reach hook after maximum retries"
