@@ -1,38 +1,44 @@
 """attachments: rows in Postgres, files in Supabase Storage through signed URLs.
 
-Real HTTP to the served function on the seeded database; Supabase Storage is faked with respx
-at the HTTP boundary (only `/storage/v1/...` is answered; everything else, our own client
-included, passes through to the network).
+Real HTTP to the served function on the seeded database, and the local Supabase Storage
+(fnkit/local/storage) behind it, end to end: the client uploads the bytes to the signed URL the
+function answers and downloads them again from the signed download URL. respx stands in for
+Storage only where a test needs it to misbehave (5xx, refusals, timeouts, unreachable): one
+route is faked, everything else passes through to the real services.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import flask
 import httpx
+import jwt
 import psycopg
 import pytest
 import respx
+from storage3 import SyncStorageClient
 from werkzeug.serving import make_server
 
-from fnkit.devenv import DEV_SERVICE_ROLE_KEY
+from fnkit.devenv import DEV_ANON_KEY, DEV_JWT_SECRET, DEV_SERVICE_ROLE_KEY
 from tests.fixtures.server import Served, as_user
 from tests.test_fn_members import (
     MEMBER,
     UPSTREAM_SECRET,
     assert_error,
-    check_service_call,
     copy_client,
     make_user,
 )
 
 PDF = {"filename": "report.pdf", "content_type": "application/pdf", "size": 1234}
+BUCKET = "attachments"
 
 
 # ---- setup ----------------------------------------------------------------------------------
@@ -65,49 +71,73 @@ def located_task(team: str, task: str) -> tuple[str, str]:
     return team, task
 
 
-# ---- the fake Supabase Storage --------------------------------------------------------------
+# ---- the local Supabase Storage -------------------------------------------------------------
 
 
-class FakeStorage:
-    """Named respx routes for the three Storage calls; each answers like Storage does."""
+def storage_base(served: Served) -> str:
+    return f"{served.auth.url}/storage/v1"
 
-    def __init__(self, router: respx.MockRouter) -> None:
-        self.sign_upload = router.post(
-            path__startswith="/storage/v1/object/upload/sign/", name="sign_upload"
-        )
-        self.sign_upload.side_effect = self._sign_upload
-        self.sign_download = router.post(
-            path__startswith="/storage/v1/object/sign/", name="sign_download"
-        )
-        self.sign_download.side_effect = self._sign_download
-        self.remove = router.delete(path="/storage/v1/object/attachments", name="remove")
-        self.remove.side_effect = self._remove
-        self.other = router.route(path__startswith="/storage/v1/", name="other").respond(418)
 
-    @staticmethod
-    def _object(request: httpx.Request, prefix: str) -> str:
-        return request.url.path.removeprefix(prefix)
+def admin_files(served: Served) -> Any:
+    """The attachments bucket through supabase-py's Storage client, as the service role."""
+    client = SyncStorageClient(
+        storage_base(served) + "/",
+        {"apiKey": DEV_ANON_KEY, "Authorization": f"Bearer {DEV_SERVICE_ROLE_KEY}"},
+    )
+    return client.from_(BUCKET)
 
-    def _sign_upload(self, request: httpx.Request) -> httpx.Response:
-        name = self._object(request, "/storage/v1/object/upload/sign/")
-        return httpx.Response(200, json={"url": f"/object/upload/sign/{name}?token=up-token"})
 
-    def _sign_download(self, request: httpx.Request) -> httpx.Response:
-        name = self._object(request, "/storage/v1/object/sign/")
-        return httpx.Response(200, json={"signedURL": f"/object/sign/{name}?token=down-token"})
+def store_file(served: Served, path: str, data: bytes = b"0123456789") -> None:
+    """The file of an attachment, as a finished upload leaves it."""
+    admin_files(served).upload(path, data, {"content-type": "text/plain"})
 
-    def _remove(self, request: httpx.Request) -> httpx.Response:
-        names = json.loads(request.content)["prefixes"]
-        return httpx.Response(200, json=[{"name": n, "bucket_id": "attachments"} for n in names])
+
+def object_names(db: psycopg.Connection[Any], prefix: str) -> list[str]:
+    rows = db.execute(
+        "select name from storage.objects where bucket_id = %s and name like %s order by name",
+        (BUCKET, prefix + "%"),
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def object_files(served: Served, path: str) -> list[Path]:
+    """The version files of an object on the local Storage's disk."""
+    assert served.auth.config is not None
+    folder = Path(served.auth.config.data_dir) / "storage" / BUCKET / path
+    return sorted(folder.glob("#*")) if folder.is_dir() else []
+
+
+def token_claims(url: str) -> dict[str, Any]:
+    token = parse_qs(urlsplit(url).query)["token"][0]
+    claims: dict[str, Any] = jwt.decode(token, DEV_JWT_SECRET, algorithms=["HS256"])
+    return claims
+
+
+class StorageFault:
+    """One Storage route made to misbehave with respx; every other request is real.
+
+    respx starts at `on()`, so setup before it (storing a file) talks to the real Storage."""
+
+    def __init__(self, stack: contextlib.ExitStack) -> None:
+        self._stack = stack
+
+    def on(self, method: str, path: str, side_effect: Any) -> respx.Route:
+        router = self._stack.enter_context(respx.mock(assert_all_called=False))
+        route = router.route(method=method, path__startswith=path)
+        route.side_effect = side_effect
+        router.route().pass_through()
+        return route
 
 
 @pytest.fixture
-def storage(served: Served) -> Iterator[FakeStorage]:
-    with respx.mock(assert_all_called=False) as router:
-        fake = FakeStorage(router)
-        router.route().pass_through()
-        yield fake
-    assert not fake.other.called
+def storage_fault(served: Served) -> Iterator[StorageFault]:
+    with contextlib.ExitStack() as stack:
+        yield StorageFault(stack)
+
+
+SIGN_UPLOAD = "/storage/v1/object/upload/sign/"
+SIGN_DOWNLOAD = "/storage/v1/object/sign/"
+REMOVE = "/storage/v1/object/attachments"
 
 
 def storage_error(status: int, upstream_status: str | None = None) -> Callable[..., httpx.Response]:
@@ -129,9 +159,11 @@ def _raise(exc: type[Exception]) -> Callable[[httpx.Request], httpx.Response]:
 # ---- POST /attachments ----------------------------------------------------------------------
 
 
-def test_an_attachment_is_recorded_with_a_signed_upload_url(
-    served: Served, db_admin: Any, located_task: tuple[str, str], storage: FakeStorage
+def test_an_attachment_is_uploaded_and_downloaded_end_to_end(
+    served: Served, db_admin: Any, located_task: tuple[str, str]
 ) -> None:
+    """POST → signed upload URL → the bytes PUT there with no credentials → GET → signed
+    download URL → the same bytes."""
     ws, task_id = located_task
     with as_user(served, "member") as client:
         response = client.post("/attachments", json={"task_id": task_id, **PDF})
@@ -142,22 +174,54 @@ def test_an_attachment_is_recorded_with_a_signed_upload_url(
     assert data["workspace_id"] == ws and data["task_id"] == task_id
     assert data["filename"] == "report.pdf" and data["content_type"] == "application/pdf"
     assert data["size_bytes"] == 1234 and data["uploaded_by"] == MEMBER
-    storage_url = f"{served.auth.url}/storage/v1"
-    assert data["upload"] == {
-        "url": f"{storage_url}/object/upload/sign/attachments/{path}?token=up-token",
-        "token": "up-token",
-        "path": path,
-    }
-    assert storage.sign_upload.call_count == 1
-    request = storage.sign_upload.calls.last.request
-    check_service_call(request, "POST", f"{storage_url}/object/upload/sign/attachments/{path}")
-    assert request.content == b""
+    upload = data["upload"]
+    assert upload["path"] == path
+    assert upload["url"] == (
+        f"{storage_base(served)}/object/upload/sign/{BUCKET}/{path}?token={upload['token']}"
+    )
+    claims = token_claims(upload["url"])
+    assert claims["url"] == f"{BUCKET}/{path}" and claims["scope"] == "upload"
+    assert "owner" not in claims  # signed by the function's service role, not the user
     assert attachment_count(db_admin, task_id) == 1
+    assert object_names(db_admin, path) == []  # nothing in Storage until the client uploads
+
+    content = b"%PDF-1.7 " + uuid.uuid4().bytes
+    put = httpx.put(
+        upload["url"], content=content, headers={"Content-Type": "application/pdf"}, timeout=10
+    )
+    assert put.status_code == 200, put.text
+    assert put.json() == {"Key": f"{BUCKET}/{path}"}
+    assert object_names(db_admin, path) == [path]
+    assert len(object_files(served, path)) == 1
+
+    with as_user(served, "viewer") as client:
+        fetched = client.get(f"/attachments/{data['id']}")
+    assert fetched.status_code == 200, fetched.text
+    download = fetched.json()["data"]["download"]
+    assert download["expires_in"] == 60
+    assert download["url"].startswith(f"{storage_base(served)}/object/sign/{BUCKET}/{path}?token=")
+    signed = token_claims(download["url"])
+    assert signed["exp"] - signed["iat"] == 60 and signed["scope"] == "download"
+    got = httpx.get(download["url"], timeout=10)
+    assert got.status_code == 200 and got.content == content
+    assert got.headers["Content-Type"] == "application/pdf"
 
 
-def test_who_may_attach(
-    served: Served, db_admin: Any, located_task: tuple[str, str], storage: FakeStorage
+def test_an_upload_url_cannot_be_used_for_another_object(
+    served: Served, db_admin: Any, located_task: tuple[str, str]
 ) -> None:
+    _, task_id = located_task
+    with as_user(served, "member") as client:
+        first = client.post("/attachments", json={"task_id": task_id, **PDF}).json()["data"]
+        second = client.post("/attachments", json={"task_id": task_id, **PDF}).json()["data"]
+    elsewhere = second["upload"]["url"].split("?")[0] + "?token=" + first["upload"]["token"]
+    response = httpx.put(elsewhere, content=b"x", timeout=10)
+    assert response.status_code == 400
+    assert response.json()["code"] == "InvalidSignature"
+    assert object_names(db_admin, second["storage_path"]) == []
+
+
+def test_who_may_attach(served: Served, db_admin: Any, located_task: tuple[str, str]) -> None:
     _, task_id = located_task
     expected = {
         "owner": 201,
@@ -172,7 +236,6 @@ def test_who_may_attach(
             response = client.post("/attachments", json={"task_id": task_id, **PDF})
         assert response.status_code == status, (who, response.text)
     assert attachment_count(db_admin, task_id) == 3
-    assert storage.sign_upload.call_count == 3
     with as_user(served, "member") as client:
         missing = client.post("/attachments", json={"task_id": str(uuid.uuid4()), **PDF})
     assert_error(missing, 404, "NOT_FOUND")
@@ -205,7 +268,6 @@ def test_bad_attachments_are_refused_before_anything_is_written(
     served: Served,
     db_admin: Any,
     located_task: tuple[str, str],
-    storage: FakeStorage,
     change: dict[str, Any],
     loc: list[str],
 ) -> None:
@@ -215,11 +277,10 @@ def test_bad_attachments_are_refused_before_anything_is_written(
     body = assert_error(response, 422, "VALIDATION_FAILED")
     assert [d["loc"] for d in body["error"]["details"]] == [loc]
     assert attachment_count(db_admin, task_id) == 0
-    assert not storage.sign_upload.called
 
 
 def test_size_and_type_problems_are_reported_together_and_valid_names_pass(
-    served: Served, db_admin: Any, located_task: tuple[str, str], storage: FakeStorage
+    served: Served, db_admin: Any, located_task: tuple[str, str]
 ) -> None:
     _, task_id = located_task
     with as_user(served, "member") as client:
@@ -246,7 +307,7 @@ def test_size_and_type_problems_are_reported_together_and_valid_names_pass(
 
 
 def test_limits_come_from_the_settings(
-    served: Served, db_admin: Any, located_task: tuple[str, str], storage: FakeStorage
+    served: Served, db_admin: Any, located_task: tuple[str, str]
 ) -> None:
     _, task_id = located_task
     with copy_client(
@@ -332,18 +393,18 @@ def test_a_storage_failure_leaves_no_row_behind(
     served: Served,
     db_admin: Any,
     located_task: tuple[str, str],
-    storage: FakeStorage,
+    storage_fault: StorageFault,
     side_effect: Any,
     status: int,
     code: str,
 ) -> None:
     _, task_id = located_task
-    storage.sign_upload.side_effect = side_effect
+    sign_upload = storage_fault.on("POST", SIGN_UPLOAD, side_effect)
     with as_user(served, "member") as client:
         response = client.post("/attachments", json={"task_id": task_id, **PDF})
     assert_error(response, status, code)
     assert UPSTREAM_SECRET not in response.text and DEV_SERVICE_ROLE_KEY not in response.text
-    assert storage.sign_upload.call_count == 1
+    assert sign_upload.call_count == 1
     assert attachment_count(db_admin, task_id) == 0
 
 
@@ -378,7 +439,7 @@ def test_a_slow_storage_is_503_within_the_timeout_and_leaves_no_row(
 
 
 def test_an_attachment_post_replays_with_its_idempotency_key(
-    served: Served, db_admin: Any, located_task: tuple[str, str], storage: FakeStorage
+    served: Served, db_admin: Any, located_task: tuple[str, str]
 ) -> None:
     _, task_id = located_task
     headers = {"Idempotency-Key": uuid.uuid4().hex}
@@ -392,8 +453,7 @@ def test_an_attachment_post_replays_with_its_idempotency_key(
     assert again.headers["Idempotent-Replayed"] == "true"
     assert again.json()["data"] == first.json()["data"]
     assert_error(other, 422, "IDEMPOTENCY_KEY_REUSED")
-    assert attachment_count(db_admin, task_id) == 1
-    assert storage.sign_upload.call_count == 1
+    assert attachment_count(db_admin, task_id) == 1  # one row, one upload URL (replayed)
 
 
 # ---- GET /attachments -----------------------------------------------------------------------
@@ -450,23 +510,20 @@ def test_list_refuses_outsiders_anon_and_bad_cursors(
 
 
 def test_get_answers_a_short_lived_download_url(
-    served: Served, db_admin: Any, located_task: tuple[str, str], storage: FakeStorage
+    served: Served, db_admin: Any, located_task: tuple[str, str]
 ) -> None:
     _, task_id = located_task
     attachment, path = make_attachment(db_admin, task_id)
+    store_file(served, path, b"the file")
     with as_user(served, "viewer") as client:
         response = client.get(f"/attachments/{attachment}")
     assert response.status_code == 200, response.text
     data = response.json()["data"]
-    storage_url = f"{served.auth.url}/storage/v1"
     assert data["id"] == attachment and data["storage_path"] == path
-    assert data["download"] == {
-        "url": f"{storage_url}/object/sign/attachments/{path}?token=down-token",
-        "expires_in": 60,
-    }
-    request = storage.sign_download.calls.last.request
-    check_service_call(request, "POST", f"{storage_url}/object/sign/attachments/{path}")
-    assert json.loads(request.content) == {"expiresIn": "60"}
+    url = data["download"]["url"]
+    assert data["download"]["expires_in"] == 60
+    assert url.startswith(f"{storage_base(served)}/object/sign/{BUCKET}/{path}?token=")
+    assert httpx.get(url, timeout=10).content == b"the file"
 
     for who, status in {"outsider": 404, "anon": 401}.items():
         with as_user(served, who) as client:
@@ -474,64 +531,80 @@ def test_get_answers_a_short_lived_download_url(
     with as_user(served, "member") as client:
         assert_error(client.get(f"/attachments/{uuid.uuid4()}"), 404, "NOT_FOUND")
         assert_error(client.get("/attachments/nope"), 422, "VALIDATION_FAILED")
-    assert storage.sign_download.call_count == 1
 
 
-def test_get_maps_storage_failures(
-    served: Served, db_admin: Any, located_task: tuple[str, str], storage: FakeStorage
+def test_a_file_never_uploaded_is_not_found(
+    served: Served, db_admin: Any, located_task: tuple[str, str]
 ) -> None:
+    """Storage answers 400 with statusCode "404" for a missing object; the function says 404."""
     _, task_id = located_task
     attachment, _ = make_attachment(db_admin, task_id)
     with as_user(served, "member") as client:
-        storage.sign_download.side_effect = storage_error(400, "404")  # never uploaded
         missing = client.get(f"/attachments/{attachment}")
-        storage.sign_download.side_effect = _raise(httpx.ReadTimeout)
-        slow = client.get(f"/attachments/{attachment}")
     assert "not found" in assert_error(missing, 404, "NOT_FOUND")["error"]["message"]
+
+
+def test_a_slow_download_signature_is_503(
+    served: Served, db_admin: Any, located_task: tuple[str, str], storage_fault: StorageFault
+) -> None:
+    _, task_id = located_task
+    attachment, _ = make_attachment(db_admin, task_id)
+    storage_fault.on("POST", SIGN_DOWNLOAD, _raise(httpx.ReadTimeout))
+    with as_user(served, "member") as client:
+        slow = client.get(f"/attachments/{attachment}")
     assert_error(slow, 503, "UNAVAILABLE")
-    assert UPSTREAM_SECRET not in missing.text + slow.text
+    assert UPSTREAM_SECRET not in slow.text
 
 
 # ---- DELETE /attachments/{id} ---------------------------------------------------------------
 
 
 def test_delete_removes_the_row_and_the_object(
-    served: Served, db_admin: Any, located_task: tuple[str, str], storage: FakeStorage
+    served: Served, db_admin: Any, located_task: tuple[str, str]
 ) -> None:
     _, task_id = located_task
     attachment, path = make_attachment(db_admin, task_id, uploaded_by=MEMBER)
+    store_file(served, path)
+    assert object_names(db_admin, path) == [path] and object_files(served, path)
     with as_user(served, "member") as client:
         response = client.delete(f"/attachments/{attachment}")
         assert response.status_code == 204 and response.content == b""
         assert_error(client.delete(f"/attachments/{attachment}"), 404, "NOT_FOUND")
-    request = storage.remove.calls.last.request
-    check_service_call(request, "DELETE", f"{served.auth.url}/storage/v1/object/attachments")
-    assert json.loads(request.content) == {"prefixes": [path]}
-    assert storage.remove.call_count == 1
+    assert attachment_count(db_admin, task_id) == 0
+    assert object_names(db_admin, path) == [] and object_files(served, path) == []
+
+
+def test_deleting_an_attachment_whose_file_never_came_succeeds(
+    served: Served, db_admin: Any, located_task: tuple[str, str]
+) -> None:
+    _, task_id = located_task
+    attachment, _ = make_attachment(db_admin, task_id, uploaded_by=MEMBER)
+    with as_user(served, "member") as client:
+        assert client.delete(f"/attachments/{attachment}").status_code == 204
     assert attachment_count(db_admin, task_id) == 0
 
 
-def test_who_may_delete(
-    served: Served, db_admin: Any, located_task: tuple[str, str], storage: FakeStorage
-) -> None:
+def test_who_may_delete(served: Served, db_admin: Any, located_task: tuple[str, str]) -> None:
     ws, task_id = located_task
     other_member, _ = make_user(db_admin)
     db_admin.execute(
         "insert into public.workspace_members (workspace_id, user_id, role) values (%s, %s, 'member')",
         (ws, other_member),
     )
-    attachment, _ = make_attachment(db_admin, task_id, uploaded_by=MEMBER)
+    attachment, path = make_attachment(db_admin, task_id, uploaded_by=MEMBER)
+    store_file(served, path)
     for who, status in {"viewer": 403, "outsider": 404, "anon": 401, other_member: 403}.items():
         with as_user(served, who) as client:
             assert client.delete(f"/attachments/{attachment}").status_code == status, who
     assert attachment_count(db_admin, task_id) == 1
-    assert not storage.remove.called
+    assert object_names(db_admin, path) == [path]
     for who in ("owner", "admin"):
-        attachment, _ = make_attachment(db_admin, task_id, uploaded_by=MEMBER)
+        attachment, path = make_attachment(db_admin, task_id, uploaded_by=MEMBER)
+        store_file(served, path)
         with as_user(served, who) as client:
             assert client.delete(f"/attachments/{attachment}").status_code == 204, who
+        assert object_names(db_admin, path) == []
     assert attachment_count(db_admin, task_id) == 1
-    assert storage.remove.call_count == 2
 
 
 @pytest.mark.parametrize(
@@ -541,16 +614,16 @@ def test_a_failed_object_removal_keeps_the_row(
     served: Served,
     db_admin: Any,
     located_task: tuple[str, str],
-    storage: FakeStorage,
+    storage_fault: StorageFault,
     side_effect: Any,
 ) -> None:
     _, task_id = located_task
     attachment, _ = make_attachment(db_admin, task_id)
-    storage.remove.side_effect = side_effect
+    remove = storage_fault.on("DELETE", REMOVE, side_effect)
     with as_user(served, "admin") as client:
         response = client.delete(f"/attachments/{attachment}")
     assert_error(response, 503, "UNAVAILABLE")
-    assert storage.remove.call_count == 1
+    assert remove.call_count == 1
     assert attachment_count(db_admin, task_id) == 1
 
 
@@ -606,29 +679,25 @@ def test_openapi_declares_every_route(served: Served) -> None:
 
 
 def test_deleting_a_task_queues_its_files_and_purge_removes_them(
-    served: Served, db_admin: Any, located_task: tuple[str, str], storage: FakeStorage
+    served: Served, db_admin: Any, located_task: tuple[str, str]
 ) -> None:
     _, task_id = located_task
     _, path = make_attachment(db_admin, task_id, uploaded_by=MEMBER)
+    store_file(served, path)
     with as_user(served, "owner") as client:
         assert client.delete(f"/tasks/{task_id}").status_code in (200, 204)
     queued = db_admin.execute(
         "select name from private.storage_orphans where name = %s", (path,)
     ).fetchall()
     assert queued == [(path,)]
+    assert object_names(db_admin, path) == [path]  # the file outlives its row until the purge
     with as_user(served, "owner") as client:
         assert_error(client.post("/attachments/purge"), 401, "UNAUTHENTICATED")
     with served.client(Authorization=f"Bearer {DEV_SERVICE_ROLE_KEY}") as client:
         response = client.post("/attachments/purge")
     assert response.status_code == 200, response.text
     assert response.json()["data"]["removed"] >= 1
-    removed = [json.loads(call.request.content)["prefixes"] for call in storage.remove.calls]
-    assert any(path in names for names in removed)
-    check_service_call(
-        storage.remove.calls.last.request,
-        "DELETE",
-        f"{served.auth.url}/storage/v1/object/attachments",
-    )
+    assert object_names(db_admin, path) == [] and object_files(served, path) == []
     assert (
         db_admin.execute(
             "select count(*) from private.storage_orphans where name = %s", (path,)
@@ -638,10 +707,11 @@ def test_deleting_a_task_queues_its_files_and_purge_removes_them(
 
 
 def test_purge_keeps_the_queue_when_storage_fails(
-    served: Served, db_admin: Any, located_task: tuple[str, str], storage: FakeStorage
+    served: Served, db_admin: Any, located_task: tuple[str, str], storage_fault: StorageFault
 ) -> None:
     _, task_id = located_task
     _, path = make_attachment(db_admin, task_id, uploaded_by=MEMBER)
+    store_file(served, path)
     db_admin.execute(
         "delete from public.projects where id = (select project_id from public.tasks where id = %s)",
         (task_id,),
@@ -653,7 +723,7 @@ def test_purge_keeps_the_queue_when_storage_fails(
         ).fetchone()[0]
         == 1
     )
-    storage.remove.side_effect = storage_error(500)
+    storage_fault.on("DELETE", REMOVE, storage_error(500))
     with served.client(Authorization=f"Bearer {DEV_SERVICE_ROLE_KEY}") as client:
         assert_error(client.post("/attachments/purge"), 503, "UNAVAILABLE")
     assert (
@@ -662,3 +732,4 @@ def test_purge_keeps_the_queue_when_storage_fails(
         ).fetchone()[0]
         == 1
     )
+    assert object_names(db_admin, path) == [path]
