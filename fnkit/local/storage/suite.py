@@ -1,0 +1,209 @@
+"""Run supabase-py's own Storage tests (`src/storage/tests`) against the local Storage.
+
+    python -m fnkit.local.storage.suite --tests <dir of supabase-py's src/storage/tests>
+
+The measure of the local Storage is the real client's own suite, not our opinion of the
+protocol. This starts the local services on a throwaway database (bootstrapped, migrated,
+seeded, dropped afterwards), points the suite at them the way its conftest reads its target
+(`SUPABASE_TEST_URL`, `SUPABASE_TEST_KEY`: the service role key, as the suite creates and
+deletes buckets), runs it with pytest from a scratch copy outside any repository, and prints
+passed / failed / out-of-scope counts, each failure with its reason.
+
+Out of scope (counted apart, with the reason): image transformations, the S3 protocol, TUS
+resumable uploads, analytics and vector buckets. The suite's conftest imports python-dotenv
+only to read its own `tests.env`; since the variables are set here, a stand-in `load_dotenv`
+that fills only unset variables is put on the path when the package is not installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fnkit import db
+from fnkit.devenv import DEV_SERVICE_ROLE_KEY
+from fnkit.local.config import LocalConfig
+from fnkit.local.keys import KeyRing
+
+__all__ = ["main"]
+
+OUT_OF_SCOPE = {
+    "transform": "image transformations are not served locally",
+    "render": "image transformations are not served locally",
+    "s3": "the S3 protocol is not served locally",
+    "tus": "TUS resumable uploads are not served locally",
+    "resumable": "TUS resumable uploads are not served locally",
+    "analytics": "analytics buckets are not served locally",
+    "vector": "vector buckets are not served locally",
+}
+DOTENV_SHIM = '''"""Stand-in for python-dotenv's load_dotenv: fills unset variables from KEY=VALUE lines."""
+import os
+
+
+def load_dotenv(dotenv_path=None, **_):
+    try:
+        lines = open(dotenv_path or ".env", encoding="utf-8").read().splitlines()
+    except OSError:
+        return False
+    for line in lines:
+        key, sep, value = line.partition("=")
+        if sep and key.strip() and not key.lstrip().startswith("#"):
+            os.environ.setdefault(key.strip(), value.strip().strip('"').strip("'"))
+    return True
+'''
+PYTEST_INI = """[pytest]
+asyncio_mode = auto
+filterwarnings =
+    ignore::DeprecationWarning
+"""
+
+
+@dataclass
+class Outcome:
+    """One test's result: passed, failed or out of scope, with why."""
+
+    name: str
+    status: str
+    reason: str = ""
+
+
+@dataclass
+class Report:
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+
+@contextmanager
+def local_services() -> Iterator[str]:
+    """The local Supabase services on a throwaway database: their base URL."""
+    from werkzeug.middleware.dispatcher import DispatcherMiddleware
+    from werkzeug.serving import make_server
+    from werkzeug.wrappers import Response
+
+    from fnkit.local.gateway import service_mounts
+
+    admin_url = db.resolve_test_admin_url()
+    url = db.create_throwaway_database(admin_url, prefix="storage_suite")
+    data_dir = Path(tempfile.mkdtemp(prefix="storage-suite-"))
+    try:
+        db.bootstrap(url)
+        db.migrate(url)
+        db.seed(url)
+        keys = KeyRing()
+        keys.add_key("suite")
+        config = LocalConfig(base_url="", database_url=url, data_dir=data_dir, keys=keys)
+        app = DispatcherMiddleware(Response("not found", 404), service_mounts(config))
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        config.base_url = f"http://127.0.0.1:{server.server_port}"
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            yield config.base_url
+        finally:
+            server.shutdown()
+    finally:
+        db.drop_database(admin_url, db.database_name(url))
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def run_suite(tests: Path, base_url: str) -> Report:
+    """pytest over a scratch copy of `tests`, its results read from JUnit XML."""
+    with tempfile.TemporaryDirectory(prefix="storage-suite-run-") as scratch:
+        root = Path(scratch)
+        shutil.copytree(tests, root / "tests")
+        (root / "pytest.ini").write_text(PYTEST_INI)
+        shim = root / "shim"
+        shim.mkdir()
+        (shim / "dotenv.py").write_text(DOTENV_SHIM)
+        env = {
+            **os.environ,
+            "SUPABASE_TEST_URL": f"{base_url}/storage/v1/",
+            "SUPABASE_TEST_KEY": DEV_SERVICE_ROLE_KEY,
+            "PYTHONPATH": os.pathsep.join(
+                p for p in (str(shim), os.environ.get("PYTHONPATH", "")) if p
+            ),
+        }
+        junit = root / "results.xml"
+        command = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "tests",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:randomly",
+            f"--junitxml={junit}",
+        ]
+        subprocess.run(command, cwd=root, env=env, check=False)
+        return parse_junit(junit)
+
+
+def parse_junit(path: Path) -> Report:
+    report = Report()
+    if not path.exists():
+        return report
+    for case in ET.parse(path).getroot().iter("testcase"):
+        name = f"{case.get('classname', '')}::{case.get('name', '')}"
+        problem = case.find("failure")
+        if problem is None:
+            problem = case.find("error")
+        skipped = case.find("skipped")
+        scope = out_of_scope(name)
+        if problem is not None:
+            reason = (problem.get("message") or "").splitlines()[0:1]
+            status = "out-of-scope" if scope else "failed"
+            report.outcomes.append(Outcome(name, status, scope or (reason[0] if reason else "")))
+        elif skipped is not None:
+            report.outcomes.append(Outcome(name, "skipped", skipped.get("message") or ""))
+        else:
+            report.outcomes.append(Outcome(name, "passed"))
+    return report
+
+
+def out_of_scope(name: str) -> str | None:
+    lowered = name.lower()
+    return next((why for word, why in OUT_OF_SCOPE.items() if word in lowered), None)
+
+
+def print_report(report: Report) -> None:
+    print()
+    print(
+        f"supabase-py Storage suite against the local Storage: {report.count('passed')} passed,"
+        f" {report.count('failed')} failed, {report.count('out-of-scope')} out of scope,"
+        f" {report.count('skipped')} skipped"
+    )
+    for outcome in report.outcomes:
+        if outcome.status in ("failed", "out-of-scope", "skipped"):
+            print(f"  {outcome.status}: {outcome.name}: {outcome.reason}")
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m fnkit.local.storage.suite")
+    parser.add_argument(
+        "--tests", required=True, type=Path, help="supabase-py's src/storage/tests directory"
+    )
+    args = parser.parse_args(argv)
+    tests: Path = args.tests.resolve()
+    if not (tests / "_sync").is_dir():
+        parser.error(f"{tests} is not supabase-py's src/storage/tests (no _sync/ in it)")
+    with local_services() as base_url:
+        report = run_suite(tests, base_url)
+    print_report(report)
+    return 1 if report.count("failed") or not report.outcomes else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
