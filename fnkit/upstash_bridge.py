@@ -155,7 +155,7 @@ def _prepare(args: list[bytes], scripts: ScriptRegistry) -> Prepared:
     if (index := compat.scan_cursor_index(args)) is not None:
         # A bridge cursor in a pipeline: its page is read again (held elements are per call).
         return Prepared([*args[:index], redis_cursor(args[index]), *args[index + 1 :]], None, args)
-    return Prepared(compat.rank_limit(args) or args, None, args)
+    return Prepared(compat.rank_limit(args) or compat.approximate_trim(args) or args, None, args)
 
 
 # --- Redis replies out, JSON in ------------------------------------------------------------
@@ -535,6 +535,8 @@ class BridgeHandle:
         self.token = token
         self.redis_url = redis_url
         self.embedded = redis_url is None
+        self.redis_version = app.redis_version
+        """The Redis behind the bridge ("" for fakeredis)."""
         self.redis: redis.Redis = app.backend.client
         """Direct redis-py client on the same data (fixtures flush through it)."""
         self._server = server

@@ -7,6 +7,13 @@ suite against the bridge (`make parity`):
 
 - `ZRANGE`/`ZRANGESTORE` by rank with `LIMIT offset count`: Upstash applies the limit to the
   rank range, Redis refuses it without BYSCORE/BYLEX. The bridge runs it as a script.
+- `XADD`/`XTRIM` with `MAXLEN ~ n`: Redis drops whole nodes of 100 entries only, so what is
+  left depends on where the nodes end (130 entries trimmed to about 5 leave 30). Upstash's
+  streams are its own: its clients' tests, run against it, find nothing trimmed while the
+  excess is small (81 to 91 entries over) and an exact trim when it is large (125 and 9,700
+  over). The bridge trims exactly once the excess reaches `APPROXIMATE_TRIM_SLACK` and
+  leaves the stream alone below it (a script, so XLEN and the trim are one step). `MINID ~`
+  and `LIMIT` stay Redis's (nothing shows how Upstash answers them).
 - `XINFO CONSUMERS` of a group the stream does not have: Upstash answers an empty list,
   Redis a NOGROUP error. The bridge answers the empty list (other NOGROUP errors stay).
 - `SCAN`/`HSCAN`/`SSCAN`/`ZSCAN`: Upstash answers COUNT elements a page (fewer only on the
@@ -42,6 +49,32 @@ if ARGV[6] == '1' then table.insert(args, 'REV') end
 if store then return redis.call('ZRANGESTORE', KEYS[1], unpack(args)) end
 if ARGV[7] == '1' then table.insert(args, 'WITHSCORES') end
 return redis.call('ZRANGE', unpack(args))
+"""
+
+APPROXIMATE_TRIM_SLACK: Final = 100
+"""Entries a `MAXLEN ~` stream may hold over its threshold before it is trimmed (exactly).
+Upstash's clients' tests place it between 92 and 125; 100 is Redis's node size."""
+# Lua: MAXLEN ~ as Upstash answers it. KEYS: stream. ARGV: threshold, slack, then for XADD
+# the NOMKSTREAM flag (1/0), the ID and the field/value pairs. Errors come back verbatim.
+APPROXIMATE_TRIM_SCRIPT: Final = b"""
+local added
+if #ARGV > 2 then
+  local xadd = {KEYS[1]}
+  if ARGV[3] == '1' then table.insert(xadd, 'NOMKSTREAM') end
+  for i = 4, #ARGV do table.insert(xadd, ARGV[i]) end
+  added = redis.pcall('XADD', unpack(xadd))
+  if type(added) == 'table' and added.err then return added end
+  if not added then return false end
+end
+local length = redis.pcall('XLEN', KEYS[1])
+if type(length) == 'table' then return length end
+local maxlen = tonumber(ARGV[1])
+local trimmed = 0
+if length - maxlen >= tonumber(ARGV[2]) then
+  trimmed = redis.call('XTRIM', KEYS[1], 'MAXLEN', '=', maxlen)
+end
+if #ARGV > 2 then return added end
+return trimmed
 """
 
 # Commands (and BITOP operations) the machine's Redis 7.0 lacks, with the first Redis
@@ -138,6 +171,34 @@ def _is_int(value: bytes) -> bool:
     except ValueError:
         return False
     return True
+
+
+def approximate_trim(args: list[bytes]) -> list[bytes] | None:
+    """`XTRIM key MAXLEN ~ n` or `XADD key [NOMKSTREAM] MAXLEN ~ n id field value ...` as an
+    EVAL of `APPROXIMATE_TRIM_SCRIPT`; None for every other form (Redis runs it as it is)."""
+    name = args[0].upper()
+    if name == b"XTRIM":
+        if len(args) != 5 or args[2].upper() != b"MAXLEN" or args[3] != b"~":
+            return None
+        return _trim_eval(args[1], args[4], [])
+    if name != b"XADD" or len(args) < 3:
+        return None
+    nomkstream, at = b"0", 2
+    if args[at].upper() == b"NOMKSTREAM":
+        nomkstream, at = b"1", at + 1
+    if len(args) < at + 5 or args[at].upper() != b"MAXLEN" or args[at + 1] != b"~":
+        return None  # no MAXLEN ~, or too short: Redis answers it (or its error)
+    threshold, rest = args[at + 2], args[at + 3 :]
+    if rest[0].upper() in (b"LIMIT", b"NOMKSTREAM"):
+        return None
+    return _trim_eval(args[1], threshold, [nomkstream, *rest])
+
+
+def _trim_eval(key: bytes, threshold: bytes, xadd: list[bytes]) -> list[bytes] | None:
+    if not threshold.isdigit():
+        return None  # Redis's own error for a bad threshold
+    slack = str(APPROXIMATE_TRIM_SLACK).encode()
+    return [b"EVAL", APPROXIMATE_TRIM_SCRIPT, b"1", key, threshold, slack, *xadd]
 
 
 def is_missing_group_listing(args: list[bytes], error: str) -> bool:

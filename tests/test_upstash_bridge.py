@@ -407,23 +407,34 @@ def test_zrange_and_zrangestore_by_rank_with_limit(client: Redis, key: str) -> N
     assert client.zrangestore(dst, key, 1, 4, sortby="BYSCORE", offset=1, count=2) == 2
 
 
-def test_approximate_trimming_drops_whole_nodes_only(client: Redis, key: str) -> None:
-    """`~` trims as Redis does, and as upstash-redis's own tests expect of Upstash: whole
-    nodes of 100 entries only, so 111 entries trimmed to about 30 stay 111. `=` is exact."""
+def _add_entries(client: Redis, key: str, count: int) -> None:
     pipe = client.pipeline()
-    for i in range(110):
+    for i in range(count):
         pipe.xadd(key, "*", {"n": str(i)})
     pipe.exec()
-    client.xadd(key, "*", {"n": "110"}, maxlen=30)  # approximate by default
+
+
+def test_approximate_trimming_as_upstash(client: Redis, key: str) -> None:
+    """`MAXLEN ~` as upstash-redis's own tests find it on Upstash: nothing trimmed while the
+    stream is less than 100 entries over (111 trimmed to ~30 stay 111), exactly trimmed
+    beyond (130 trimmed to ~5 leave 5, where Redis's whole nodes would leave 30)."""
+    _add_entries(client, key, 110)
+    assert isinstance(client.xadd(key, "*", {"n": "110"}, maxlen=30), str)  # ~ by default
     assert client.xlen(key) == 111
     assert client.xtrim(key, maxlen=30) == 0
-    for i in range(139):
-        pipe.xadd(key, "*", {"n": str(111 + i)})
-    pipe.exec()
-    assert client.xtrim(key, maxlen=30) == 200  # 250 in nodes of 100, 100, 50
-    assert client.xtrim(key, maxlen=30, approximate=False) == 20
-    client.xadd(key, "*", {"n": "250"}, maxlen=3, approximate_trim=False)
-    assert client.xlen(key) == 3
+    _add_entries(client, key, 19)
+    assert client.xtrim(key, maxlen=5) == 125
+    assert client.xlen(key) == 5
+    _add_entries(client, key, 120)
+    client.xadd(key, "*", {"n": "last"}, maxlen=20)
+    assert client.xlen(key) == 20
+    assert client.xtrim(key, maxlen=3, approximate=False) == 17  # `=` is Redis's own
+    assert client.xadd(f"{key}:none", "*", {"n": "1"}, maxlen=1, nomkstream=True) is None
+    with pytest.raises(UpstashError, match=r"^ERR The ID specified in XADD is equal or smaller"):
+        client.xadd(key, "0-1", {"n": "old"}, maxlen=1)
+    client.set(f"{key}:s", "s")
+    with pytest.raises(UpstashError, match=r"^WRONGTYPE Operation against a key[^:]*$"):
+        client.xtrim(f"{key}:s", maxlen=1)
 
 
 def test_xinfo_consumers_of_a_missing_group_is_empty(bridge: BridgeHandle, key: str) -> None:
