@@ -1,0 +1,181 @@
+"""A channel's `postgres_changes` bindings: parsed as Realtime parses them, matched per change.
+
+A binding is `{event, schema, table, filter}`: event `*`, INSERT, UPDATE or DELETE; schema
+`public` when only a table is named; table `*` for every published table of the schema; filter
+`column=op.value` (several joined by commas are ANDed), op one of eq, neq, lt, lte, gt, gte, in
+(`in.(a,b,c)`), each optionally negated with `not.`. The join reply echoes each binding with an
+`id` (Realtime's `:erlang.phash2(params)`, here a CRC of the same params in the same range).
+
+Filters are evaluated on the typed record (the JSON values Realtime sends): numbers compare as
+numbers, booleans as booleans, everything else as text. An INSERT or UPDATE is filtered on its
+new record, a DELETE on its old one; a column the record lacks fails the filter.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zlib
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+__all__ = ["Binding", "BindingError", "Filter", "parse_binding"]
+
+OPS = ("eq", "neq", "lt", "lte", "gt", "gte", "in")
+EVENTS = ("*", "INSERT", "UPDATE", "DELETE")
+_FILTER = re.compile(r"^([^=]+)=(not\.)?([a-z]+)\.(.*)$", re.DOTALL)
+_NUMERIC = {"int2", "int4", "int8", "float4", "float8", "numeric", "oid"}
+
+
+class BindingError(ValueError):
+    """The binding's params are not ones Realtime accepts; the text is Realtime's."""
+
+
+@dataclass(frozen=True)
+class Filter:
+    column: str
+    op: str
+    value: str
+    negate: bool = False
+
+    def passes(self, record: dict[str, Any], types: dict[str, str]) -> bool:
+        if self.column not in record or record[self.column] is None:
+            return False
+        kind = types.get(self.column, "text")
+        actual = _typed(record[self.column], kind)
+        if self.op == "in":
+            wanted = [_typed(v, kind) for v in _split_list(self.value)]
+            result = actual in wanted
+        else:
+            expected = _typed(self.value, kind)
+            try:
+                result = _compare(self.op, actual, expected)
+            except TypeError:
+                result = False
+        return result != self.negate
+
+
+@dataclass(frozen=True)
+class Binding:
+    event: str
+    schema: str
+    table: str
+    filters: tuple[Filter, ...]
+    params: dict[str, Any]
+
+    @property
+    def id(self) -> int:
+        text = json.dumps(self.params, sort_keys=True, separators=(",", ":"))
+        return zlib.crc32(text.encode()) % (1 << 27)
+
+    def reply(self) -> dict[str, Any]:
+        """The binding as the join reply echoes it."""
+        return {**self.params, "id": self.id}
+
+    def wants(self, op: str, schema: str, table: str) -> bool:
+        return (
+            self.event in ("*", op) and self.schema in ("*", schema) and self.table in ("*", table)
+        )
+
+    def passes(self, record: dict[str, Any], types: dict[str, str]) -> bool:
+        return all(f.passes(record, types) for f in self.filters)
+
+
+def parse_binding(params: Any) -> Binding:
+    """The binding of one `postgres_changes` entry of a join's config."""
+    if not isinstance(params, dict):
+        raise BindingError("No subscription params provided. Please provide at least a `schema`"
+                           f" or `table` to subscribe to: {params!r}")  # fmt: skip
+    event = str(params.get("event", "*")).upper()
+    event = event if event in EVENTS else "*"
+    schema, table, filter_ = params.get("schema"), params.get("table"), params.get("filter")
+    if isinstance(schema, str) and isinstance(table, str):
+        pass
+    elif isinstance(schema, str) and table is None and filter_ is None:
+        table = "*"
+    elif isinstance(table, str) and schema is None and filter_ is None:
+        schema = "public"
+    else:
+        raise BindingError("No subscription params provided. Please provide at least a `schema`"
+                           f" or `table` to subscribe to: {_shown(params)}")  # fmt: skip
+    filters: tuple[Filter, ...] = ()
+    if filter_ is not None:
+        if not isinstance(filter_, str):
+            raise BindingError(f"Error parsing `filter` params: {filter_!r}")
+        filters = _parse_filters(filter_)
+    return Binding(event, schema, table, filters, dict(params))
+
+
+def _shown(params: dict[str, Any]) -> str:
+    if "user_token" in params or "auth_token" in params:
+        return "<redacted>"
+    return json.dumps(params)
+
+
+def _parse_filters(text: str) -> tuple[Filter, ...]:
+    if not text.strip():
+        return ()
+    filters = []
+    for part in _split_top_level(text.strip()):
+        match = _FILTER.match(part)
+        if match is None or match.group(3) not in OPS:
+            pieces = part.split("=", 1)[-1].split(".", 1)
+            raise BindingError(f"Error parsing `filter` params: {json.dumps(pieces)}")
+        column, negate, op, value = match.groups()
+        if op == "in" and not (value.startswith("(") and value.endswith(")")):
+            raise BindingError(f"Error parsing `filter` params: {json.dumps([op, value])}")
+        filters.append(Filter(column.strip(), op, value, negate is not None))
+    return tuple(filters)
+
+
+def _split_top_level(text: str) -> list[str]:
+    """Split on commas outside parentheses and double quotes."""
+    parts, depth, quoted, current = [], 0, False, ""
+    for char in text:
+        if char == '"':
+            quoted = not quoted
+        elif not quoted and char == "(":
+            depth += 1
+        elif not quoted and char == ")":
+            depth -= 1
+        elif not quoted and depth == 0 and char == ",":
+            parts.append(current)
+            current = ""
+            continue
+        current += char
+    parts.append(current)
+    return parts
+
+
+def _split_list(value: str) -> list[str]:
+    inner = value[1:-1]
+    return [item.strip().strip('"') for item in _split_top_level(inner) if item.strip()]
+
+
+def _typed(value: Any, kind: str) -> Any:
+    if kind in _NUMERIC:
+        try:
+            return Decimal(str(value))
+        except InvalidOperation:
+            return str(value)
+    if kind == "bool":
+        text = str(value).lower()
+        return text in ("true", "t", "1", "yes", "on")
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True)
+    return str(value).lower() if kind == "uuid" else str(value)
+
+
+def _compare(op: str, a: Any, b: Any) -> bool:
+    if op == "eq":
+        return bool(a == b)
+    if op == "neq":
+        return bool(a != b)
+    if op == "lt":
+        return bool(a < b)
+    if op == "lte":
+        return bool(a <= b)
+    if op == "gt":
+        return bool(a > b)
+    return bool(a >= b)

@@ -1,0 +1,199 @@
+"""Postgres Changes from the database's own change stream, as Realtime reads it.
+
+A temporary logical replication slot on `pgoutput` (so a crash leaves no slot holding WAL: it
+goes with its session) is read through SQL every few milliseconds with the `supabase_realtime`
+publication; only the publication's tables ever appear. Each change is matched against the
+channels' bindings (event, schema, table, filters), checked per subscriber against its SELECT
+policies (`records.visible`), and sent as `postgres_changes` with the ids of the bindings it
+matched, one message per channel.
+
+A server without `wal_level=logical` cannot decode: the feed says so once, clearly, and
+channels that ask for Postgres Changes get that message as their `system` error; broadcast and
+presence are unaffected.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import threading
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+
+from fnkit.local.realtime import records
+from fnkit.local.realtime.bindings import Binding
+from fnkit.local.realtime.pgoutput import Change, Decoder, Relation
+from fnkit.local.tokens import role_of
+
+if TYPE_CHECKING:
+    from fnkit.local.realtime.channel import Channel
+
+__all__ = ["NOT_LOGICAL", "ChangeFeed"]
+
+_log = logging.getLogger(__name__)
+
+PUBLICATION = "supabase_realtime"
+NOT_LOGICAL = (
+    "Postgres Changes are unavailable: the database runs with wal_level={level}, and reading"
+    " its changes needs wal_level=logical (set it with `alter system set wal_level = logical`"
+    " and restart the server, or use the embedded Postgres); broadcast and presence still work"
+)
+_READ = (
+    "select data from pg_logical_slot_get_binary_changes(%s, null, null,"
+    " 'proto_version', '1', 'publication_names', %s)"
+)
+
+
+class ChangeFeed:
+    def __init__(self, database_url: str, interval_s: float = 0.02) -> None:
+        self.database_url = database_url
+        self.interval_s = interval_s
+        self.slot = f"fnkit_realtime_{os.getpid()}_{secrets.token_hex(4)}"
+        self.problem: str | None = None
+        self.ready = threading.Event()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._subs: dict[Channel, list[Binding]] = {}
+        self._tables: dict[Relation, records.TableInfo] = {}
+        self._thread = threading.Thread(target=self._run, name="realtime-changes", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    # ---- subscriptions ----------------------------------------------------------------
+
+    def subscribe(self, channel: Channel, bindings: list[Binding]) -> str | None:
+        """Register the channel's bindings once the slot reads; the error to report, if any."""
+        if not self.ready.wait(timeout=15):
+            return "Realtime was unable to connect to the project database"
+        if self.problem is not None:
+            return self.problem
+        try:
+            error = self._check(bindings)
+        except psycopg.Error as exc:
+            return f"Unable to subscribe to changes with given parameters: {exc}"
+        if error is None:
+            with self._lock:
+                self._subs[channel] = list(bindings)
+        return error
+
+    def unsubscribe(self, channel: Channel) -> None:
+        with self._lock:
+            self._subs.pop(channel, None)
+
+    def _check(self, bindings: list[Binding]) -> str | None:
+        """Realtime refuses a binding that matches no published table or filters a column
+        the table lacks."""
+        with psycopg.connect(self.database_url, autocommit=True) as conn:
+            published = conn.execute(
+                "select schemaname, tablename from pg_publication_tables where pubname = %s",
+                (PUBLICATION,),
+            ).fetchall()
+            for binding in bindings:
+                tables = [
+                    (s, t)
+                    for s, t in published
+                    if binding.schema in ("*", s) and binding.table in ("*", t)
+                ]
+                if not tables:
+                    return (
+                        "Unable to subscribe to changes with given parameters. Please check"
+                        " Realtime is enabled for the given connect parameters: [event:"
+                        f" {binding.event}, schema: {binding.schema}, table: {binding.table},"
+                        f" filters: {[(f.column, f.op, f.value) for f in binding.filters]}]"
+                    )
+                for f in binding.filters:
+                    if (
+                        binding.table != "*"
+                        and not conn.execute(
+                            "select 1 from pg_attribute where attrelid = format('%%I.%%I', %s, %s)"
+                            "::regclass and attname = %s and attnum > 0 and not attisdropped",
+                            (binding.schema, binding.table, f.column),
+                        ).fetchone()
+                    ):
+                        return f"invalid column for filter {f.column}"
+        return None
+
+    # ---- the stream ---------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self.database_url, autocommit=True) as conn:
+                    if not self._open(conn):
+                        return
+                    decoder = Decoder()
+                    while not self._stop.is_set():
+                        if not self.poll(conn, decoder):
+                            self._stop.wait(self.interval_s)
+            except psycopg.Error as exc:
+                _log.warning("realtime: the change stream failed (%s); reconnecting", exc)
+                self._stop.wait(1.0)
+
+    def _open(self, conn: psycopg.Connection[Any]) -> bool:
+        row = conn.execute("show wal_level").fetchone()
+        level = str(row[0]) if row else "unknown"
+        if level != "logical":
+            self.problem = NOT_LOGICAL.format(level=level)
+            _log.warning("realtime: %s", self.problem)
+            self.ready.set()
+            return False
+        conn.execute(
+            "select pg_create_logical_replication_slot(%s, 'pgoutput', true)", (self.slot,)
+        )
+        self.problem = None
+        self.ready.set()
+        return True
+
+    def poll(self, conn: psycopg.Connection[Any], decoder: Decoder) -> int:
+        """Read and dispatch what the slot holds; the number of changes."""
+        rows = conn.execute(_READ, (self.slot, PUBLICATION)).fetchall()
+        if not rows:
+            return 0
+        changes = decoder.feed([bytes(row[0]) for row in rows])
+        for change in changes:
+            try:
+                self._dispatch(conn, change)
+            except psycopg.Error:
+                _log.exception("realtime: could not deliver a change to %s", change.relation)
+        return len(changes) or len(rows)
+
+    def _dispatch(self, conn: psycopg.Connection[Any], change: Change) -> None:
+        schema, table = change.relation.schema, change.relation.table
+        with self._lock:
+            wanted = [
+                (channel, [b for b in bindings if b.wants(change.op, schema, table)])
+                for channel, bindings in self._subs.items()
+            ]
+        wanted = [(channel, bindings) for channel, bindings in wanted if bindings]
+        if not wanted:
+            return
+        info = self._tables.get(change.relation)
+        if info is None:
+            info = self._tables[change.relation] = records.table_info(conn, change.relation)
+        new, old = records.typed_rows(conn, change)
+        row = old if change.op == "DELETE" else new
+        types = info.types
+        matches = []
+        for channel, bindings in wanted:
+            ids = [b.id for b in bindings if b.passes(row or {}, types)]
+            if ids:
+                matches.append((channel, ids))
+        if not matches:
+            return
+        if info.rls and change.op != "DELETE" and new is not None:
+            viewers = [(role_of(c.identity.claims), c.identity.claims) for c, _ in matches]
+            seen = records.visible(conn, change, info, new, viewers)
+            matches = [m for m, ok in zip(matches, seen, strict=True) if ok]
+        payloads: dict[str, dict[str, Any]] = {}
+        for channel, ids in matches:
+            role = role_of(channel.identity.claims)
+            if role not in payloads:
+                payloads[role] = records.build_payload(change, info, role, new, old)
+            channel.push("postgres_changes", {"ids": ids, "data": payloads[role]})

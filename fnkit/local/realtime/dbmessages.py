@@ -1,0 +1,101 @@
+"""Broadcast from the database: the rows `realtime.send` writes to `realtime.messages`.
+
+Realtime reads that table through a replication stream of its own; here it is polled, which
+works on any server (also one without `wal_level=logical`). A row is delivered once: rows are
+read from a window before the newest `inserted_at` seen (`inserted_at` is the writing
+transaction's start, so a transaction that commits late still lands in the window) and the ids
+already sent are remembered for as long as the window. A transaction that stays open longer
+than the window loses its broadcasts.
+
+Each row goes to its topic as `{event, payload, type: "broadcast", meta: {id}}`, private rows to
+the private topic, whose members were authorized when they joined.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+
+from fnkit.local.realtime.hub import Hub
+
+__all__ = ["MessagePoller"]
+
+_log = logging.getLogger(__name__)
+
+WINDOW = timedelta(seconds=60)
+
+_NEW_ROWS = (
+    "select id, topic, event, payload, coalesce(private, false), inserted_at"
+    " from realtime.messages"
+    " where extension = 'broadcast' and inserted_at > %s and payload is not null"
+    " order by inserted_at"
+)
+
+
+class MessagePoller:
+    def __init__(self, database_url: str, hub: Hub, interval_s: float = 0.05) -> None:
+        self.database_url = database_url
+        self.hub = hub
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+        self._seen: dict[Any, datetime] = {}
+        self._newest: datetime | None = None
+        self._polls = 0
+        self._polled = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="realtime-messages", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def sync(self, timeout: float = 5.0) -> bool:
+        """Wait until a poll that started after this call has finished (tests and benches use
+        it to know that what was committed before has been delivered)."""
+        with self._polled:
+            target = self._polls + 2
+            return self._polled.wait_for(lambda: self._polls >= target, timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self.database_url, autocommit=True) as conn:
+                    if self._newest is None:
+                        row = conn.execute("select now()").fetchone()
+                        assert row is not None
+                        self._newest = row[0]
+                    while not self._stop.is_set():
+                        self.poll(conn)
+                        with self._polled:
+                            self._polls += 1
+                            self._polled.notify_all()
+                        self._stop.wait(self.interval_s)
+            except psycopg.Error as exc:
+                _log.warning("realtime: reading realtime.messages failed (%s); retrying", exc)
+                self._stop.wait(1.0)
+
+    def poll(self, conn: psycopg.Connection[Any]) -> int:
+        """Deliver the rows not sent yet; how many."""
+        assert self._newest is not None
+        sent = 0
+        for id_, topic, event, payload, private, inserted_at in conn.execute(
+            _NEW_ROWS, (self._newest - WINDOW,)
+        ):
+            if id_ in self._seen:
+                continue
+            self._seen[id_] = inserted_at
+            self._newest = max(self._newest, inserted_at)
+            body = {"event": event, "payload": payload, "type": "broadcast",
+                    "meta": {"id": str(id_)}}  # fmt: skip
+            self.hub.broadcast((topic, bool(private)), body)
+            sent += 1
+        horizon = self._newest - WINDOW
+        if len(self._seen) > 1000 or sent:
+            self._seen = {k: v for k, v in self._seen.items() if v > horizon}
+        return sent

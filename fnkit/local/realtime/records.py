@@ -1,0 +1,169 @@
+"""What a Postgres Changes subscriber receives for one row change, and whether it may.
+
+Shapes follow Realtime's `realtime.apply_rls`: `{schema, table, commit_timestamp, type,
+columns, errors, record?, old_record?}`, values typed as `to_jsonb` types them (Postgres does the
+conversion: the pgoutput text values go through `json_populate_record` on the table's row
+type), and only the columns the subscriber's role may select. Under RLS an INSERT or UPDATE is
+sent only when, as the subscriber's role with its claims, the committed row is visible by its
+primary key; a DELETE cannot be checked (the row is gone), so it goes to every matching
+subscriber with only the primary key in `old_record`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from fnkit.local.realtime.pgoutput import UNCHANGED, Change, Relation, Tuple
+
+__all__ = ["TableInfo", "build_payload", "table_info", "typed_rows", "visible"]
+
+DB_ROLES = ("anon", "authenticated", "service_role")
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    columns: tuple[tuple[str, str], ...]  # (name, type name) in attnum order
+    primary_key: tuple[str, ...]
+    rls: bool
+    selectable: dict[str, frozenset[str]]  # role -> columns it may select
+
+    @property
+    def types(self) -> dict[str, str]:
+        return dict(self.columns)
+
+
+def table_info(conn: psycopg.Connection[Any], relation: Relation) -> TableInfo:
+    rows = conn.execute(
+        "select a.attname, t.typname, coalesce(a.attnum = any(i.indkey), false),"
+        " has_column_privilege('anon', a.attrelid, a.attname, 'SELECT'),"
+        " has_column_privilege('authenticated', a.attrelid, a.attname, 'SELECT'),"
+        " has_column_privilege('service_role', a.attrelid, a.attname, 'SELECT')"
+        " from pg_attribute a join pg_type t on t.oid = a.atttypid"
+        " left join pg_index i on i.indrelid = a.attrelid and i.indisprimary"
+        " where a.attrelid = %s and a.attnum > 0 and not a.attisdropped order by a.attnum",
+        (relation.relid,),
+    ).fetchall()
+    rls = conn.execute(
+        "select relrowsecurity from pg_class where oid = %s", (relation.relid,)
+    ).fetchone()
+    selectable = {
+        role: frozenset(row[0] for row in rows if row[3 + i]) for i, role in enumerate(DB_ROLES)
+    }
+    return TableInfo(
+        columns=tuple((row[0], row[1]) for row in rows),
+        primary_key=tuple(row[0] for row in rows if row[2]),
+        rls=bool(rls and rls[0]),
+        selectable=selectable,
+    )
+
+
+def typed_rows(
+    conn: psycopg.Connection[Any], change: Change
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """(new, old) with JSON-typed values; an unchanged TOAST value is taken from the old row."""
+    old_text = _text(change.old) if change.old is not None else None
+    new_text = None
+    if change.new is not None:
+        new_text = {
+            name: (old_text or {}).get(name) if value is UNCHANGED else value
+            for name, value in change.new.items()
+            if value is not UNCHANGED or (old_text is not None and name in old_text)
+        }
+    relation = sql.Identifier(change.relation.schema, change.relation.table)
+    query = sql.SQL(
+        "select to_jsonb(json_populate_record(null::{t}, %s::json)),"
+        " to_jsonb(json_populate_record(null::{t}, %s::json))"
+    ).format(t=relation)
+    row = conn.execute(
+        query,
+        (json.dumps(new_text) if new_text else None, json.dumps(old_text) if old_text else None),
+    ).fetchone()
+    assert row is not None
+    new = {k: v for k, v in row[0].items() if k in new_text} if new_text and row[0] else None
+    old = {k: v for k, v in row[1].items() if k in old_text} if old_text and row[1] else None
+    return new, old
+
+
+def _text(values: Tuple) -> dict[str, str | None]:
+    return {k: v for k, v in values.items() if v is not UNCHANGED}  # type: ignore[misc]
+
+
+def build_payload(
+    change: Change,
+    info: TableInfo,
+    role: str,
+    new: dict[str, Any] | None,
+    old: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The `data` of a postgres_changes message for a subscriber acting as `role`."""
+    allowed = info.selectable.get(role, frozenset())
+    data: dict[str, Any] = {
+        "schema": change.relation.schema,
+        "table": change.relation.table,
+        "commit_timestamp": _timestamp(change.commit_time),
+        "type": change.op,
+        "columns": [{"name": n, "type": t} for n, t in info.columns if n in allowed],
+        "errors": None,
+    }
+    if change.op in ("INSERT", "UPDATE"):
+        data["record"] = {k: v for k, v in (new or {}).items() if k in allowed}
+    if change.op == "UPDATE":
+        data["old_record"] = {k: v for k, v in (old or {}).items() if k in allowed}
+    if change.op == "DELETE":
+        data["old_record"] = {
+            k: v
+            for k, v in (old or {}).items()
+            if k in allowed and (not info.rls or k in info.primary_key)
+        }
+    return data
+
+
+def _timestamp(moment: datetime) -> str:
+    """Realtime's format: milliseconds, UTC, a literal Z."""
+    return (
+        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    )
+
+
+def visible(
+    conn: psycopg.Connection[Any],
+    change: Change,
+    info: TableInfo,
+    new: dict[str, Any],
+    viewers: list[tuple[str, dict[str, Any]]],
+) -> list[bool]:
+    """For each (role, claims): may it select the committed row, by primary key, under RLS."""
+    if not info.primary_key or any(new.get(k) is None for k in info.primary_key):
+        return [False] * len(viewers)
+    relation = sql.Identifier(change.relation.schema, change.relation.table)
+    where = sql.SQL(" and ").join(
+        sql.SQL("{} = {}").format(sql.Identifier(k), sql.Literal(_literal(new[k])))
+        for k in info.primary_key
+    )
+    probe = sql.SQL("select exists(select 1 from {} where {})").format(relation, where)
+    results = []
+    with conn.transaction(force_rollback=True):
+        for role, claims in viewers:
+            conn.execute(
+                "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true),"
+                " set_config('request.jwt.claim.sub', %s, true),"
+                " set_config('request.jwt.claim.role', %s, true)",
+                (role, json.dumps(claims), str(claims.get("sub") or ""), role),
+            )
+            try:
+                with conn.transaction():
+                    row = conn.execute(probe).fetchone()
+                results.append(bool(row and row[0]))
+            except psycopg.errors.InsufficientPrivilege:
+                results.append(False)
+    return results
+
+
+def _literal(value: Any) -> str:
+    return json.dumps(value) if isinstance(value, dict | list) else str(value)

@@ -1,0 +1,218 @@
+"""One websocket connection: Phoenix's socket, multiplexing channels over it.
+
+The connection's own thread reads frames and handles them in order (joins, leaves, heartbeats
+on topic `phoenix`, channel events); a writer thread drains the connection's outbox, so fan-out
+from other threads only queues frames and a client that stops reading holds up nobody. A frame
+that cannot be decoded is ignored (Phoenix logs it); a message to a topic the client has not
+joined gets Phoenix's `unmatched topic` error reply.
+
+Limits, per connection (Realtime has them per tenant, with the same defaults): 100 channels,
+100 joins a second (beyond: `ClientJoinRateLimitReached`, and the socket is closed), 100 events
+a second on average with bursts of 200 (beyond: the channel closes with "Too many messages per
+second").
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from typing import Any
+
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.connection import Connection
+
+from fnkit.local.realtime.auth import ChannelError, Identity, identify
+from fnkit.local.realtime.channel import Channel, join_config, new_presence_key
+from fnkit.local.realtime.context import Services
+from fnkit.local.realtime.serializers import FrameError, Message, Serializer
+
+__all__ = ["Session"]
+
+_log = logging.getLogger(__name__)
+_CLOSE = object()
+_NO_TOPIC = "TopicNameRequired: You must provide a topic name"
+_JOIN_FLOOD = "ClientJoinRateLimitReached: Too many joins per second"
+
+
+class _Bucket:
+    """A token bucket: `rate` a second on average, bursts up to `burst`."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate, self.burst, self.tokens, self.at = rate, burst, burst, time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+class Session:
+    def __init__(
+        self, ws: Connection, services: Services, serializer: Serializer, apikey: str
+    ) -> None:
+        self.ws = ws
+        self.services = services
+        self.serializer = serializer
+        self.apikey = apikey
+        self.channels: dict[str, Channel] = {}
+        self._outbox: queue.Queue[Any] = queue.Queue()
+        self._lock = threading.Lock()
+        limits = services.limits
+        self._joins = _Bucket(limits.max_joins_per_second, limits.max_joins_per_second)
+        self._events = _Bucket(limits.max_events_per_second, 2 * limits.max_events_per_second)
+
+    # ---- output -------------------------------------------------------------------------
+
+    def push(self, message: Message, frames: dict[str, str | bytes | None] | None = None) -> None:
+        """Queue a message; `frames` caches encodings across a fan-out."""
+        vsn = self.serializer.vsn
+        if frames is not None and vsn in frames:
+            frame = frames[vsn]
+        else:
+            frame = self.serializer.encode(message)
+            if frames is not None:
+                frames[vsn] = frame
+        if frame is None:
+            return  # a binary broadcast a vsn 1.0.0 client cannot receive
+        if self._outbox.qsize() >= self.services.limits.outbox_frames:
+            _log.warning("closing a realtime client that does not read its messages")
+            self._outbox.put(_CLOSE)
+            return
+        self._outbox.put(frame)
+
+    def _write(self) -> None:
+        while True:
+            frame = self._outbox.get()
+            if frame is _CLOSE:
+                self.ws.close(1008, "outbox full")
+                return
+            if frame is None:
+                return
+            try:
+                self.ws.send(frame)
+            except (ConnectionClosed, OSError):
+                return
+
+    # ---- input --------------------------------------------------------------------------
+
+    def run(self) -> None:
+        writer = threading.Thread(target=self._write, name="realtime-writer", daemon=True)
+        writer.start()
+        try:
+            for frame in self.ws:
+                self._handle_frame(frame)
+        except ConnectionClosed:
+            pass
+        finally:
+            for channel in list(self.channels.values()):
+                self.close_channel(channel)
+            self._outbox.put(None)
+            writer.join(timeout=5)
+
+    def _handle_frame(self, frame: str | bytes) -> None:
+        try:
+            message = self.serializer.decode(frame)
+        except FrameError as exc:
+            _log.info("ignoring an undecodable realtime frame: %s", exc)
+            return
+        try:
+            self._handle(message)
+        except Exception:  # one bad message must not end the connection
+            _log.exception("realtime: error handling %s on %s", message.event, message.topic)
+
+    def _reply(self, message: Message, status: str, response: dict[str, Any]) -> None:
+        self.push(Message(message.topic, "phx_reply", {"status": status, "response": response},
+                          message.ref, message.join_ref))  # fmt: skip
+
+    def _handle(self, message: Message) -> None:
+        if message.topic == "phoenix" and message.event == "heartbeat":
+            self._reply(message, "ok", {})
+            return
+        if message.event == "phx_join":
+            self._join(message)
+            return
+        channel = self.channels.get(message.topic)
+        if channel is None:
+            self._reply(message, "error", {"reason": "unmatched topic"})
+            return
+        if message.event == "phx_leave":
+            self.close_channel(channel)
+            self._reply(message, "ok", {})
+            return
+        if not self._events.take():
+            channel.shutdown("Too many messages per second")
+            return
+        reply = channel.handle(message)
+        if reply is not None:
+            self._reply(message, *reply)
+
+    def _join(self, message: Message) -> None:
+        topic, payload = message.topic, message.payload
+        if not topic.startswith("realtime:") or not isinstance(payload, dict):
+            self._reply(message, "error", {"reason": "unmatched topic"})
+            return
+        if topic == "realtime:":
+            self._reply(message, "error", {"reason": _NO_TOPIC})
+            return
+        old = self.channels.get(topic)
+        if old is not None:  # Phoenix closes the old channel of a duplicate join
+            self.close_channel(old)
+        try:
+            self._join_new(message, topic, payload)
+        finally:
+            if old is not None:  # pushed after the reply, as Phoenix does
+                self.push(Message(topic, "phx_close", {}, old.join_ref, old.join_ref))
+
+    def _join_new(self, message: Message, topic: str, payload: dict[str, Any]) -> None:
+        if not self._joins.take():
+            self._reply(message, "error", {"reason": _JOIN_FLOOD})
+            self._outbox.put(_CLOSE)
+            return
+        if len(self.channels) >= self.services.limits.max_channels_per_client:
+            self._reply(message, "error", {"reason": "ChannelRateLimitReached: Too many channels"})
+            return
+        config = join_config(payload)
+        try:
+            identity = self._identity(payload)
+            channel = Channel(self, topic, message.join_ref or message.ref, config, identity)
+            channel.authorize()
+        except ChannelError as exc:
+            self._reply(message, "error", {"reason": exc.reason})
+            return
+        channel.presence_key = new_presence_key(config)
+        channel.presence_enabled = config.presence_enabled
+        binding_error = channel.parse_bindings()
+        with self._lock:
+            self.channels[topic] = channel
+        self.services.hub.add(channel)
+        changes = [b.reply() for b in channel.bindings]
+        self._reply(message, "ok", {"postgres_changes": changes})
+        channel.joined(binding_error)
+
+    def _identity(self, payload: dict[str, Any]) -> Identity:
+        token = payload.get("access_token") or payload.get("user_token")
+        if not isinstance(token, str) or token.startswith("sb_"):
+            token = self.apikey
+        return identify(self.services.config, token)
+
+    def close_channel(self, channel: Channel) -> None:
+        """Forget a channel: off its topic, its presence gone, its subscriptions dropped."""
+        if channel.closed:
+            return
+        channel.closed = True
+        with self._lock:
+            if self.channels.get(channel.topic) is channel:
+                del self.channels[channel.topic]
+        services = self.services
+        services.hub.remove(channel)
+        diff = services.hub.presence.untrack(channel.key, id(channel))
+        if diff is not None:
+            services.hub.presence_diff(channel.key, diff)
+        if services.feed is not None:
+            services.feed.unsubscribe(channel)
