@@ -1,9 +1,11 @@
 """members: roster, adding by email, invites through Supabase Auth admin, roles, leaving.
 
-Real HTTP to the served function on the seeded database. Supabase Auth's admin API is faked
-with respx at the HTTP boundary; respx patches httpx for the whole process (the served
-functions run in threads here), so only `POST /auth/v1/invite` is answered by the fake and
-all other traffic (our own client, the Upstash bridge, JWKS) passes through to the network.
+Real HTTP to the served function on the seeded database. Invites go to the local Supabase Auth
+(`fake_auth`), which creates the user in this database, runs the Before User Created hook of
+the served `hooks` function and mails the invite to its local inbox, as Supabase Auth would.
+respx stands in only where Auth has to misbehave (down, 5xx, garbage, a user from another
+project): it patches httpx for the whole process (the served functions run in threads here),
+so only `POST /auth/v1/invite` is answered by it and everything else passes through.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import importlib.util
-import json
 import os
 import sys
 import threading
@@ -30,6 +31,7 @@ from werkzeug.serving import make_server
 
 import shared.app
 from fnkit.devenv import DEV_SERVICE_ROLE_KEY
+from fnkit.local.auth.mail import Inbox
 from shared.settings import load_settings
 from tests.envelope import assert_error
 from tests.fixtures.server import ROOT, SEED_USERS, Served, as_user
@@ -148,10 +150,11 @@ def copy_client(served: Served, name: str, who: str, **env: str | None) -> Itera
         yield client
 
 
-# ---- the fake Supabase Auth -----------------------------------------------------------------
+# ---- Supabase Auth: the local one, and a misbehaving one -----------------------------------
 
 
 def gotrue_user(user_id: str, email: str) -> dict[str, Any]:
+    """A user as GoTrue answers it, for a misbehaving Auth to hand back."""
     now = dt.datetime.now(dt.UTC).isoformat()
     return {
         "id": user_id,
@@ -170,26 +173,28 @@ def gotrue_user(user_id: str, email: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def gotrue(served: Served, db_admin: psycopg.Connection[Any]) -> Iterator[respx.Route]:
-    """Fake `POST /auth/v1/invite`. By default it does what GoTrue does: creates the user in
-    auth.users (the same database in Supabase) and answers the user; tests may replace
-    `side_effect`. Everything else passes through to the network."""
-
-    def invite(request: httpx.Request) -> httpx.Response:
-        email = json.loads(request.content)["email"]
-        user_id = str(uuid.uuid4())
-        db_admin.execute(
-            "insert into auth.users (id, email, aud, role)"
-            " values (%s, %s, 'authenticated', 'authenticated')",
-            (user_id, email),
-        )
-        return httpx.Response(200, json=gotrue_user(user_id, email))
-
+def failing_auth(served: Served) -> Iterator[respx.Route]:
+    """`POST /auth/v1/invite` answered by respx (each test sets `side_effect`); everything
+    else, the local Auth included, passes through to the network."""
     with respx.mock(assert_all_called=False) as router:
         route = router.post(path="/auth/v1/invite", name="invite")
-        route.side_effect = invite
         router.route().pass_through()
         yield route
+
+
+def invite_mails(served: Served, email: str) -> list[dict[str, Any]]:
+    """The invites the local Auth mailed to `email`."""
+    assert served.auth.config is not None
+    inbox = Inbox(served.auth.config.data_dir / "inbox")
+    return [m for m in inbox.messages(email) if m["kind"] == "invite"]
+
+
+def auth_user(db_admin: Any, email: str) -> Any:
+    return db_admin.execute(
+        "select id::text, invited_at is not null, email_confirmed_at from auth.users"
+        " where email = %s",
+        (email,),
+    ).fetchone()
 
 
 # ---- GET /members ---------------------------------------------------------------------------
@@ -228,9 +233,7 @@ def test_members_list_refuses_outsiders_anon_and_bad_input(served: Served, db_ad
 # ---- POST /members: existing users ---------------------------------------------------------
 
 
-def test_owners_and_admins_add_existing_users_at_once(
-    served: Served, db_admin: Any, gotrue: respx.Route
-) -> None:
+def test_owners_and_admins_add_existing_users_at_once(served: Served, db_admin: Any) -> None:
     ws = make_workspace(db_admin)
     expected = {
         "owner": 201,
@@ -254,7 +257,7 @@ def test_owners_and_admins_add_existing_users_at_once(
             assert role_of(db_admin, ws, user_id) == "member"
         else:
             assert role_of(db_admin, ws, user_id) is None
-    assert not gotrue.called  # known emails never reach Supabase Auth
+        assert invite_mails(served, email) == []  # known emails never reach Supabase Auth
 
 
 def test_adding_a_member_twice_is_a_conflict(served: Served, db_admin: Any) -> None:
@@ -298,9 +301,7 @@ def test_only_owners_with_aal2_add_owners(served: Served, db_admin: Any) -> None
 # ---- POST /members: invites ------------------------------------------------------------------
 
 
-def test_an_unknown_email_is_invited_through_supabase_auth(
-    served: Served, db_admin: Any, gotrue: respx.Route
-) -> None:
+def test_an_unknown_email_is_invited_through_supabase_auth(served: Served, db_admin: Any) -> None:
     ws = make_workspace(db_admin)
     email = f"stranger-{uuid.uuid4().hex[:8]}@example.com"
     with as_user(served, "admin") as client:
@@ -312,43 +313,11 @@ def test_an_unknown_email_is_invited_through_supabase_auth(
     data = response.json()["data"]
     assert data["invited"] is True and data["email"] == email and data["role"] == "viewer"
     assert role_of(db_admin, ws, data["user_id"]) == "viewer"
-
-    assert gotrue.call_count == 1
-    request = gotrue.calls.last.request
-    check_service_call(request, "POST", f"{served.auth.url}/auth/v1/invite")
-    assert request.headers["Content-Type"].startswith("application/json")
-    assert request.headers["X-Supabase-Api-Version"] == "2024-01-01"
-    assert json.loads(request.content) == {"email": email, "data": None}
-
-
-def _gotrue_calling_the_hook(
-    served: Served, db_admin: Any, hook_answers: list[httpx.Response]
-) -> Callable[[httpx.Request], httpx.Response]:
-    """GoTrue's invite as `internal/api/invite.go` runs it: the Before User Created hook first
-    (the real hooks function, signed as Supabase Auth signs), and the user only if it passes."""
-
-    def invite(request: httpx.Request) -> httpx.Response:
-        email = json.loads(request.content)["email"]
-        user_id = str(uuid.uuid4())
-        event = {
-            "metadata": {"name": "before-user-created", "ip_address": "127.0.0.1"},
-            "user": {"id": user_id, "email": email, "aud": "authenticated", "role": ""},
-        }
-        content, headers = signed(event)
-        with served.client() as client:
-            hook = client.post("/hooks/before-user-created", content=content, headers=headers)
-        hook_answers.append(hook)
-        if hook.status_code != 200:
-            error = hook.json()["error"]
-            return httpx.Response(error["http_code"], json={"code": 422, "msg": error["message"]})
-        db_admin.execute(
-            "insert into auth.users (id, email, aud, role)"
-            " values (%s, %s, 'authenticated', 'authenticated')",
-            (user_id, email),
-        )
-        return httpx.Response(200, json=gotrue_user(user_id, email))
-
-    return invite
+    # Supabase Auth created the invited user here and mailed the invite.
+    assert auth_user(db_admin, email) == (data["user_id"], True, None)
+    mails = invite_mails(served, email)
+    assert len(mails) == 1 and "/auth/v1/verify?token=" in mails[0]["link"]
+    assert "type=invite" in mails[0]["link"]
 
 
 def invitation_of(db_admin: Any, email: str) -> Any:
@@ -358,18 +327,18 @@ def invitation_of(db_admin: Any, email: str) -> Any:
 
 
 def test_an_invite_records_the_address_so_the_hook_lets_it_through_a_denied_domain(
-    served: Served, db_admin: Any, gotrue: respx.Route
+    served: Served, db_admin: Any
 ) -> None:
+    """The local Auth runs the Before User Created hook (the served hooks function) during the
+    invite, as `internal/api/invite.go` does: the address recorded first lets it through."""
     ws = make_workspace(db_admin)
     domain = f"denied-{uuid.uuid4().hex[:8]}.example.com"
     db_admin.execute("insert into public.signup_denied_domains (domain) values (%s)", (domain,))
-    hook_answers: list[httpx.Response] = []
-    gotrue.side_effect = _gotrue_calling_the_hook(served, db_admin, hook_answers)
     email = f"guest@{domain}"
     with as_user(served, "admin") as client:
         response = client.post("/members", json={"workspace_id": ws, "email": email.upper()})
     assert response.status_code == 201, response.text
-    assert [a.status_code for a in hook_answers] == [200], [a.text for a in hook_answers]
+    assert auth_user(db_admin, email) is not None and len(invite_mails(served, email)) == 1
     assert invitation_of(db_admin, email) == (SEED_USERS["admin"],)
     assert role_of(db_admin, ws, response.json()["data"]["user_id"]) == "member"
     # The deny list still holds for everyone else at that domain.
@@ -381,17 +350,17 @@ def test_an_invite_records_the_address_so_the_hook_lets_it_through_a_denied_doma
 
 
 def test_an_invitation_is_recorded_once_and_only_for_managers(
-    served: Served, db_admin: Any, gotrue: respx.Route
+    served: Served, db_admin: Any
 ) -> None:
     ws = make_workspace(db_admin)
     email = f"again-{uuid.uuid4().hex[:8]}@example.com"
-    gotrue.side_effect = _upstream(503)  # Auth down: the address stays invited for the retry
-    with as_user(served, "owner") as client:
-        response = client.post("/members", json={"workspace_id": ws, "email": email})
+    with respx.mock(assert_all_called=False) as router:  # Auth down for the first attempt
+        router.post(path="/auth/v1/invite").side_effect = _upstream(503)
+        router.route().pass_through()
+        with as_user(served, "owner") as client:
+            response = client.post("/members", json={"workspace_id": ws, "email": email})
     assert_error(response, 503, "UNAVAILABLE")
-    assert invitation_of(db_admin, email) == (SEED_USERS["owner"],)
-    hook_answers: list[httpx.Response] = []
-    gotrue.side_effect = _gotrue_calling_the_hook(served, db_admin, hook_answers)
+    assert invitation_of(db_admin, email) == (SEED_USERS["owner"],)  # kept for the retry
     with as_user(served, "owner") as client:
         retry = client.post("/members", json={"workspace_id": ws, "email": email})
     assert retry.status_code == 201, retry.text
@@ -401,11 +370,11 @@ def test_an_invitation_is_recorded_once_and_only_for_managers(
     assert count == (1,)
     # A member may not add anyone: refused before any invitation or invite.
     other = f"nope-{uuid.uuid4().hex[:8]}@example.com"
-    calls = gotrue.call_count
     with as_user(served, "member") as client:
         response = client.post("/members", json={"workspace_id": ws, "email": other})
     assert_error(response, 403, "FORBIDDEN")
-    assert invitation_of(db_admin, other) is None and gotrue.call_count == calls
+    assert invitation_of(db_admin, other) is None and auth_user(db_admin, other) is None
+    assert invite_mails(served, other) == []
 
 
 def test_the_invitation_helper_refuses_non_managers(db_admin: Any, database_url: str) -> None:
@@ -421,11 +390,13 @@ def test_the_invitation_helper_refuses_non_managers(db_admin: Any, database_url:
         for who in ("member", "viewer", None):
             user = uuid.UUID(SEED_USERS[who]) if who else None
             with acting_as(settings, user, commit=True) as tx:
-                got = outcome(
-                    lambda tx=tx: tx.execute(
+
+                def record(tx: Any = tx) -> Any:
+                    return tx.execute(
                         "select private.record_signup_invitation(%s, %s)", (ws, email)
                     )
-                )
+
+                got = outcome(record)
             assert repr(got) == "error 42501", (who, got)
     finally:
         close_pools()
@@ -433,7 +404,7 @@ def test_the_invitation_helper_refuses_non_managers(db_admin: Any, database_url:
 
 
 def test_an_invite_replayed_with_its_idempotency_key_invites_once(
-    served: Served, db_admin: Any, gotrue: respx.Route
+    served: Served, db_admin: Any
 ) -> None:
     ws = make_workspace(db_admin)
     body = {"workspace_id": ws, "email": f"once-{uuid.uuid4().hex[:8]}@example.com"}
@@ -444,17 +415,17 @@ def test_an_invite_replayed_with_its_idempotency_key_invites_once(
     assert first.status_code == second.status_code == 201
     assert second.headers["Idempotent-Replayed"] == "true"
     assert second.json()["data"] == first.json()["data"]
-    assert gotrue.call_count == 1
+    assert len(invite_mails(served, body["email"])) == 1
 
 
 def test_an_invited_user_missing_from_this_database_is_503_not_a_conflict(
-    served: Served, db_admin: Any, gotrue: respx.Route
+    served: Served, db_admin: Any, failing_auth: respx.Route
 ) -> None:
     """Auth answered a user that auth.users here does not have (SUPABASE_URL and DATABASE_URL
     of different projects): the membership's foreign key fails, which is our setup's fault."""
     ws = make_workspace(db_admin)
     email = f"elsewhere-{uuid.uuid4().hex[:8]}@example.com"
-    gotrue.side_effect = lambda request: httpx.Response(
+    failing_auth.side_effect = lambda request: httpx.Response(
         200, json=gotrue_user(str(uuid.uuid4()), email)
     )
     with as_user(served, "owner") as client:
@@ -473,7 +444,7 @@ def _upstream(status: int, **body: Any) -> Callable[[httpx.Request], httpx.Respo
     )
 
 
-def _raise(exc: type[Exception]) -> Callable[[httpx.Request], httpx.Response]:
+def _raise(exc: type[httpx.TransportError]) -> Callable[[httpx.Request], httpx.Response]:
     def fail(request: httpx.Request) -> httpx.Response:
         raise exc(UPSTREAM_SECRET, request=request)
 
@@ -520,13 +491,13 @@ def _raise(exc: type[Exception]) -> Callable[[httpx.Request], httpx.Response]:
 def test_invite_failures_map_to_the_envelope_and_add_nobody(
     served: Served,
     db_admin: Any,
-    gotrue: respx.Route,
+    failing_auth: respx.Route,
     side_effect: Any,
     status: int,
     code: str,
 ) -> None:
     ws = make_workspace(db_admin)
-    gotrue.side_effect = side_effect
+    failing_auth.side_effect = side_effect
     started = time.monotonic()
     with as_user(served, "owner") as client:
         response = client.post(
@@ -536,7 +507,10 @@ def test_invite_failures_map_to_the_envelope_and_add_nobody(
     assert_error(response, status, code)
     assert UPSTREAM_SECRET not in response.text
     assert DEV_SERVICE_ROLE_KEY not in response.text
-    assert gotrue.call_count == 1
+    assert failing_auth.call_count == 1
+    request = failing_auth.calls.last.request  # supabase-py's call, as Supabase receives it
+    check_service_call(request, "POST", f"{served.auth.url}/auth/v1/invite")
+    assert request.headers["X-Supabase-Api-Version"] == "2024-01-01"
     count = db_admin.execute(
         "select count(*) from public.workspace_members where workspace_id = %s", (ws,)
     ).fetchone()
