@@ -177,7 +177,7 @@ def _mapped(service: str, subject: str, exc: Exception) -> ApiError:
     if status is None or status >= 500:
         return Unavailable(f"{name} is unavailable; try again later")
     if status in (401, 403):
-        return Unavailable(f"{name} refused the project's secret key")
+        return Unavailable(f"{name} refused the configured API key")
     if status == 404:
         return NotFound(f"{subject} was not found in {name}")
     if status == 429:
