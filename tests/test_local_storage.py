@@ -25,6 +25,7 @@ from werkzeug.serving import make_server
 
 from fnkit.devenv import DEV_ANON_KEY, DEV_SERVICE_ROLE_KEY
 from fnkit.local.storage import create_app
+from fnkit.local.storage.suite import classify
 from tests.fixtures.server import SEED_USERS, FakeAuth, Served
 
 
@@ -299,3 +300,54 @@ def test_a_restart_keeps_every_file(served: Served, make_bucket: Any) -> None:
         server.shutdown()
         restarted.ctx.db.close()
     assert response.status_code == 200 and response.content == b"still here"
+
+
+def test_list_v2_pages_with_a_cursor_and_folds_folders(served: Served, make_bucket: Any) -> None:
+    bucket = make_bucket()
+    files = storage_as(served, "service").from_(bucket)
+    for name in ("top.txt", "dir/a.txt", "dir/b.txt", "dir/c.txt", "dir/sub/d.txt"):
+        files.upload(name, name.encode())
+    folded = files.list_v2({"with_delimiter": True})
+    assert [f.name for f in folded.folders] == ["dir/"] and folded.folders[0].key == "dir"
+    assert [o.name for o in folded.objects] == ["top.txt"]
+    seen: list[str] = []
+    cursor = ""
+    while True:
+        page = files.list_v2(
+            {"with_delimiter": True, "prefix": "dir/", "limit": 2, "cursor": cursor}
+        )
+        seen += [o.name for o in page.objects] + [f.name for f in page.folders]
+        if not page.hasNext:
+            break
+        cursor = page.nextCursor or ""
+    assert seen == ["dir/a.txt", "dir/b.txt", "dir/c.txt", "dir/sub/"]
+    flat = files.list_v2({"prefix": "dir/"})
+    assert [o.name for o in flat.objects] == [
+        "dir/a.txt",
+        "dir/b.txt",
+        "dir/c.txt",
+        "dir/sub/d.txt",
+    ]
+
+
+def test_the_suite_runner_counts_out_of_scope_failures_apart() -> None:
+    report = classify(
+        {
+            "tests/_sync/test_client.py::test_client_upload": {"outcome": "passed"},
+            "tests/_sync/test_client.py::test_transform_render": {
+                "outcome": "failed",
+                "message": "boom",
+            },
+            "tests/_sync/test_client.py::test_client_copy": {
+                "outcome": "failed",
+                "message": "StorageApiError: nope",
+            },
+        }
+    )
+    assert (report.count("passed"), report.count("failed"), report.count("out-of-scope")) == (
+        1,
+        1,
+        1,
+    )
+    failed = next(o for o in report.outcomes if o.status == "failed")
+    assert failed.reason == "StorageApiError: nope"

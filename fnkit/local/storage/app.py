@@ -21,6 +21,7 @@ from werkzeug.wrappers import Request, Response
 
 from fnkit.local.config import LocalConfig
 from fnkit.local.storage import routes_buckets as buckets
+from fnkit.local.storage import routes_list as listing
 from fnkit.local.storage import routes_objects as objects
 from fnkit.local.storage import routes_signed as signed
 from fnkit.local.storage import routes_transfer as transfer
@@ -54,7 +55,8 @@ def _routes() -> list[tuple[str, list[str], str, Handler]]:
         ("/bucket/<bucket_id>/empty", ["POST"], "service", buckets.empty_bucket),
         ("/object/move", ["POST"], "jwt", transfer.move_object),
         ("/object/copy", ["POST"], "jwt", transfer.copy_object),
-        ("/object/list/<bucket>", ["POST"], "jwt", objects.list_objects),
+        ("/object/list/<bucket>", ["POST"], "jwt", listing.list_objects),
+        ("/object/list-v2/<bucket>", ["POST"], "jwt", listing.list_objects_v2),
         (f"/object/sign/{KEY}", ["POST"], "jwt", signed.sign_object),
         ("/object/sign/<bucket>", ["POST"], "jwt", signed.sign_objects),
         (f"/object/sign/{KEY}", ["GET"], "none", signed.get_signed_object),

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -29,6 +29,7 @@ from fnkit.local.storage.errors import from_database
 __all__ = ["Database", "Tx"]
 
 Row = dict[str, Any]
+Params = Sequence[Any] | Mapping[str, Any]
 
 _IMPERSONATE = (
     "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true),"
@@ -55,20 +56,20 @@ class Tx:
             (caller.role, json.dumps(caller.claims), caller.sub or "", caller.role),
         )
 
-    def _execute(self, query: str, params: Sequence[Any]) -> psycopg.Cursor[DictRow]:
+    def _execute(self, query: str, params: Params) -> psycopg.Cursor[DictRow]:
         """Run one statement; a database error becomes Storage's error for its SQLSTATE."""
         try:
             return self._conn.execute(query.encode(), params)
         except psycopg.Error as exc:
             raise from_database(exc) from exc
 
-    def one(self, query: str, params: Sequence[Any] = ()) -> Row | None:
+    def one(self, query: str, params: Params = ()) -> Row | None:
         return self._execute(query, params).fetchone()
 
-    def all(self, query: str, params: Sequence[Any] = ()) -> list[Row]:
+    def all(self, query: str, params: Params = ()) -> list[Row]:
         return self._execute(query, params).fetchall()
 
-    def run(self, query: str, params: Sequence[Any] = ()) -> int:
+    def run(self, query: str, params: Params = ()) -> int:
         return self._execute(query, params).rowcount
 
     @contextmanager

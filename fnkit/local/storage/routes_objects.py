@@ -1,4 +1,4 @@
-"""`/object/...`: upload, download, info, list, remove (src/http/routes/object/ in Storage).
+"""`/object/...`: upload, download, info, remove (src/http/routes/object/ in Storage).
 
 Each handler takes the request as a `Call` and answers a werkzeug Response; errors are raised
 as `StorageError` and rendered by the app. Reads of a public bucket's objects skip the
@@ -32,13 +32,10 @@ __all__ = [
     "get_object",
     "get_object_info",
     "get_public_object",
-    "list_objects",
     "upload_object",
 ]
 
 MAX_OBJECTS_PER_REQUEST = 1000
-SORT_COLUMNS = ("name", "updated_at", "created_at", "last_accessed_at")
-ORDERS = ("asc", "desc")
 
 
 def upload_object(
@@ -162,57 +159,3 @@ def delete_objects(call: Call, bucket: str) -> Response:
     for row in rows:
         call.ctx.blobs.remove(bucket, row["name"], row["version"])
     return json_response(rows)
-
-
-def list_objects(call: Call, bucket: str) -> Response:
-    """`POST /object/list/{bucket}`: `storage.search` as the caller (the policies filter)."""
-    body = json_body(call.request)
-    prefix = body.get("prefix")
-    if not isinstance(prefix, str):
-        raise StorageError.validation("body must have required property 'prefix'")
-    limit = _integer(body, "limit", minimum=1, default=100)
-    offset = _integer(body, "offset", minimum=0, default=0)
-    search = body.get("search") or ""
-    if not isinstance(search, str):
-        raise StorageError.validation("body/search must be string")
-    sort_by = body.get("sortBy") or {}
-    column = sort_by.get("column", "name") if isinstance(sort_by, dict) else "name"
-    order = sort_by.get("order", "asc") if isinstance(sort_by, dict) else "asc"
-    if column not in SORT_COLUMNS:
-        raise StorageError.validation(
-            "body/sortBy/column must be equal to one of the allowed values"
-        )
-    if order not in ("asc", "desc"):
-        raise StorageError.validation(
-            "body/sortBy/order must be equal to one of the allowed values"
-        )
-    if prefix and not prefix.endswith("/"):
-        prefix += "/"
-    levels = len((prefix + search).split("/"))
-    with call.ctx.db.transaction(call.caller) as tx:
-        rows = tx.all(
-            "select name, id::text as id, updated_at, created_at, last_accessed_at, metadata"
-            " from storage.search(%s, %s, %s, %s, %s, %s, %s, %s)",
-            (
-                prefix,
-                bucket,
-                limit,
-                levels,
-                offset,
-                search,
-                column,
-                order,
-            ),
-        )
-    return json_response(rows)
-
-
-def _integer(body: dict[str, Any], name: str, *, minimum: int, default: int) -> int:
-    value = body.get(name, default)
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise StorageError.validation(f"body/{name} must be integer")
-    if value < minimum:
-        raise StorageError.validation(f"body/{name} must be >= {minimum}")
-    return value

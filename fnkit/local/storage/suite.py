@@ -18,13 +18,13 @@ that fills only unset variables is put on the path when the package is not insta
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import threading
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -46,7 +46,7 @@ OUT_OF_SCOPE = {
     "analytics": "analytics buckets are not served locally",
     "vector": "vector buckets are not served locally",
 }
-DOTENV_SHIM = '''"""Stand-in for python-dotenv's load_dotenv: fills unset variables from KEY=VALUE lines."""
+DOTENV_SHIM = '''"""Stand-in for python-dotenv's load_dotenv: fills unset variables only."""
 import os
 
 
@@ -60,6 +60,35 @@ def load_dotenv(dotenv_path=None, **_):
         if sep and key.strip() and not key.lstrip().startswith("#"):
             os.environ.setdefault(key.strip(), value.strip().strip('"').strip("'"))
     return True
+'''
+# A pytest plugin in the scratch run: every test's outcome (and the first `E` line of a
+# failure) as JSON, so the report is read from pytest's own results.
+REPORT_PLUGIN = '''"""Record each test's outcome for fnkit.local.storage.suite."""
+import json
+import os
+
+_results = {}
+
+
+def pytest_runtest_logreport(report):
+    previous = _results.get(report.nodeid)
+    if previous and previous["outcome"] != "passed":
+        return
+    if report.when != "call" and report.outcome == "passed":
+        return
+    message = ""
+    if report.outcome == "failed":
+        lines = report.longreprtext.splitlines()
+        errors = [line[1:].strip() for line in lines if line.startswith("E ")]
+        message = errors[0] if errors else (lines[-1] if lines else "")
+    elif report.outcome == "skipped" and isinstance(report.longrepr, tuple):
+        message = str(report.longrepr[-1])
+    _results[report.nodeid] = {"outcome": report.outcome, "message": message}
+
+
+def pytest_sessionfinish(session):
+    with open(os.environ["FNKIT_SUITE_REPORT"], "w", encoding="utf-8") as out:
+        json.dump(_results, out)
 '''
 PYTEST_INI = """[pytest]
 asyncio_mode = auto
@@ -118,7 +147,7 @@ def local_services() -> Iterator[str]:
 
 
 def run_suite(tests: Path, base_url: str) -> Report:
-    """pytest over a scratch copy of `tests`, its results read from JUnit XML."""
+    """pytest over a scratch copy of `tests`; outcomes recorded by REPORT_PLUGIN."""
     with tempfile.TemporaryDirectory(prefix="storage-suite-run-") as scratch:
         root = Path(scratch)
         shutil.copytree(tests, root / "tests")
@@ -126,50 +155,35 @@ def run_suite(tests: Path, base_url: str) -> Report:
         shim = root / "shim"
         shim.mkdir()
         (shim / "dotenv.py").write_text(DOTENV_SHIM)
+        (shim / "fnkit_suite_report.py").write_text(REPORT_PLUGIN)
+        results = root / "results.json"
         env = {
             **os.environ,
             "SUPABASE_TEST_URL": f"{base_url}/storage/v1/",
             "SUPABASE_TEST_KEY": DEV_SERVICE_ROLE_KEY,
+            "FNKIT_SUITE_REPORT": str(results),
             "PYTHONPATH": os.pathsep.join(
                 p for p in (str(shim), os.environ.get("PYTHONPATH", "")) if p
             ),
         }
-        junit = root / "results.xml"
-        command = [
-            sys.executable,
-            "-m",
-            "pytest",
-            "tests",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "no:randomly",
-            f"--junitxml={junit}",
-        ]
+        command = [sys.executable, "-m", "pytest", "tests", "-q", "-p", "fnkit_suite_report"]
+        command += ["-p", "no:cacheprovider"]
         subprocess.run(command, cwd=root, env=env, check=False)
-        return parse_junit(junit)
+        if not results.exists():
+            return Report()
+        return classify(json.loads(results.read_text(encoding="utf-8")))
 
 
-def parse_junit(path: Path) -> Report:
+def classify(results: dict[str, dict[str, str]]) -> Report:
+    """Failures of out-of-scope features are counted apart, with the reason they are."""
     report = Report()
-    if not path.exists():
-        return report
-    for case in ET.parse(path).getroot().iter("testcase"):
-        name = f"{case.get('classname', '')}::{case.get('name', '')}"
-        problem = case.find("failure")
-        if problem is None:
-            problem = case.find("error")
-        skipped = case.find("skipped")
+    for name, result in results.items():
+        outcome, message = result["outcome"], result.get("message", "")
         scope = out_of_scope(name)
-        if problem is not None:
-            reason = (problem.get("message") or "").splitlines()[0:1]
-            status = "out-of-scope" if scope else "failed"
-            report.outcomes.append(Outcome(name, status, scope or (reason[0] if reason else "")))
-        elif skipped is not None:
-            report.outcomes.append(Outcome(name, "skipped", skipped.get("message") or ""))
+        if outcome == "failed" and scope:
+            report.outcomes.append(Outcome(name, "out-of-scope", scope))
         else:
-            report.outcomes.append(Outcome(name, "passed"))
+            report.outcomes.append(Outcome(name, outcome, message))
     return report
 
 
@@ -185,6 +199,12 @@ def print_report(report: Report) -> None:
         f" {report.count('failed')} failed, {report.count('out-of-scope')} out of scope,"
         f" {report.count('skipped')} skipped"
     )
+    files: dict[str, dict[str, int]] = {}
+    for outcome in report.outcomes:
+        counts = files.setdefault(outcome.name.split("::")[0], {})
+        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+    for file, counts in sorted(files.items()):
+        print(f"  {file}: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())))
     for outcome in report.outcomes:
         if outcome.status in ("failed", "out-of-scope", "skipped"):
             print(f"  {outcome.status}: {outcome.name}: {outcome.reason}")
