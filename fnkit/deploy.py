@@ -33,6 +33,7 @@ from pathlib import Path
 from fnkit import bundle
 
 __all__ = [
+    "ADMIN_KEYS",
     "ALWAYS_REQUIRED",
     "SECRET_SETTINGS",
     "SIZING",
@@ -50,9 +51,19 @@ ENTRY_POINT = "handler"
 DEPLOY_DIR = Path("build") / "deploy"
 
 # Settings whose values are credentials: Secret Manager only, never in a file we upload.
+# (SUPABASE_PUBLISHABLE_KEY and the legacy SUPABASE_ANON_KEY are public by design.)
 SECRET_SETTINGS = frozenset(
-    {"SUPABASE_SERVICE_ROLE_KEY", "SUPABASE_JWT_SECRET", "UPSTASH_REDIS_REST_TOKEN", "DATABASE_URL"}
+    {
+        "SUPABASE_SECRET_KEY",
+        "SUPABASE_SERVICE_ROLE_KEY",
+        "SUPABASE_JWT_SECRET",
+        "UPSTASH_REDIS_REST_TOKEN",
+        "DATABASE_URL",
+    }
 )
+# The key Auth admin and Storage calls use (shared.supabase_admin): the secret key, or the
+# legacy service role key on a project that has not migrated.
+ADMIN_KEYS = ("SUPABASE_SECRET_KEY", "SUPABASE_SERVICE_ROLE_KEY")
 # What every function reads at cold start (shared.settings); missing ones fail its start.
 ALWAYS_REQUIRED = (
     "SUPABASE_URL",
@@ -226,10 +237,17 @@ def plan(
         )
     settings_given = env_file is not None or bool(secret_refs)
     admin = "shared.supabase_admin" in set(uses)
-    if settings_given and admin and "SUPABASE_SERVICE_ROLE_KEY" not in given:
+    if settings_given and admin and not given.intersection(ADMIN_KEYS):
         warnings.append(
             f"{name} uses Supabase Auth admin or Storage: without --secret"
-            " SUPABASE_SERVICE_ROLE_KEY=<secret>:<version> those routes answer 503"
+            " SUPABASE_SECRET_KEY=<secret>:<version> (a project still on legacy keys: --secret"
+            " SUPABASE_SERVICE_ROLE_KEY=<secret>:<version>) those routes answer 503"
+        )
+    if "SUPABASE_SERVICE_ROLE_KEY" in given and "SUPABASE_SECRET_KEY" not in given:
+        warnings.append(
+            f"{name} gets the legacy SUPABASE_SERVICE_ROLE_KEY, which Supabase is retiring:"
+            " create a secret key (Project Settings > API Keys), store it in Secret Manager and"
+            " pass --secret SUPABASE_SECRET_KEY=<secret>:<version>; both work during the move"
         )
 
     from fnkit.deploy_schedules import declared_jobs, plan_jobs
