@@ -351,3 +351,55 @@ def test_the_suite_runner_counts_out_of_scope_failures_apart() -> None:
     )
     failed = next(o for o in report.outcomes if o.status == "failed")
     assert failed.reason == "StorageApiError: nope"
+
+
+def test_a_failed_metadata_write_leaves_no_file(
+    served: Served, make_bucket: Any, db_admin: Any
+) -> None:
+    """The row write fails after the bytes were placed: the new file goes with it."""
+    bucket = make_bucket()
+    files = storage_as(served, "service").from_(bucket)
+    files.upload("kept.txt", b"old")
+    # A trigger that refuses Storage's own (superuser) row write in this bucket only; the
+    # permission probe before it runs as the service role and passes.
+    trigger = f"refuse_{uuid.uuid4().hex[:8]}"
+    db_admin.execute(
+        f"create function public.{trigger}() returns trigger language plpgsql as $$"
+        " begin if current_setting('is_superuser') = 'on' then"
+        " raise exception 'metadata write failed'; end if; return new; end $$"
+    )
+    db_admin.execute(
+        f"create trigger {trigger} before insert or update on storage.objects for each row"
+        f" when (new.bucket_id = '{bucket}') execute function public.{trigger}()"
+    )
+    try:
+        with pytest.raises(StorageApiError) as failed:
+            files.upload("new.txt", b"never stored")
+        with pytest.raises(StorageApiError):
+            files.update("kept.txt", b"never replaced")
+    finally:
+        db_admin.execute(f"drop trigger {trigger} on storage.objects")
+        db_admin.execute(f"drop function public.{trigger}()")
+    assert error_of(failed)[0] == "500"
+    assert "metadata write failed" not in failed.value.message  # no driver text leaks
+    assert files.download("kept.txt") == b"old"
+    assert not files.exists("new.txt")
+    assert len(files_under(data_root(served) / bucket)) == 1
+
+
+def test_concurrent_upserts_leave_one_version(served: Served, make_bucket: Any) -> None:
+    bucket = make_bucket()
+    bodies = [f"body {n}".encode() for n in range(6)]
+
+    def put(body: bytes) -> None:
+        storage_as(served, "service").from_(bucket).update("same.txt", body)
+
+    threads = [threading.Thread(target=put, args=(body,)) for body in bodies]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    stored = storage_as(served, "service").from_(bucket).download("same.txt")
+    assert stored in bodies
+    versions = files_under(data_root(served) / bucket)
+    assert len(versions) == 1 and versions.pop().read_bytes() == stored

@@ -138,8 +138,15 @@ def write_row(
     user_metadata: dict[str, Any] | None,
     version: str,
 ) -> tuple[Row, str | None]:
-    """Upsert the row as superuser; (the new row, the version it replaced if any)."""
+    """Upsert the row as superuser; (the new row, the version it replaced if any).
+
+    An advisory lock on the object's name (as Storage's `waitObjectLock`) serializes writers
+    of one object, so each learns the version it really replaced and removes its file."""
     with tx.superuser():
+        tx.one(
+            "select pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended(%s, 0))",
+            (f"{bucket_id}/{key}",),
+        )
         previous = tx.one(
             "select version from storage.objects where bucket_id = %s and name = %s for update",
             (bucket_id, key),
