@@ -215,7 +215,7 @@ class App:
             if isinstance(exc, KeyboardInterrupt | SystemExit):
                 raise
             error = self.errors.map(exc)
-            result = Result(status=error.status)
+            result = Result(status=200 if error.hook_refusal else error.status)
             if error.status >= 500:
                 log_exception(self.name, request, exc, error)
         response = render(

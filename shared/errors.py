@@ -18,6 +18,11 @@ class ApiError(Exception):
     default_message: str = "Internal error"
     #: Seconds a caller should wait before trying again, sent as `Retry-After` (503, 504).
     retry_after_s: int | None = None
+    #: Set by the pipeline when an Auth hook's handler refused (a 4xx it raised): Supabase Auth
+    #: reads a hook's refusal only from a 2xx answer (any other status becomes its own 500,
+    #: "Unexpected status code returned from hook"), so the refusal is sent with 200 and the
+    #: status the user should get in the body's `error.http_code`.
+    hook_refusal: bool = False
 
     def __init__(
         self,

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from shared.auth import TokenVerifier, require_level
 from shared.envelope import Result
-from shared.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from shared.errors import ApiError, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from shared.ratelimit import RateLimiter
 from shared.request import Request
 from shared.validation import parse_json, query_data, validate
@@ -170,7 +170,12 @@ def transaction_step(request: Request, nxt: Next) -> Result:
 def call_endpoint(request: Request) -> Result:
     route = request.route
     assert route is not None
-    out = route.endpoint(request, **request.models)
+    try:
+        out = route.endpoint(request, **request.models)
+    except ApiError as error:
+        if route.answer == "auth_hook" and error.status < 500:
+            error.hook_refusal = True  # answered 200, see ApiError.hook_refusal
+        raise
     result = out if isinstance(out, Result) else Result(data=out, status=route.status)
     result.answer = route.answer
     return result

@@ -103,6 +103,10 @@ def assert_clean(
     elif contract.answer == "envelope":
         assert set(body) == {"success", "data", "meta"} and body["success"] is True, text
         assert body["meta"]["request_id"] == request_id
+    elif contract.answer == "auth_hook" and body.get("success") is False:
+        # A hook's refusal: 200, as Supabase Auth reads refusals only from a 2xx answer.
+        assert 400 <= body["error"]["http_code"] < 500, text[:300]
+        assert body["meta"]["request_id"] == request_id
     else:  # the caller's own document, not the envelope
         assert isinstance(body, dict) and "success" not in body, text[:300]
         if contract.answer == "auth_hook":
