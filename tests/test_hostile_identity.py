@@ -42,7 +42,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from fnkit.devenv import DEV_ANON_KEY, DEV_JWT_SECRET
+from fnkit.devenv import DEV_ANON_KEY, DEV_JWT_SECRET, DEV_PUBLISHABLE_KEY, DEV_SECRET_KEY
 from fnkit.tokens import claims
 from shared import logs
 from tests.fixtures.server import ACME, ACME_PROJECTS, SEED_USERS, Served, as_user
@@ -331,6 +331,82 @@ def test_the_anon_key_is_anonymous_and_never_reaches_user_rows(
             CASES["forged tokens"] += 1
             assert response.status_code == 401, (url, response.text)
             assert "db;dur=" not in response.headers["Server-Timing"]
+    _untouched(database_url, arena)
+
+
+# ---- project API keys: in the wrong place, of the wrong kind, or not quite the project's -----
+
+
+def _key_misuses(served: Served) -> Iterator[tuple[str, dict[str, str | bytes]]]:
+    """(label, headers): the session's publishable and secret keys (both kinds of keys are
+    configured) misused to reach the owner's rows or the service role."""
+    owner = served.es256(OWNER)
+    last = DEV_SECRET_KEY[-1]
+    near = DEV_SECRET_KEY[:-1] + ("A" if last != "A" else "B")
+    yield "secret key as the bearer", {"Authorization": f"Bearer {DEV_SECRET_KEY}"}
+    yield "publishable key as the bearer", {"Authorization": f"Bearer {DEV_PUBLISHABLE_KEY}"}
+    yield (
+        "secret key as the bearer beside the publishable key",
+        {"apikey": DEV_PUBLISHABLE_KEY, "Authorization": f"Bearer {DEV_SECRET_KEY}"},
+    )
+    yield (
+        "the owner's token beside a near-miss secret key",
+        {"apikey": near, "Authorization": f"Bearer {owner}"},
+    )
+    yield "a near-miss secret key", {"apikey": near, "Authorization": f"Bearer {near}"}
+    yield "the secret key's prefix alone", {"apikey": "sb_secret_"}
+    yield "the secret key truncated", {"apikey": DEV_SECRET_KEY[:-4]}
+    yield "the secret key padded", {"apikey": DEV_SECRET_KEY + "x"}
+    yield (
+        "the secret key with a homoglyph",
+        {"apikey": DEV_SECRET_KEY.replace("N", "\u039d", 1).encode()},
+    )
+    yield "the secret key's case changed", {"apikey": DEV_SECRET_KEY.swapcase()}
+    yield (
+        "the legacy anon key as apikey, secret as bearer",
+        {
+            "apikey": DEV_ANON_KEY,
+            "Authorization": f"Bearer {DEV_SECRET_KEY}",
+        },
+    )
+
+
+def test_misused_api_keys_are_refused_before_the_database(
+    served: Served, arena: dict[str, str], database_url: str
+) -> None:
+    with captured_logs() as stream, served.client() as client:
+        for label, headers in _key_misuses(served):
+            for method, url, kwargs in _routes(arena["ws"], arena["project"], arena["task"]):
+                request_id = f"keys-{uuid.uuid4().hex}"
+                response = client.request(
+                    method, url, headers={**headers, "X-Request-Id": request_id}, **kwargs
+                )
+                CASES["api keys"] += 1
+                assert_refused_before_the_database(response, stream)
+                assert DEV_SECRET_KEY not in response.text, label
+    _untouched(database_url, arena)
+
+
+def test_the_keys_in_their_place_are_roles_not_users(
+    served: Served, arena: dict[str, str], database_url: str
+) -> None:
+    """The publishable key is anonymous and the secret key the service role: neither is a
+    user, so every user route refuses them before the database; only the service route
+    takes the secret key (as supabase-py sends it, in apikey and as the bearer)."""
+    keys = {
+        DEV_PUBLISHABLE_KEY: {"apikey": DEV_PUBLISHABLE_KEY},
+        DEV_SECRET_KEY: {"apikey": DEV_SECRET_KEY, "Authorization": f"Bearer {DEV_SECRET_KEY}"},
+    }
+    with captured_logs() as stream, served.client() as client:
+        for key, headers in keys.items():
+            for method, url, kwargs in _routes(arena["ws"], arena["project"], arena["task"]):
+                response = client.request(method, url, headers=headers, **kwargs)
+                CASES["api keys"] += 1
+                if url == "/echo/service" and key == DEV_SECRET_KEY:
+                    assert response.status_code == 200, response.text
+                    assert response.json()["data"] == {"role": "service_role"}
+                else:
+                    assert_refused_before_the_database(response, stream)
     _untouched(database_url, arena)
 
 

@@ -10,7 +10,12 @@ from typing import Any
 
 import pytest
 
-from fnkit.devenv import DEV_DB_WEBHOOK_SECRET, DEV_SERVICE_ROLE_KEY
+from fnkit.devenv import (
+    DEV_ANON_KEY,
+    DEV_DB_WEBHOOK_SECRET,
+    DEV_PUBLISHABLE_KEY,
+    DEV_SERVICE_ROLE_KEY,
+)
 from tests.fixtures.server import SECOND_HOOK_SECRET, Served
 from tests.webhook_signing import signed
 
@@ -205,6 +210,8 @@ def test_the_webhook_secret_or_the_service_role_key_is_accepted(machine: Any, se
         f"Basic {DEV_DB_WEBHOOK_SECRET}",
         f"Bearer {DEV_DB_WEBHOOK_SECRET}x",
         f"Bearer {DEV_DB_WEBHOOK_SECRET[:-1]}",
+        f"Bearer {DEV_PUBLISHABLE_KEY}",  # the project's public keys are no secret
+        f"Bearer {DEV_ANON_KEY}",
     ],
 )
 def test_a_wrong_or_missing_secret_is_refused(machine: Any, authorization: str | None) -> None:
