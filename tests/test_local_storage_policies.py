@@ -249,3 +249,27 @@ def test_path_traversal_is_refused_and_writes_nothing(
         "select count(*) from storage.objects where bucket_id = %s", (bucket,)
     ).fetchone()
     assert rows == (0,)
+
+
+def test_the_authenticated_routes_need_a_token_and_go_through_the_policies(
+    served: Served, db_admin: Any, task: str
+) -> None:
+    path = attachment_path(db_admin, task, SEED_USERS["member"])
+    storage_as(served, "member").from_(BUCKET).upload(path, b"members only")
+    with raw(served, "viewer") as viewer:
+        got = viewer.get(f"/object/authenticated/{BUCKET}/{path}")
+        head = viewer.head(f"/object/authenticated/{BUCKET}/{path}")
+        info = viewer.get(f"/object/info/authenticated/{BUCKET}/{path}")
+    assert got.content == b"members only" and head.headers["Content-Length"] == "12"
+    assert info.json()["name"] == path and info.json()["size"] == 12
+    with raw(served) as nobody:
+        refused = nobody.get(f"/object/authenticated/{BUCKET}/{path}")
+        private = nobody.get(f"/object/public/{BUCKET}/{path}")
+    assert refused.json()["code"] == "AccessDenied"
+    assert private.json()["message"] == "Bucket not found"  # not a public bucket
+    with raw(served, "outsider") as outsider:
+        hidden = outsider.get(f"/object/info/authenticated/{BUCKET}/{path}")
+    assert hidden.json()["error"] == "not_found"
+    signed = storage_as(served, "member").from_(BUCKET).create_signed_url(path, 60)
+    head_signed = httpx.head(signed["signedURL"], timeout=10)
+    assert head_signed.status_code == 200 and head_signed.headers["Content-Length"] == "12"

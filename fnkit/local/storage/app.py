@@ -60,6 +60,7 @@ def _routes() -> list[tuple[str, list[str], str, Handler]]:
         (f"/object/sign/{KEY}", ["POST"], "jwt", signed.sign_object),
         ("/object/sign/<bucket>", ["POST"], "jwt", signed.sign_objects),
         (f"/object/sign/{KEY}", ["GET"], "none", signed.get_signed_object),
+        (f"/object/sign/{KEY}", ["HEAD"], "none", partial(signed.get_signed_object, head=True)),
         (f"/object/upload/sign/{KEY}", ["POST"], "jwt", signed.sign_upload),
         (f"/object/upload/sign/{KEY}", ["PUT"], "none", signed.upload_signed_object),
         (f"/object/public/{KEY}", ["GET"], "none", objects.get_public_object),

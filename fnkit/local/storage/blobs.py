@@ -11,16 +11,18 @@ derived here.
 
 Writes are atomic: the body is streamed into a temporary file in the same file system
 (`.tmp/`), then renamed into place once the metadata says so; a crash leaves at most a
-temporary file, which the next start removes.
+temporary file, which a later start removes once it is stale.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import shutil
 import tempfile
+import time
 import uuid
 from pathlib import Path
 from typing import IO
@@ -33,6 +35,7 @@ __all__ = ["Blobs", "Staged", "check_bucket_name", "check_key"]
 _VALID_KEY = re.compile(r"[A-Za-z0-9_/!.*'() &$=@;:+,?-]+")
 _VALID_BUCKET = re.compile(r"[A-Za-z0-9_!.*'() &$=@;:+,?-]+")
 _CHUNK = 64 * 1024
+STALE_UPLOAD_S = 15 * 60
 
 
 def check_key(key: str) -> str:
@@ -106,8 +109,13 @@ class Blobs:
         self.root = root.resolve()
         self._tmp = self.root / ".tmp"
         self._tmp.mkdir(parents=True, exist_ok=True)
-        for leftover in self._tmp.iterdir():  # a crash mid-upload; nothing refers to them
-            leftover.unlink(missing_ok=True)
+        # Uploads cut short by a crash; nothing refers to them. Only old ones: another app on
+        # the same folder (a second dev server, a test's restart) may be mid-upload now.
+        stale = time.time() - STALE_UPLOAD_S
+        for leftover in self._tmp.iterdir():
+            with contextlib.suppress(OSError):
+                if leftover.stat().st_mtime < stale:
+                    leftover.unlink()
 
     def path(self, bucket: str, key: str, version: str) -> Path:
         """Where a version lives; refuses anything that would resolve outside the root."""
