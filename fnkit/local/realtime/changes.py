@@ -40,6 +40,10 @@ NOT_LOGICAL = (
     " its changes needs wal_level=logical (set it with `alter system set wal_level = logical`"
     " and restart the server, or use the embedded Postgres); broadcast and presence still work"
 )
+_HAS_COLUMN = (
+    "select 1 from pg_attribute where attname = %s and attnum > 0 and not attisdropped"
+    " and attrelid = format('%%I.%%I', %s::text, %s::text)::regclass"
+)
 _READ = (
     "select data from pg_logical_slot_get_binary_changes(%s, null, null,"
     " 'proto_version', '1', 'publication_names', %s)"
@@ -112,9 +116,8 @@ class ChangeFeed:
                     if (
                         binding.table != "*"
                         and not conn.execute(
-                            "select 1 from pg_attribute where attrelid = format('%%I.%%I', %s, %s)"
-                            "::regclass and attname = %s and attnum > 0 and not attisdropped",
-                            (binding.schema, binding.table, f.column),
+                            _HAS_COLUMN,
+                            (f.column, binding.schema, binding.table),
                         ).fetchone()
                     ):
                         return f"invalid column for filter {f.column}"

@@ -1,0 +1,306 @@
+"""Postgres Changes from the local Realtime, on a database that decodes its own WAL.
+
+The machine's Postgres may run with wal_level=replica, so this module starts an embedded
+Postgres of its own (pgserver, in a temporary folder) restarted with wal_level=logical,
+bootstrapped and migrated, as tests/test_realtime_stream.py does. Beside the project's published
+tables it gets `rt_probe` (published, no RLS: typed filters) and `rt_hidden` (not published).
+Subscribers are realtime-py and supabase-py (through examples/subscribe.py), served over real
+websockets; changes are committed as the project's users through the runtime's impersonation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import re
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import psycopg
+import pytest
+from realtime import RealtimePostgresChangesListenEvent as Event
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Response
+
+from fnkit import db
+from fnkit.devenv import DEV_ANON_KEY
+from shared.db import close_pools
+from tests.rls_helpers import Conn, World, acting_as, build_world, settings_for
+from tests.test_local_realtime import (
+    Listener,
+    Realtime,
+    receive,
+    run,
+    send,
+    serve_realtime,
+    stop_realtime,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+PROBE_TABLES = """
+create table public.rt_probe (id int primary key, n int, label text, flag boolean,
+                              at timestamptz not null default now());
+create table public.rt_hidden (id int primary key);
+grant select on public.rt_probe, public.rt_hidden to anon, authenticated;
+alter publication supabase_realtime add table public.rt_probe;
+"""
+
+
+@pytest.fixture(scope="module")
+def logical_url() -> Iterator[str]:
+    """The embedded server's folder is our own, not pytest's: pytest prunes old basetemp
+    folders, and a concurrent session on this machine must not delete a live cluster."""
+    from fnkit.embedded_pg import start_embedded, stop_embedded
+
+    home = Path(tempfile.mkdtemp(prefix="fnkit-realtime-"))
+    data_dir = home / "pgdata"
+    url = start_embedded(data_dir)
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("alter system set wal_level = logical")
+        stop_embedded(data_dir)
+        url = start_embedded(data_dir)
+        db.bootstrap(url)
+        db.migrate(url, ROOT / "supabase" / "migrations")
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(PROBE_TABLES)
+        yield url
+    finally:
+        close_pools()
+        stop_embedded(data_dir)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def rt(logical_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Realtime]:
+    served = serve_realtime(logical_url, tmp_path_factory.mktemp("realtime"))
+    yield served
+    stop_realtime(served)
+
+
+@pytest.fixture
+def admin(logical_url: str) -> Iterator[Conn]:
+    with psycopg.connect(logical_url, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture
+def world(admin: Conn) -> World:
+    return build_world(admin)
+
+
+def tasks_of(world: World) -> dict[str, Any]:
+    return {"table": "tasks", "schema": "public", "filter": f"workspace_id=eq.{world.workspace}"}
+
+
+# ---- Postgres Changes through realtime-py ---------------------------------------------------
+
+
+def test_a_members_subscription_hears_a_new_task_within_a_second_an_outsiders_nothing(
+    rt: Realtime, logical_url: str, world: World
+) -> None:
+    async def scenario() -> tuple[Listener, Listener, Listener, float]:
+        member = rt.client(rt.token(world.users["member"]))
+        outsider = rt.client(rt.token(world.users["outsider"]))
+        heard = {"member": Listener(), "outsider": Listener(), "system": Listener()}
+        channels = {}
+        for who, client in (("member", member), ("outsider", outsider)):
+            channel = client.channel(f"tasks-{who}")
+            channel.on_postgres_changes(Event.Insert, heard[who].events.append, **tasks_of(world))
+            channels[who] = channel
+        channels["member"].on_system(heard["system"].events.append)
+        for who, channel in channels.items():
+            await channel.subscribe(heard[who].on_state)
+        started = time.monotonic()
+        with acting_as(settings_for(logical_url), world.users["member"], commit=True) as tx:
+            tx.execute(
+                "insert into public.tasks (project_id, title) values (%s, 'Live')", (world.project,)
+            )
+        await heard["member"].wait(lambda: bool(heard["member"].events), seconds=1.0)
+        delay = time.monotonic() - started
+        await asyncio.sleep(0.3)
+        await member.close()
+        await outsider.close()
+        return heard["member"], heard["outsider"], heard["system"], delay
+
+    member, outsider, system, delay = run(scenario())
+    assert member.states == outsider.states == ["SUBSCRIBED"], (member.errors, outsider.errors)
+    assert delay < 1.0
+    assert [dict(s) for s in system.events] == [
+        {"extension": "postgres_changes", "status": "ok", "message": "Subscribed to PostgreSQL",
+         "channel": "tasks-member"}
+    ]  # fmt: skip
+    ((change,),) = [[e] for e in member.events]
+    data = change["data"]
+    assert (data["schema"], data["table"], data["type"]) == ("public", "tasks", "INSERT")
+    assert data["errors"] is None
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", data["commit_timestamp"])
+    record = data["record"]
+    assert record["title"] == "Live" and record["workspace_id"] == str(world.workspace)
+    assert record["priority"] == 2 and record["status"] == "todo"  # typed: a number, a string
+    assert {"name": "priority", "type": "int2"} in data["columns"]
+    assert "old_record" not in data
+    assert len(change["ids"]) == 1
+    assert outsider.events == []
+
+
+def test_updates_carry_the_old_row_and_deletes_only_its_key_under_rls(
+    rt: Realtime, logical_url: str, admin: Conn, world: World
+) -> None:
+    async def scenario() -> Listener:
+        client = rt.client(rt.token(world.users["viewer"]))
+        heard = Listener()
+        channel = client.channel("tasks-all")
+        channel.on_postgres_changes(Event.All, heard.events.append, **tasks_of(world))
+        await channel.subscribe(heard.on_state)
+        with acting_as(settings_for(logical_url), world.users["member"], commit=True) as tx:
+            tx.execute("update public.tasks set title = 'Renamed' where id = %s", (world.task,))
+        # The update is checked against the committed row: deleting it at once could hide it
+        # (as on Realtime), so the delete waits for the update to arrive.
+        await heard.wait(lambda: len(heard.events) == 1)
+        admin.execute("delete from public.tasks where id = %s", (world.task,))
+        await heard.wait(lambda: len(heard.events) == 2)
+        await client.close()
+        return heard
+
+    heard = run(scenario())
+    assert len(heard.events) == 2, heard.events
+    update, delete = (e["data"] for e in heard.events)
+    assert update["type"] == "UPDATE"
+    assert (update["record"]["title"], update["old_record"]["title"]) == ("Renamed", "Task")
+    assert delete["type"] == "DELETE" and "record" not in delete
+    assert delete["old_record"] == {"id": str(world.task)}
+
+
+# ---- bindings and filters on the wire -------------------------------------------------------
+
+FILTERS = {
+    "eq": "n=eq.5",
+    "neq": "n=neq.5",
+    "lt": "n=lt.5",
+    "lte": "n=lte.5",
+    "gt": "n=gt.5",
+    "gte": "n=gte.5",
+    "in": "n=in.(1,5)",
+    "label": "label=eq.b",
+    "not": "n=not.eq.5",
+    "both": "n=gt.1,label=eq.b",
+}
+
+
+def test_filters_events_and_tables_as_realtime_applies_them(rt: Realtime, admin: Conn) -> None:
+    with rt.raw() as ws:
+        bindings = [{"event": "INSERT", "schema": "public", "table": "rt_probe", "filter": f}
+                    for f in FILTERS.values()]  # fmt: skip
+        bindings.append({"event": "UPDATE", "schema": "public", "table": "rt_probe"})
+        send(ws, "realtime:probe", "phx_join", {"config": {"postgres_changes": bindings}}, "1")
+        reply = receive(ws)["payload"]
+        assert reply["status"] == "ok"
+        echoed = reply["response"]["postgres_changes"]
+        assert [{k: v for k, v in b.items() if k != "id"} for b in echoed] == bindings
+        ids = {name: b["id"] for name, b in zip([*FILTERS, "update"], echoed, strict=True)}
+        assert receive(ws)["payload"]["message"] == "Subscribed to PostgreSQL"
+        for n, label in ((1, "a"), (5, "b"), (9, "b")):
+            admin.execute(
+                "insert into public.rt_probe (id, n, label) values (%s, %s, %s)", (n, n, label)
+            )
+        admin.execute("update public.rt_probe set flag = true where id = 9")
+        got: dict[int, set[int]] = {}
+        for _ in range(4):
+            message = receive(ws)
+            assert message["event"] == "postgres_changes"
+            data = message["payload"]["data"]
+            key = data["record"]["id"] if data["type"] == "INSERT" else -data["record"]["id"]
+            got[key] = set(message["payload"]["ids"])
+    names = {v: k for k, v in ids.items()}
+    heard = {key: {names[i] for i in value} for key, value in got.items()}
+    assert heard == {
+        1: {"neq", "lt", "lte", "in", "not"},
+        5: {"eq", "lte", "gte", "in", "label", "both"},
+        9: {"neq", "gt", "gte", "label", "not", "both"},
+        -9: {"update"},
+    }
+
+
+def test_unpublished_tables_and_bad_filters_get_realtimes_system_errors(rt: Realtime) -> None:
+    cases = {
+        "hidden": ({"event": "*", "schema": "public", "table": "rt_hidden"},
+                   "Unable to subscribe to changes with given parameters. Please check Realtime"
+                   " is enabled for the given connect parameters: [event: *, schema: public,"
+                   " table: rt_hidden, filters: []]"),
+        "bad-op": ({"event": "*", "schema": "public", "table": "rt_probe",
+                    "filter": "n=like.5"}, 'Error parsing `filter` params: ["like", "5"]'),
+        "bad-column": ({"event": "*", "schema": "public", "table": "rt_probe",
+                        "filter": "nope=eq.1"}, "invalid column for filter nope"),
+    }  # fmt: skip
+    with rt.raw() as ws:
+        for name, (binding, message) in cases.items():
+            join = {"config": {"postgres_changes": [binding]}}
+            send(ws, f"realtime:{name}", "phx_join", join, name)
+            assert receive(ws)["payload"]["status"] == "ok"
+            system = receive(ws)["payload"]
+            assert (system["status"], system["message"]) == ("error", message), name
+
+
+# ---- the example subscriber (supabase-py) ---------------------------------------------------
+
+
+def _example() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "fnkit_example_subscribe_local", ROOT / "examples" / "subscribe.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_example_subscriber_hears_both_kinds_of_change(
+    rt: Realtime, logical_url: str, world: World
+) -> None:
+    """examples/subscribe.py, unchanged, through supabase-py against the app mounted at
+    /realtime/v1 as the gateway mounts it."""
+    mounted = DispatcherMiddleware(Response("not found", status=404), {"/realtime/v1": rt.app})
+    server = make_server("127.0.0.1", 0, mounted, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    example = _example()
+    lines: list[dict[str, Any]] = []
+
+    def emit(line: dict[str, Any]) -> None:
+        lines.append(line)
+        subscribed = [x for x in lines if x.get("state") == "SUBSCRIBED"]
+        if line.get("state") == "SUBSCRIBED" and len(subscribed) == 2:
+            threading.Thread(target=change_a_task).start()
+
+    def change_a_task() -> None:
+        with acting_as(settings_for(logical_url), world.users["member"], commit=True) as tx:
+            tx.execute("update public.tasks set title = 'Seen live' where id = %s", (world.task,))
+
+    args = example.parse_args(
+        [str(world.workspace), "--url", f"http://127.0.0.1:{server.server_port}",
+         "--anon-key", DEV_ANON_KEY, "--access-token", rt.token(world.users["member"]),
+         "--max-events", "2", "--seconds", "10"]
+    )  # fmt: skip
+    try:
+        code = asyncio.run(example.run(args, emit=emit))
+    finally:
+        server.shutdown()
+    assert code == 0, lines
+    events = {line["via"]: line for line in lines if line["via"] != "status"}
+    assert events["postgres_changes"]["type"] == "UPDATE"
+    assert events["postgres_changes"]["record"]["title"] == "Seen live"
+    assert events["postgres_changes"]["old"]["title"] == "Task"
+    assert events["broadcast"]["type"] == "UPDATE"
+    assert events["broadcast"]["record"]["title"] == "Seen live"
+    assert json.dumps(events, default=str)  # printable, as the example prints it
