@@ -167,8 +167,9 @@ def list_objects_v2(call: Call, bucket: str) -> Response:
     if not isinstance(prefix, str):
         raise StorageError.validation("body/prefix must be string")
     limit = min(_integer(body, "limit", minimum=1, default=MAX_KEYS), MAX_KEYS)
-    sort_by = body.get("sortBy") if isinstance(body.get("sortBy"), dict) else {}
-    assert isinstance(sort_by, dict)
+    sort_by = body.get("sortBy")
+    if not isinstance(sort_by, dict):
+        sort_by = {}
     token = body.get("cursor")
     cursor: dict[str, Any] = (
         _cursor_decode(token)

@@ -7,6 +7,7 @@ policies, as Storage's do; everything else reads and writes as the caller.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from typing import Any
 
@@ -27,11 +28,13 @@ from fnkit.local.storage.render import asset, info
 from fnkit.local.storage.uploads import read_upload
 
 __all__ = [
+    "create_object",
     "delete_object",
     "delete_objects",
     "get_object",
     "get_object_info",
     "get_public_object",
+    "update_object",
     "upload_object",
 ]
 
@@ -47,7 +50,10 @@ def upload_object(
     owner: str | None,
     privileged: bool = False,
 ) -> dict[str, Any]:
-    """Stage the body within the bucket's limits, then probe, place and record it."""
+    """Stage the body within the bucket's limits, then probe, place and record it.
+
+    `privileged` (a signed upload URL) runs the whole write past the policies, as Storage's
+    `asSuperUser()` does: the signer's rights were checked when the URL was signed."""
     check_key(key)
     ctx = call.ctx
     with ctx.db.transaction(call.caller) as tx, tx.superuser():
@@ -61,16 +67,14 @@ def upload_object(
     )
     version = str(uuid.uuid4())
     try:
-        with new_version(ctx.blobs, bucket, key, version), ctx.db.transaction(call.caller) as tx:
-            if privileged:
-                with tx.superuser():
-                    row, previous = save_upload(
-                        tx, ctx.blobs, bucket, key, upload, version, upsert=upsert, owner=owner
-                    )
-            else:
-                row, previous = save_upload(
-                    tx, ctx.blobs, bucket, key, upload, version, upsert=upsert, owner=owner
-                )
+        with (
+            new_version(ctx.blobs, bucket, key, version),
+            ctx.db.transaction(call.caller) as tx,
+            tx.superuser() if privileged else contextlib.nullcontext(),
+        ):
+            row, previous = save_upload(
+                tx, ctx.blobs, bucket, key, upload, version, upsert=upsert, owner=owner
+            )
     finally:
         upload.staged.discard()
     if previous and previous != version:
