@@ -159,10 +159,12 @@ class ScanPages:
         start = redis_cursor(cursor)
         if start == cursor:
             return [], start, start
+        token = int(cursor) // CURSOR_SPAN
         with self._lock:
-            held = self._held.pop(int(cursor) // CURSOR_SPAN, None)
-        if held is None or held.shape != shape:
-            return [], start, start
+            held = self._held.get(token)
+            if held is None or held.shape != shape:  # not this scan's: leave it to its own
+                return [], start, start
+            del self._held[token]
         return list(held.elements), held.restart, held.cursor
 
     def _hold(self, held: _Held) -> bytes:

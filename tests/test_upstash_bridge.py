@@ -523,6 +523,20 @@ def test_a_scan_cursor_outlives_its_bridge(bridge: BridgeHandle, key: str) -> No
     assert piped == plain and "result" in piped[0]
 
 
+def test_a_scan_cursor_belongs_to_its_scan(bridge: BridgeHandle, key: str) -> None:
+    """A cursor sent with another command (another key, another COUNT) does not take the
+    elements held for its own scan, which then goes on without repeating any."""
+    client = client_for(bridge)
+    bridge.redis.sadd(key, *range(40))
+    bridge.redis.sadd(f"{key}:other", *range(100, 140))
+    cursor, first = client.sscan(key, 0, count=5)
+    _, borrowed = client.sscan(f"{key}:other", cursor, count=5)
+    assert len(borrowed) == 5 and all(int(member) >= 100 for member in borrowed)
+    client.sscan(key, cursor, count=6)
+    cursor, second = client.sscan(key, cursor, count=5)
+    assert len(second) == 5 and not set(first) & set(second)
+
+
 def test_scripts_are_per_database(bridge: BridgeHandle, key: str) -> None:
     """SCRIPT FLUSH forgets this database's scripts, and only this database's."""
     with start_bridge(embedded=bridge.embedded, redis_url=bridge.redis_url) as other:
