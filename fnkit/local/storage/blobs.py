@@ -4,13 +4,13 @@ Layout as Storage's file backend lays it out: `<bucket>/<key>/#<version>`, one f
 version (a new upload is a new version, so a reader of the old one never sees half a file).
 `#` cannot appear in a valid key, so a version file can never collide with a key's folder.
 
-Why this is safe with hostile keys: `key_path` refuses what Storage's `secure-path.ts` refuses
-(NUL, absolute paths, `.` and `..` segments, backslashes) on top of the key's own character
-set, and then checks that the resolved path is still inside the root. A path is only ever
-derived here.
+Why this is safe with hostile keys: `check_key` refuses what Storage's `secure-path.ts`
+refuses (NUL, absolute paths, `.` and `..` segments, backslashes) on top of the key's own
+character set, and `Blobs.path` then checks that the resolved path is still inside the
+bucket's folder. A file path is only ever derived there.
 
 Writes are atomic: the body is streamed into a temporary file in the same file system
-(`.tmp/`), then renamed into place once the metadata says so; a crash leaves at most a
+(`#staging/`), then renamed into place once the metadata says so; a crash leaves at most a
 temporary file, which a later start removes once it is stale.
 """
 
@@ -20,7 +20,6 @@ import contextlib
 import hashlib
 import os
 import re
-import shutil
 import tempfile
 import time
 import uuid
@@ -36,6 +35,8 @@ _VALID_KEY = re.compile(r"[A-Za-z0-9_/!.*'() &$=@;:+,?-]+")
 _VALID_BUCKET = re.compile(r"[A-Za-z0-9_!.*'() &$=@;:+,?-]+")
 _CHUNK = 64 * 1024
 STALE_UPLOAD_S = 15 * 60
+# Where uploads are staged: `#` is in no valid bucket name, so no bucket can be this folder.
+STAGING = "#staging"
 
 
 def check_key(key: str) -> str:
@@ -107,7 +108,7 @@ class Blobs:
 
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
-        self._tmp = self.root / ".tmp"
+        self._tmp = self.root / STAGING
         self._tmp.mkdir(parents=True, exist_ok=True)
         # Uploads cut short by a crash; nothing refers to them. Only old ones: another app on
         # the same folder (a second dev server, a test's restart) may be mid-upload now.
@@ -164,8 +165,3 @@ class Blobs:
             except OSError:
                 break
             folder = folder.parent
-
-    def remove_bucket(self, bucket: str) -> None:
-        folder = (self.root / check_bucket_name(bucket)).resolve()
-        if folder.parent == self.root:
-            shutil.rmtree(folder, ignore_errors=True)
