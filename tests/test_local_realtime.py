@@ -629,3 +629,19 @@ def test_too_many_channels_on_one_socket(rt: Realtime) -> None:
         assert receive(ws)["payload"]["response"] == {
             "reason": "ChannelRateLimitReached: Too many channels"
         }
+
+
+def test_a_client_that_stops_reading_holds_up_no_one(rt: Realtime) -> None:
+    with rt.raw() as sender, rt.raw() as reader, rt.raw() as stalled:
+        for n, ws in enumerate((sender, reader, stalled)):
+            send(ws, "realtime:firehose", "phx_join", {"config": {}}, str(n))
+            receive(ws)
+        chunk = "x" * 200_000  # 50 of them: far more than the stalled client's socket buffers
+        started = time.monotonic()
+        for n in range(50):
+            send(sender, "realtime:firehose", "broadcast",
+                 {"event": "big", "payload": {"n": n, "data": chunk}}, None)  # fmt: skip
+        got = [receive(reader, 5)["payload"]["payload"]["n"] for _ in range(50)]
+        assert got == list(range(50))
+        assert time.monotonic() - started < 5
+        stalled.close_timeout = 0.1  # its server side is still blocked writing: do not wait

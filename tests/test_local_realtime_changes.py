@@ -38,6 +38,7 @@ from tests.rls_helpers import Conn, World, acting_as, build_world, settings_for
 from tests.test_local_realtime import (
     Listener,
     Realtime,
+    nothing_more,
     receive,
     run,
     send,
@@ -304,3 +305,34 @@ def test_the_example_subscriber_hears_both_kinds_of_change(
     assert events["broadcast"]["type"] == "UPDATE"
     assert events["broadcast"]["record"]["title"] == "Seen live"
     assert json.dumps(events, default=str)  # printable, as the example prints it
+
+
+def test_notifications_reach_only_their_user_and_anon_gets_realtimes_401(
+    rt: Realtime, admin: Conn, world: World
+) -> None:
+    """The README's path: an assignee subscribes to INSERTs on notifications; the SELECT
+    policy (user_id = auth.uid()) picks who hears each one. anon has no SELECT on the table:
+    Realtime sends it the change's error, not the row."""
+    binding = {"event": "INSERT", "schema": "public", "table": "notifications"}
+    sockets = {who: rt.raw() for who in ("member", "viewer", "anon")}
+    try:
+        for who, ws in sockets.items():
+            token = rt.token(world.users[who]) if who != "anon" else DEV_ANON_KEY
+            join = {"config": {"postgres_changes": [binding]}, "access_token": token}
+            send(ws, "realtime:inbox", "phx_join", join, "1")
+            assert receive(ws)["payload"]["status"] == "ok"
+            assert receive(ws)["payload"]["message"] == "Subscribed to PostgreSQL"
+        admin.execute(
+            "insert into public.notifications (user_id, workspace_id, task_id, kind, event_key)"
+            " values (%s, %s, %s, 'task_assigned', %s)",
+            (world.users["member"], world.workspace, world.task, f"test:{world.task}"),
+        )
+        data = receive(sockets["member"])["payload"]["data"]
+        assert data["record"]["user_id"] == str(world.users["member"])
+        assert data["record"]["kind"] == "task_assigned" and data["errors"] is None
+        denied = receive(sockets["anon"])["payload"]["data"]
+        assert (denied["errors"], denied["record"]) == (["Error 401: Unauthorized"], None)
+        assert nothing_more(sockets["viewer"], 0.5)
+    finally:
+        for ws in sockets.values():
+            ws.close()

@@ -190,12 +190,21 @@ class ChangeFeed:
                 matches.append((channel, ids))
         if not matches:
             return
-        if info.rls and change.op != "DELETE" and new is not None:
-            viewers = [(role_of(c.identity.claims), c.identity.claims) for c, _ in matches]
-            seen = records.visible(conn, change, info, new, viewers)
-            matches = [m for m, ok in zip(matches, seen, strict=True) if ok]
+        refused = records.refusal(change, info)
         payloads: dict[str, dict[str, Any]] = {}
+        allowed = []
         for channel, ids in matches:
+            role = role_of(channel.identity.claims)
+            error = refused or records.role_refusal(change, info, role)
+            if error is None:
+                allowed.append((channel, ids))
+            else:  # Realtime tells the subscriber why it gets no row
+                channel.push("postgres_changes", {"ids": ids, "data": error})
+        if info.rls and change.op != "DELETE" and new is not None and allowed:
+            viewers = [(role_of(c.identity.claims), c.identity.claims) for c, _ in allowed]
+            seen = records.visible(conn, change, info, new, viewers)
+            allowed = [m for m, ok in zip(allowed, seen, strict=True) if ok]
+        for channel, ids in allowed:
             role = role_of(channel.identity.claims)
             if role not in payloads:
                 payloads[role] = records.build_payload(change, info, role, new, old)

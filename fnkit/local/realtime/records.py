@@ -21,7 +21,15 @@ from psycopg import sql
 
 from fnkit.local.realtime.pgoutput import UNCHANGED, Change, Relation, Tuple
 
-__all__ = ["TableInfo", "build_payload", "table_info", "typed_rows", "visible"]
+__all__ = [
+    "TableInfo",
+    "build_payload",
+    "refusal",
+    "role_refusal",
+    "table_info",
+    "typed_rows",
+    "visible",
+]
 
 DB_ROLES = ("anon", "authenticated", "service_role")
 
@@ -124,6 +132,32 @@ def build_payload(
     return data
 
 
+def refusal(change: Change, info: TableInfo) -> dict[str, Any] | None:
+    """Realtime's error for a table without a primary key (INSERT and UPDATE cannot be
+    checked against a committed row without one)."""
+    if change.op != "DELETE" and not info.primary_key:
+        return _error(change, "Error 400: Bad Request, no primary key")
+    return None
+
+
+def role_refusal(change: Change, info: TableInfo, role: str) -> dict[str, Any] | None:
+    """Realtime's error for a role that may not select the primary key."""
+    allowed = info.selectable.get(role, frozenset())
+    if change.op != "DELETE" and not all(k in allowed for k in info.primary_key):
+        return _error(change, "Error 401: Unauthorized")
+    return None
+
+
+def _error(change: Change, message: str) -> dict[str, Any]:
+    record: dict[str, Any] = {"schema": change.relation.schema, "table": change.relation.table,
+                              "type": change.op, "columns": None, "commit_timestamp": None,
+                              "errors": [message]}  # fmt: skip
+    record["record"] = None
+    if change.op == "UPDATE":
+        record["old_record"] = None
+    return record
+
+
 def _timestamp(moment: datetime) -> str:
     """Realtime's format: milliseconds, UTC, a literal Z."""
     return (
@@ -147,9 +181,12 @@ def visible(
         for k in info.primary_key
     )
     probe = sql.SQL("select exists(select 1 from {} where {})").format(relation, where)
-    results = []
+    verdicts: dict[str, bool] = {}
     with conn.transaction(force_rollback=True):
         for role, claims in viewers:
+            key = role + json.dumps(claims, sort_keys=True)
+            if key in verdicts:
+                continue
             conn.execute(
                 "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true),"
                 " set_config('request.jwt.claim.sub', %s, true),"
@@ -159,10 +196,10 @@ def visible(
             try:
                 with conn.transaction():
                     row = conn.execute(probe).fetchone()
-                results.append(bool(row and row[0]))
+                verdicts[key] = bool(row and row[0])
             except psycopg.errors.InsufficientPrivilege:
-                results.append(False)
-    return results
+                verdicts[key] = False
+    return [verdicts[role + json.dumps(claims, sort_keys=True)] for role, claims in viewers]
 
 
 def _literal(value: Any) -> str:

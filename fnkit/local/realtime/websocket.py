@@ -13,6 +13,7 @@ that went away and writes nothing more on the socket (flask-sock ends its sessio
 from __future__ import annotations
 
 import socket
+import struct
 from typing import TYPE_CHECKING, Any
 
 from websockets.datastructures import Headers
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
 
 __all__ = ["Upgrade", "UpgradeDone", "is_upgrade", "upgrade"]
+
+
+SEND_TIMEOUT_S = 10
 
 
 class UpgradeDone(ConnectionError):
@@ -61,6 +65,9 @@ def upgrade(environ: WSGIEnvironment, max_size: int) -> Upgrade:
     if response.status_code != 101:
         return Upgrade(response.status_code, response.body or b"")
     sock.sendall(response.serialize())
+    # A client that stops reading must not hold its writer (and the frames queued for it)
+    # forever: a send blocked this long fails, and websockets closes the connection.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", SEND_TIMEOUT_S, 0))
     protocol = ServerProtocol(state=State.OPEN, max_size=max_size)
     connection = Connection(sock, protocol, close_timeout=2)
     return Upgrade(101, b"", connection)
