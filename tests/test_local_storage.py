@@ -237,6 +237,7 @@ def test_raw_body_upload_and_http_details(served: Served, make_bucket: Any) -> N
                 "x-metadata": base64.b64encode(b'{"a": 1}').decode(),
             },
         )
+        again = client.post(f"/object/{bucket}/raw.bin", content=b"again")
         head = client.head(f"/object/{bucket}/raw.bin")
         ranged = client.get(f"/object/{bucket}/raw.bin", headers={"Range": "bytes=2-4"})
         cached = client.get(
@@ -244,6 +245,13 @@ def test_raw_body_upload_and_http_details(served: Served, make_bucket: Any) -> N
         )
         info = client.get(f"/object/info/{bucket}/raw.bin").json()
     assert put.status_code == 200 and put.json()["Key"] == f"{bucket}/raw.bin"
+    assert again.status_code == 400
+    assert again.json() == {
+        "statusCode": "409",
+        "code": "KeyAlreadyExists",
+        "error": "Duplicate",
+        "message": "The resource already exists",
+    }
     assert head.status_code == 200 and head.headers["Content-Length"] == "10"
     assert head.headers["Cache-Control"] == "no-cache"
     assert ranged.status_code == 206 and ranged.content == b"234"

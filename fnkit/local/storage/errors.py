@@ -112,10 +112,6 @@ class StorageError(Exception):
         return cls(400, "InvalidRequest", message)
 
     @classmethod
-    def invalid_request(cls, message: str) -> StorageError:
-        return cls(400, "InvalidRequest", message)
-
-    @classmethod
     def invalid_file_size_limit(cls) -> StorageError:
         return cls(
             400,

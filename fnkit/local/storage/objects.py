@@ -107,8 +107,13 @@ def probe_write(
     query = f"insert into storage.objects ({_WRITE_COLUMNS}) values ({_WRITE_VALUES})"
     if upsert:
         query += f" on conflict (name, bucket_id) do update set {_UPSERT_SET} returning id"
-    with tx.probe():
-        tx.run(query, values)
+    try:
+        with tx.probe():
+            tx.run(query, values)
+    except StorageError as exc:
+        if exc.code == "ResourceAlreadyExists":  # Storage's createObject says it so
+            raise StorageError.key_already_exists() from None
+        raise
 
 
 def storage_metadata(upload: Upload) -> dict[str, Any]:
