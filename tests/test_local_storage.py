@@ -411,3 +411,21 @@ def test_concurrent_upserts_leave_one_version(served: Served, make_bucket: Any) 
     assert stored in bodies
     versions = files_under(data_root(served) / bucket)
     assert len(versions) == 1 and versions.pop().read_bytes() == stored
+
+
+@pytest.mark.parametrize("content_type", ["thisisnotarealmimetype", "image/\tjpg"])
+def test_a_malformed_content_type_is_refused(
+    served: Served, make_bucket: Any, content_type: str
+) -> None:
+    bucket = make_bucket()
+    with raw(served, "service") as client:
+        response = client.post(
+            f"/object/{bucket}/x.png", content=b"x", headers={"Content-Type": content_type}
+        )
+    assert response.status_code == 400
+    assert response.json() == {
+        "statusCode": "415",
+        "code": "InvalidMimeType",
+        "error": "invalid_mime_type",
+        "message": "Invalid Content-Type header",
+    }

@@ -108,6 +108,11 @@ class StorageError(Exception):
         )
 
     @classmethod
+    def invalid_content_type(cls) -> StorageError:
+        """fastify's answer to a Content-Type header that is no media type at all."""
+        return cls(415, "InvalidMimeType", "Invalid Content-Type header", "invalid_mime_type")
+
+    @classmethod
     def no_content(cls, message: str = "No content provided") -> StorageError:
         return cls(400, "InvalidRequest", message)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from dataclasses import dataclass, field
 from io import BytesIO
 from typing import IO, Any
@@ -32,6 +33,9 @@ __all__ = ["Upload", "read_upload", "user_metadata_header", "validate_mime_type"
 
 MAX_USER_METADATA = 1024 * 1024
 PLACEHOLDER = ".emptyFolderPlaceholder"
+# A media type as fastify's content-type parser accepts it (RFC 9110 tokens, then parameters).
+_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_MEDIA_TYPE = re.compile(rf"{_TOKEN}/{_TOKEN}\s*(;.*)?$", re.DOTALL)
 
 
 @dataclass
@@ -82,6 +86,8 @@ def read_upload(
 
 def _raw(request: Request, staged: Staged, allowed: list[str] | None) -> Upload:
     mimetype = request.headers.get("Content-Type") or "application/octet-stream"
+    if not _MEDIA_TYPE.match(mimetype):
+        raise StorageError.invalid_content_type()
     if allowed is not None:
         validate_mime_type(mimetype, allowed)
     metadata = user_metadata_header(request.headers.get("x-metadata"))
