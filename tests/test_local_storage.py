@@ -144,6 +144,20 @@ def test_users_cannot_create_or_empty_buckets(served: Served, make_bucket: Any) 
 
 
 @pytest.mark.parametrize(
+    ("query", "status"),
+    [("limit=0", 400), ("offset=-1", 400), ("limit=x", 400), ("limit=1&offset=0", 200)],
+)
+def test_bucket_listing_checks_its_paging(served: Served, query: str, status: int) -> None:
+    with raw(served, "service") as client:
+        response = client.get(f"/bucket?{query}")
+    assert response.status_code == status, response.text
+    if status == 200:
+        assert len(response.json()) == 1
+    else:
+        assert response.json()["statusCode"] == "400"
+
+
+@pytest.mark.parametrize(
     ("body", "status", "code"),
     [
         ({"name": "bad/name"}, "400", "InvalidBucketName"),

@@ -137,11 +137,13 @@ def list_buckets(call: Call) -> Response:
     if column in _SORTABLE:
         order = "desc" if (args.get("sortOrder") or "").lower() == "desc" else "asc"
         query += f" order by {column} {order}"
-    for clause in ("limit", "offset"):
+    for clause, minimum in (("limit", 1), ("offset", 0)):
         value = args.get(clause)
         if value is not None:
             if not value.isdigit():
                 raise StorageError.validation(f"querystring/{clause} must be integer")
+            if int(value) < minimum:
+                raise StorageError.validation(f"querystring/{clause} must be >= {minimum}")
             query += f" {clause} %s"
             params.append(int(value))
     with call.ctx.db.transaction(call.caller) as tx:
