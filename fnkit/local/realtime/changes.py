@@ -25,6 +25,7 @@ import psycopg
 from fnkit.local.realtime import records
 from fnkit.local.realtime.bindings import Binding
 from fnkit.local.realtime.pgoutput import Change, Decoder, Relation
+from fnkit.local.realtime.serializers import Message
 from fnkit.local.tokens import role_of
 
 if TYPE_CHECKING:
@@ -150,6 +151,7 @@ class ChangeFeed:
         conn.execute(
             "select pg_create_logical_replication_slot(%s, 'pgoutput', true)", (self.slot,)
         )
+        records.install_probe(conn)
         self.problem = None
         self.ready.set()
         return True
@@ -204,8 +206,12 @@ class ChangeFeed:
             viewers = [(role_of(c.identity.claims), c.identity.claims) for c, _ in allowed]
             seen = records.visible(conn, change, info, new, viewers)
             allowed = [m for m, ok in zip(allowed, seen, strict=True) if ok]
+        frames: dict[tuple[str, str, tuple[int, ...]], dict[str, str | bytes | None]] = {}
         for channel, ids in allowed:
             role = role_of(channel.identity.claims)
             if role not in payloads:
                 payloads[role] = records.build_payload(change, info, role, new, old)
-            channel.push("postgres_changes", {"ids": ids, "data": payloads[role]})
+            message = Message(channel.topic, "postgres_changes",
+                              {"ids": ids, "data": payloads[role]})  # fmt: skip
+            shared = frames.setdefault((channel.topic, role, tuple(ids)), {})
+            channel.session.push(message, shared)  # encoded once for alike subscribers

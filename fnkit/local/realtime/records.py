@@ -5,7 +5,8 @@ columns, errors, record?, old_record?}`, values typed as `to_jsonb` types them (
 conversion: the pgoutput text values go through `json_populate_record` on the table's row
 type), and only the columns the subscriber's role may select. Under RLS an INSERT or UPDATE is
 sent only when, as the subscriber's role with its claims, the committed row is visible by its
-primary key; a DELETE cannot be checked (the row is gone), so it goes to every matching
+primary key (checked in the database by a temporary function, one round trip per change); a
+DELETE cannot be checked (the row is gone), so it goes to every matching
 subscriber with only the primary key in `old_record`.
 """
 
@@ -24,6 +25,7 @@ from fnkit.local.realtime.pgoutput import UNCHANGED, Change, Relation, Tuple
 __all__ = [
     "TableInfo",
     "build_payload",
+    "install_probe",
     "refusal",
     "role_refusal",
     "table_info",
@@ -181,25 +183,51 @@ def visible(
         for k in info.primary_key
     )
     probe = sql.SQL("select exists(select 1 from {} where {})").format(relation, where)
-    verdicts: dict[str, bool] = {}
-    with conn.transaction(force_rollback=True):
-        for role, claims in viewers:
-            key = role + json.dumps(claims, sort_keys=True)
-            if key in verdicts:
-                continue
-            conn.execute(
-                "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true),"
-                " set_config('request.jwt.claim.sub', %s, true),"
-                " set_config('request.jwt.claim.role', %s, true)",
-                (role, json.dumps(claims), str(claims.get("sub") or ""), role),
-            )
-            try:
-                with conn.transaction():
-                    row = conn.execute(probe).fetchone()
-                verdicts[key] = bool(row and row[0])
-            except psycopg.errors.InsufficientPrivilege:
-                verdicts[key] = False
-    return [verdicts[role + json.dumps(claims, sort_keys=True)] for role, claims in viewers]
+    keys = [role + json.dumps(claims, sort_keys=True) for role, claims in viewers]
+    unique = dict(zip(keys, viewers, strict=True))
+    row = conn.execute(
+        "select pg_temp.fnkit_realtime_visible(%s, %s, %s)",
+        (
+            probe.as_string(conn),
+            [role for role, _ in unique.values()],
+            [json.dumps(claims) for _, claims in unique.values()],
+        ),
+    ).fetchone()
+    verdicts = dict(zip(unique, row[0] if row else [], strict=False))
+    return [bool(verdicts.get(key)) for key in keys]
+
+
+PROBE_FUNCTION = """
+create or replace function pg_temp.fnkit_realtime_visible(probe text, roles text[], claims text[])
+returns boolean[] language plpgsql as $$
+declare
+  verdicts boolean[] := '{}';
+  seen boolean;
+begin
+  for i in 1 .. coalesce(array_length(roles, 1), 0) loop
+    perform set_config('role', roles[i], true),
+      set_config('request.jwt.claims', claims[i], true),
+      set_config('request.jwt.claim.sub', coalesce(claims[i]::jsonb ->> 'sub', ''), true),
+      set_config('request.jwt.claim.role', roles[i], true);
+    begin
+      execute probe into seen;
+    exception when insufficient_privilege then
+      seen := false;
+    end;
+    perform set_config('role', null, true);
+    verdicts := verdicts || coalesce(seen, false);
+  end loop;
+  return verdicts;
+end;
+$$;
+"""
+
+
+def install_probe(conn: psycopg.Connection[Any]) -> None:
+    """The per-subscriber policy check, as Realtime's `apply_rls` loops it in the database:
+    one round trip per change, whatever the number of subscribers. A temporary function, so
+    it lives and dies with the feed's session and the database keeps no trace of it."""
+    conn.execute(PROBE_FUNCTION)
 
 
 def _literal(value: Any) -> str:
