@@ -4,7 +4,8 @@ Routes carry how they authenticate, as Storage registers them: `jwt` (a valid to
 required; a bad one is AccessDenied), `optional` (a missing or bad token reads as anonymous:
 downloads, HEAD and info), `none` (public objects and signed URLs, which carry their own
 proof), `service` (the service role only: emptying a bucket). Paths arrive without the
-`/storage/v1` prefix (the gateway mounts the app there).
+`/storage/v1` prefix (the gateway mounts the app there). Every GET route answers HEAD too
+(werkzeug adds it, as fastify does): the renderer then sends the headers only.
 """
 
 from __future__ import annotations
@@ -60,16 +61,9 @@ def _routes() -> list[tuple[str, list[str], str, Handler]]:
         (f"/object/sign/{KEY}", ["POST"], "jwt", signed.sign_object),
         ("/object/sign/<bucket>", ["POST"], "jwt", signed.sign_objects),
         (f"/object/sign/{KEY}", ["GET"], "none", signed.get_signed_object),
-        (f"/object/sign/{KEY}", ["HEAD"], "none", partial(signed.get_signed_object, head=True)),
         (f"/object/upload/sign/{KEY}", ["POST"], "jwt", signed.sign_upload),
         (f"/object/upload/sign/{KEY}", ["PUT"], "none", signed.upload_signed_object),
         (f"/object/public/{KEY}", ["GET"], "none", objects.get_public_object),
-        (
-            f"/object/public/{KEY}",
-            ["HEAD"],
-            "none",
-            partial(objects.get_public_object, head=True),
-        ),
         (
             f"/object/info/public/{KEY}",
             ["GET"],
@@ -79,14 +73,7 @@ def _routes() -> list[tuple[str, list[str], str, Handler]]:
         (f"/object/info/authenticated/{KEY}", ["GET"], "jwt", objects.get_object_info),
         (f"/object/info/{KEY}", ["GET"], "optional", objects.get_object_info),
         (f"/object/authenticated/{KEY}", ["GET"], "jwt", objects.get_object),
-        (
-            f"/object/authenticated/{KEY}",
-            ["HEAD"],
-            "jwt",
-            partial(objects.get_object, head=True),
-        ),
         (f"/object/{KEY}", ["GET"], "optional", objects.get_object),
-        (f"/object/{KEY}", ["HEAD"], "optional", partial(objects.get_object, head=True)),
         (f"/object/{KEY}", ["POST"], "jwt", objects.create_object),
         (f"/object/{KEY}", ["PUT"], "jwt", objects.update_object),
         (f"/object/{KEY}", ["DELETE"], "jwt", objects.delete_object),

@@ -41,10 +41,10 @@ def asset(
     row: dict[str, Any],
     path: Path,
     *,
-    head: bool = False,
     expires: datetime | None = None,
 ) -> Response:
     """The object's bytes with Storage's headers (or only the headers, for HEAD)."""
+    head = request.method == "HEAD"
     metadata: dict[str, Any] = row.get("metadata") or {}
     size = path.stat().st_size
     etag = metadata.get("eTag")

@@ -107,16 +107,16 @@ def _readable(call: Call, bucket: str, key: str, *, public_route: bool) -> dict[
         return find_object(tx, bucket, key)
 
 
-def get_object(call: Call, bucket: str, key: str, *, head: bool = False) -> Response:
+def get_object(call: Call, bucket: str, key: str) -> Response:
     """`GET|HEAD /object/[authenticated/]{bucket}/{key}`."""
     row = _readable(call, bucket, key, public_route=False)
-    return asset(call.request, row, file_of(call.ctx.blobs, bucket, row), head=head)
+    return asset(call.request, row, file_of(call.ctx.blobs, bucket, row))
 
 
-def get_public_object(call: Call, bucket: str, key: str, *, head: bool = False) -> Response:
+def get_public_object(call: Call, bucket: str, key: str) -> Response:
     """`GET|HEAD /object/public/{bucket}/{key}`: public buckets only, no credentials needed."""
     row = _readable(call, bucket, key, public_route=True)
-    return asset(call.request, row, file_of(call.ctx.blobs, bucket, row), head=head)
+    return asset(call.request, row, file_of(call.ctx.blobs, bucket, row))
 
 
 def get_object_info(call: Call, bucket: str, key: str, *, public: bool = False) -> Response:

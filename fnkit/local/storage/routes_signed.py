@@ -96,13 +96,13 @@ def _token(call: Call) -> str:
     return token
 
 
-def get_signed_object(call: Call, bucket: str, key: str, *, head: bool = False) -> Response:
+def get_signed_object(call: Call, bucket: str, key: str) -> Response:
     claims = verify_signed(call.ctx.config, _token(call), bucket, key, DOWNLOAD)
     with call.ctx.db.transaction(call.caller) as tx, tx.superuser():
         row = find_object(tx, bucket, key)
     expires = datetime.fromtimestamp(int(claims["exp"]), UTC)
     path = file_of(call.ctx.blobs, bucket, row)
-    return asset(call.request, row, path, head=head, expires=expires)
+    return asset(call.request, row, path, expires=expires)
 
 
 def sign_upload(call: Call, bucket: str, key: str) -> Response:
