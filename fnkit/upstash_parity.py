@@ -13,7 +13,8 @@ the tests come, each run, from where they are:
 The tests are run with the client release they were written for (`--client tests`, the
 version in their pyproject.toml), installed with pip into the run's temporary folder ahead of
 the project's own (the lock's), which `--client installed` uses instead; python-dotenv, which
-the client's conftest imports, is installed there too. Nothing goes into the virtualenv.
+the client's conftest imports, is installed there too when the virtualenv lacks it. Nothing
+goes into the virtualenv.
 
 The bridge is started as `make dev` starts it (the real bridge over the machine Redis, or
 embedded fakeredis with `--embedded`), on a DB of its own (`--redis-db`, default 3, flushed:
@@ -38,6 +39,7 @@ import tomllib
 import xml.etree.ElementTree as ET
 from collections import Counter
 from importlib.metadata import version
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Final
 
@@ -46,9 +48,9 @@ from fnkit.upstash_bridge import resolve_redis_url, start_bridge
 
 CLIENT_INTERNAL_TESTS: Final = ("tests/test_formatters.py", "tests/test_http.py")
 """The client's unit tests of its private helpers: no server involved."""
-CLIENT_TEST_DEPS: Final = ("python-dotenv",)
+CLIENT_TEST_DEPS: Final = {"python-dotenv": "dotenv"}
 """What the client's conftest imports beyond the project's dev dependencies (pytest,
-pytest-asyncio, httpx)."""
+pytest-asyncio, httpx): distribution -> module."""
 PYTEST_INI: Final = "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
 """The client's suite marks some async fixtures with plain `pytest.fixture` (auto mode)."""
 NEWER_REDIS: Final = "needs Redis"
@@ -122,12 +124,14 @@ def _tests_release(args: argparse.Namespace) -> str | None:
 
 
 def _install_client(args: argparse.Namespace, site: Path) -> None:
-    """pip-install the client's test dependencies, and unless `--client installed` the client
-    release to test, into `site` (put ahead of the virtualenv's packages)."""
+    """pip-install into `site` (put ahead of the virtualenv's packages) the client release to
+    test and the client's test dependencies, those the virtualenv lacks."""
     wanted = _tests_release(args) if args.client == "tests" else args.client
-    packages = list(CLIENT_TEST_DEPS)
-    if wanted not in (None, "installed"):
+    packages = [dist for dist, module in CLIENT_TEST_DEPS.items() if find_spec(module) is None]
+    if wanted not in (None, "installed", version("upstash-redis")):
         packages.insert(0, f"upstash-redis=={wanted}")
+    if not packages:
+        return
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check",
          "--no-deps", "--target", str(site), *packages],

@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, Literal
 
 import httpx
@@ -20,6 +21,7 @@ from upstash_redis import Redis
 from upstash_redis.errors import UpstashError
 
 from fnkit.upstash_bridge import BridgeHandle, resolve_redis_url, start_bridge
+from fnkit.upstash_parity import summarize
 
 
 @pytest.fixture(params=["redis", "embedded"])
@@ -652,3 +654,22 @@ def test_a_command_newer_than_the_local_redis_names_the_version(
     assert error.startswith(f"ERR {needs} or later; the local Redis behind the Upstash bridge")
     assert (local or "embedded fakeredis") in error
     assert post(bridge, "/pipeline", [body]).json()[0]["error"] == error
+
+
+def test_parity_counts_tests_for_a_newer_redis_apart(tmp_path: Path) -> None:
+    """`make parity`'s figure: a failure that is the bridge's "needs Redis" error counts as a
+    test the local Redis cannot answer, any other failure or error as a failure."""
+    report = tmp_path / "report.xml"
+    report.write_text(
+        '<testsuites><testsuite name="pytest">'
+        '<testcase classname="t.a" name="ok"/>'
+        '<testcase classname="t.a" name="skip"><skipped message="s"/></testcase>'
+        '<testcase classname="t.b" name="hexpire"><failure message="UpstashError: ERR '
+        "'HEXPIRE' needs Redis 7.4 or later\">...</failure></testcase>"
+        '<testcase classname="t.b" name="wrong"><failure message="assert 30 == 5"/></testcase>'
+        '<testcase classname="t.c" name="setup"><error message="fixture">x</error></testcase>'
+        "</testsuite></testsuites>"
+    )
+    counts, failed = summarize(report)
+    assert counts == {"passed": 1, "skipped": 1, "newer": 1, "failed": 2}
+    assert failed == ["t.b::wrong", "t.c::setup"]
