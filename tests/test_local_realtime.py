@@ -645,3 +645,44 @@ def test_a_client_that_stops_reading_holds_up_no_one(rt: Realtime) -> None:
         assert got == list(range(50))
         assert time.monotonic() - started < 5
         stalled.close_timeout = 0.1  # its server side is still blocked writing: do not wait
+
+
+def test_replay_sends_a_private_topics_latest_broadcasts_first(
+    rt: Realtime, admin: Conn, world: World
+) -> None:
+    admin.execute("update public.tasks set title = 'Replayed' where id = %s", (world.task,))
+    since = int((time.time() - 60) * 1000)
+    member = rt.token(world.users["member"])
+    with rt.raw() as ws:
+        join = {"config": {"private": True, "broadcast": {"replay": {"since": since, "limit": 2}}},
+                "access_token": member}  # fmt: skip
+        send(ws, f"realtime:{world.topic}", "phx_join", join, "1")
+        assert receive(ws)["payload"]["status"] == "ok"
+        replayed = [receive(ws)["payload"] for _ in range(2)]
+        assert all(m["meta"]["replayed"] is True for m in replayed)
+        assert replayed[-1]["event"] == "UPDATE"  # the latest two, oldest first
+        assert replayed[-1]["payload"]["record"]["title"] == "Replayed"
+    with rt.raw() as ws:
+        join = {"config": {"broadcast": {"replay": {"since": since}}}}
+        send(ws, "realtime:public-replay", "phx_join", join, "1")
+        assert receive(ws)["payload"]["response"] == {
+            "reason": "UnableToReplayMessages: Replay is not allowed for public channels"
+        }
+        join = {"config": {"private": True, "broadcast": {"replay": {"since": "yesterday"}}},
+                "access_token": member}  # fmt: skip
+        send(ws, f"realtime:{world.topic}", "phx_join", join, "2")
+        assert receive(ws)["payload"]["response"] == {
+            "reason": "UnableToReplayMessages: Replay params are not valid"
+        }
+
+
+def test_private_presence_needs_the_presence_policies(rt: Realtime, world: World) -> None:
+    """The project's policy lets members read broadcasts only: they join, but may neither see
+    nor track presence on the private topic."""
+    with rt.raw() as ws:
+        join = {"config": {"private": True, "presence": {"enabled": True}},
+                "access_token": rt.token(world.users["member"])}  # fmt: skip
+        send(ws, f"realtime:{world.topic}", "phx_join", join, "1")
+        assert receive(ws)["payload"]["status"] == "ok"
+        send(ws, f"realtime:{world.topic}", "presence", {"event": "track", "payload": {}}, "2")
+        assert receive(ws)["payload"] == {"status": "error", "response": {}}

@@ -14,7 +14,6 @@ Refusals after the join (an expired or revoked token, a flood) are Realtime's
 from __future__ import annotations
 
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -24,57 +23,15 @@ from fnkit.local.realtime import policies
 from fnkit.local.realtime.auth import ChannelError, Identity, identify
 from fnkit.local.realtime.bindings import Binding, BindingError, parse_binding
 from fnkit.local.realtime.hub import TopicKey
+from fnkit.local.realtime.join import JoinConfig, replay_messages
 from fnkit.local.realtime.serializers import BinaryPayload, Message
 
 if TYPE_CHECKING:
     from fnkit.local.realtime.session import Session
 
-__all__ = ["Channel", "JoinConfig", "join_config"]
+__all__ = ["Channel"]
 
 Reply = tuple[str, dict[str, Any]] | None
-
-
-@dataclass(frozen=True)
-class JoinConfig:
-    self_broadcast: bool = False
-    ack: bool = False
-    presence_key: str = ""
-    presence_enabled: bool = False
-    private: bool = False
-    postgres_changes: tuple[Any, ...] = ()
-
-
-def _flag(value: Any) -> bool:
-    """Realtime's FlexibleBoolean: true, "true", 1 and friends."""
-    if isinstance(value, str):
-        return value.strip().lower() in ("true", "1", "t", "yes", "on")
-    return value is True or value == 1
-
-
-def _section(config: dict[str, Any], name: str) -> dict[str, Any]:
-    value = config.get(name)
-    return value if isinstance(value, dict) else {}
-
-
-def join_config(payload: dict[str, Any]) -> JoinConfig:
-    """The join's config; shapes Realtime cannot parse fall back to its defaults."""
-    config = payload.get("config")
-    if not isinstance(config, dict):
-        return JoinConfig()
-    broadcast = _section(config, "broadcast")
-    presence = _section(config, "presence")
-    changes = config.get("postgres_changes")
-    key = presence.get("key")
-    return JoinConfig(
-        self_broadcast=_flag(broadcast.get("self")),
-        ack=_flag(broadcast.get("ack")),
-        presence_key=key if isinstance(key, str) else "" if key is None else str(key),
-        presence_enabled=_flag(presence.get("enabled")),
-        private=_flag(config.get("private")),
-        postgres_changes=tuple(c for c in changes if c is not None)
-        if isinstance(changes, list)
-        else (),
-    )
 
 
 @dataclass(eq=False)
@@ -132,6 +89,10 @@ class Channel:
     def authorize(self) -> None:
         """Read access to a private topic (ChannelError when there is none)."""
         if not self.config.private:
+            if self.config.replay is not None:
+                raise ChannelError(
+                    "UnableToReplayMessages", "Replay is not allowed for public channels"
+                )
             self.policies = None
             return
         pool = self.session.services.pool
@@ -139,7 +100,7 @@ class Channel:
             broadcast, presence = policies.can_read(pool, self.identity, self.name)
         except psycopg.Error as exc:
             raise self.unauthorized() from exc
-        if not (broadcast or presence):
+        if not (broadcast or presence) or (self.config.replay is not None and not broadcast):
             raise self.unauthorized()
         self.policies = policies.Policies(broadcast, presence)
 
@@ -174,6 +135,9 @@ class Channel:
                     self.system("postgres_changes", "ok", "Subscribed to PostgreSQL")
                 else:
                     self.system("postgres_changes", "error", error)
+        if self.config.replay is not None:
+            for body in replay_messages(self.session.services.pool, self.name, self.config.replay):
+                self.push("broadcast", body)
         if self.presence_enabled and self.may_read_presence():
             self.push("presence_state", self.session.services.hub.presence.state(self.key))
 
@@ -271,11 +235,6 @@ class Channel:
         now = time.time() if now is None else now
         if not self.closed and self.identity.expires_at <= now:
             self.shutdown(f"Token has expired {int(now - self.identity.expires_at)} seconds ago")
-
-
-def new_presence_key(config: JoinConfig) -> str:
-    """The join's presence key, or a fresh one (Realtime's UUID v1) when it gives none."""
-    return config.presence_key or str(uuid.uuid1())
 
 
 def _size(payload: dict[str, Any] | BinaryPayload) -> int:

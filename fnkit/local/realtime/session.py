@@ -24,8 +24,9 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.connection import Connection
 
 from fnkit.local.realtime.auth import ChannelError, Identity, identify
-from fnkit.local.realtime.channel import Channel, join_config, new_presence_key
+from fnkit.local.realtime.channel import Channel
 from fnkit.local.realtime.context import Services
+from fnkit.local.realtime.join import join_config, new_presence_key
 from fnkit.local.realtime.serializers import FrameError, Message, Serializer
 
 __all__ = ["Session"]
@@ -177,8 +178,8 @@ class Session:
         if len(self.channels) >= self.services.limits.max_channels_per_client:
             self._reply(message, "error", {"reason": "ChannelRateLimitReached: Too many channels"})
             return
-        config = join_config(payload)
         try:
+            config = join_config(payload)
             identity = self._identity(payload)
             channel = Channel(self, topic, message.join_ref or message.ref, config, identity)
             channel.authorize()
