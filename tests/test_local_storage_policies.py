@@ -69,6 +69,9 @@ def test_a_member_uploads_only_where_an_attachment_row_names_the_object(
     member.upload(path, b"hello", {"content-type": "text/plain"})
     assert member.download(path) == b"hello"
     assert object_row(db_admin, path) == (SEED_USERS["member"], SEED_USERS["member"], "5")
+    # A replacement by the service role (no `sub`) keeps the owner, as Storage's upsert does.
+    storage_as(served, "service").from_(BUCKET).update(path, b"replaced")
+    assert object_row(db_admin, path) == (SEED_USERS["member"], SEED_USERS["member"], "8")
     stray = f"{team}/{task}/{uuid.uuid4()}"
     with pytest.raises(StorageApiError) as refused:
         member.upload(stray, b"no row for me")

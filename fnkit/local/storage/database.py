@@ -38,7 +38,7 @@ _IMPERSONATE = (
 
 
 class Rollback(Exception):
-    """Raised inside `Database.test` to undo a permission probe."""
+    """Raised inside `Tx.probe` to undo a permission probe."""
 
 
 class Tx:

@@ -47,10 +47,14 @@ OBJECT_COLUMNS = (
 )
 _WRITE_COLUMNS = "bucket_id, name, owner, owner_id, metadata, user_metadata, version"
 _WRITE_VALUES = "%s, %s, %s::uuid, %s, %s::jsonb, %s::jsonb, %s"
-_UPSERT_SET = (
-    "metadata = excluded.metadata, user_metadata = excluded.user_metadata,"
-    " version = excluded.version, owner = excluded.owner, owner_id = excluded.owner_id"
-)
+
+
+def _upsert_set(owner: str | None) -> str:
+    """Storage's `upsertObject` updates only the fields it was given: no owner, owner kept."""
+    columns = ["metadata", "user_metadata", "version"]
+    if owner:
+        columns += ["owner", "owner_id"]
+    return ", ".join(f"{column} = excluded.{column}" for column in columns)
 
 
 def owner_columns(sub: str | None) -> tuple[str | None, str | None]:
@@ -106,7 +110,7 @@ def probe_write(
     )
     query = f"insert into storage.objects ({_WRITE_COLUMNS}) values ({_WRITE_VALUES})"
     if upsert:
-        query += f" on conflict (name, bucket_id) do update set {_UPSERT_SET} returning id"
+        query += f" on conflict (name, bucket_id) do update set {_upsert_set(owner)} returning id"
     try:
         with tx.probe():
             tx.run(query, values)
@@ -159,7 +163,7 @@ def write_row(
         owner_uuid, owner_id = owner_columns(owner)
         row = tx.one(
             f"insert into storage.objects ({_WRITE_COLUMNS}) values ({_WRITE_VALUES})"
-            f" on conflict (name, bucket_id) do update set {_UPSERT_SET}, updated_at = now()"
+            f" on conflict (name, bucket_id) do update set {_upsert_set(owner)}, updated_at = now()"
             f" returning {OBJECT_COLUMNS}",
             (
                 bucket_id,
@@ -167,7 +171,7 @@ def write_row(
                 owner_uuid,
                 owner_id,
                 json.dumps(metadata),
-                json.dumps(user_metadata) if user_metadata is not None else None,
+                json.dumps(user_metadata or {}),  # completeUpload writes `{...userMetadata}`
                 version,
             ),
         )

@@ -119,7 +119,7 @@ def _multipart(request: Request, staged: Staged, allowed: list[str] | None) -> U
     if not parts:
         raise StorageError.no_content()
     part_type = next(iter(files.values())).content_type if files else parts[0][1]
-    mimetype = form.get("contentType") or part_type or "text/plain"
+    mimetype = form.get("contentType") or part_type or "application/octet-stream"
     if allowed is not None:
         validate_mime_type(mimetype, allowed)
     cache_time = form.get("cacheControl")
