@@ -30,7 +30,7 @@ import respx
 from werkzeug.serving import make_server
 
 import shared.app
-from fnkit.devenv import DEV_SERVICE_ROLE_KEY
+from fnkit.devenv import DEV_SECRET_KEY, DEV_SERVICE_ROLE_KEY
 from fnkit.local.auth.mail import Inbox
 from shared.settings import load_settings
 from tests.envelope import assert_error
@@ -84,11 +84,12 @@ def role_of(db: psycopg.Connection[Any], ws: str, user_id: str) -> str | None:
 
 
 def check_service_call(request: httpx.Request, method: str, url: str) -> None:
-    """The call supabase-py made: exact method and URL, the service role key in both headers."""
+    """The call supabase-py made: exact method and URL, the project's secret key (which admin
+    calls take before the legacy service role key) in both headers."""
     assert request.method == method
     assert str(request.url) == url
-    assert request.headers["apikey"] == DEV_SERVICE_ROLE_KEY
-    assert request.headers["Authorization"] == f"Bearer {DEV_SERVICE_ROLE_KEY}"
+    assert request.headers["apikey"] == DEV_SECRET_KEY
+    assert request.headers["Authorization"] == f"Bearer {DEV_SECRET_KEY}"
 
 
 def _load_copy(name: str, settings: Any) -> Any:
@@ -346,7 +347,8 @@ def test_an_invite_records_the_address_so_the_hook_lets_it_through_a_denied_doma
     content, headers = signed(stranger)
     with served.client() as client:
         refused = client.post("/hooks/before-user-created", content=content, headers=headers)
-    assert refused.status_code == 403 and refused.json()["error"]["http_code"] == 403
+    # A refusal answers 200 with the hook contract's error, the only answer Supabase Auth reads.
+    assert refused.status_code == 200 and refused.json()["error"]["http_code"] == 403
 
 
 def test_an_invitation_is_recorded_once_and_only_for_managers(
@@ -517,18 +519,20 @@ def test_invite_failures_map_to_the_envelope_and_add_nobody(
     assert count == (4,)
 
 
-def test_without_the_service_role_key_invites_are_503_and_the_rest_works(
+def test_without_a_secret_key_invites_are_503_and_the_rest_works(
     served: Served, db_admin: Any
 ) -> None:
     ws = make_workspace(db_admin)
     user_id, email = make_user(db_admin)
-    with copy_client(served, "members", "owner", SUPABASE_SERVICE_ROLE_KEY=None) as client:
+    no_keys = {"SUPABASE_SECRET_KEY": None, "SUPABASE_SERVICE_ROLE_KEY": None}
+    with copy_client(served, "members", "owner", **no_keys) as client:
         invite = client.post(
             "/members", json={"workspace_id": ws, "email": "nobody-yet@example.com"}
         )
         added = client.post("/members", json={"workspace_id": ws, "email": email})
         listed = client.get("/members", params={"workspace_id": ws})
     body = assert_error(invite, 503, "UNAVAILABLE")
+    assert "SUPABASE_SECRET_KEY" in body["error"]["message"]
     assert "SUPABASE_SERVICE_ROLE_KEY" in body["error"]["message"]
     assert added.status_code == 201 and role_of(db_admin, ws, user_id) == "member"
     assert listed.status_code == 200 and len(listed.json()["data"]) == 5

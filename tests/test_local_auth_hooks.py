@@ -43,19 +43,42 @@ def _user_exists(db: psycopg.Connection[Any], email: str) -> bool:
 def test_the_project_hook_refuses_a_denied_domain_and_nothing_is_written(
     served: Served, denied_domain: str, db_admin: psycopg.Connection[Any]
 ) -> None:
-    """The hooks function answers its refusal with HTTP 403; Supabase Auth treats any status
-    but 200/202/204 (and a retried 429/503) as the hook failing, so the sign-up is a 500
-    naming that status, as it would be on Supabase. The refusal's own message reaches the
-    client only when the hook answers 200 with `{"error": ...}` (next test)."""
+    """The hooks function answers a refusal with 200 and `{"error": {"http_code", "message"}}`,
+    the only answer Supabase Auth reads a refusal from: the client gets that status and
+    message, and no user is written."""
     email = f"someone@{denied_domain}"
     with pytest.raises(AuthApiError) as caught:
         client(served.auth.url).auth.sign_up({"email": email, "password": PASSWORD})
-    assert caught.value.status == 500
-    assert caught.value.message == "Unexpected status code returned from hook: 403"
+    assert caught.value.status == 403
+    assert caught.value.message == (
+        f"Sign-ups with an e-mail address at {denied_domain} are not allowed"
+    )
     assert not _user_exists(db_admin, email)
     allowed = f"someone@not-{denied_domain}"
     assert client(served.auth.url).auth.sign_up({"email": allowed, "password": PASSWORD}).user
     assert _user_exists(db_admin, allowed)
+
+
+def test_a_hook_answering_an_error_status_fails_as_on_supabase(
+    served: Served, db_admin: psycopg.Connection[Any]
+) -> None:
+    """Any status but 200/202/204 (and a retried 429/503) is the hook failing: 500 naming the
+    status, whatever the body says (supabase/auth#2235)."""
+    refusal = {"error": {"http_code": 403, "message": "Sign-ups from here are closed"}}
+    assert served.auth.config is not None
+    with (
+        stub_hook(json_answer(refusal, status=403)) as (hook, _),
+        second_auth(served.auth.config, before_user_created_uri=hook) as (url, _),
+        raw(url, **API_2024) as http,
+    ):
+        email = unique_email("refused")
+        answer = http.post("/signup", json={"email": email, "password": PASSWORD})
+    assert answer.status_code == 500
+    assert answer.json() == {
+        "code": "unexpected_failure",
+        "message": "Unexpected status code returned from hook: 403",
+    }
+    assert not _user_exists(db_admin, email)
 
 
 def test_a_refusal_in_the_hook_contract_reaches_the_client_with_its_status(
@@ -166,6 +189,10 @@ def test_an_invite_runs_the_before_user_created_hook(
             invited = http.post("/invite", json={"email": email}, headers=bearer)
         finally:
             db_admin.execute("delete from public.signup_invitations where email = %s", (email,))
-    assert refused.status_code == 500 and "403" in refused.json()["message"]
+    assert refused.status_code == 403
+    assert (
+        refused.json()["message"]
+        == f"Sign-ups with an e-mail address at {denied_domain} are not allowed"
+    )
     assert invited.status_code == 200, invited.text
     assert invited.json()["email"] == email and _user_exists(db_admin, email)

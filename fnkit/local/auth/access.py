@@ -107,6 +107,8 @@ def sign_access_token(
             raise AuthError(500, "", "output claims field is missing")
         claims = _check_hook_claims(answer["claims"])
         expires = int(claims["exp"])
+    if config.extra.get("auth_jwt_alg") == "HS256":  # a GoTrue with only a JWT secret
+        return jwt.encode(claims, config.jwt_secret, algorithm="HS256"), expires
     key = config.keys.signing_key()
     token = jwt.encode(claims, key.private, algorithm="ES256", headers={"kid": key.kid})
     return token, expires
@@ -150,12 +152,26 @@ def bearer(authorization: str | None) -> str:
 
 
 def verify_claims(config: LocalConfig, token: str) -> dict[str, Any]:
+    """The token's claims, checked by `fnkit.local.tokens`; GoTrue (golang-jwt) checks `exp`
+    only when present, so an HS256 token without one (an operator's admin token) is accepted
+    on its signature, as GoTrue accepts it."""
     try:
         return tokens.verify(config, token)
     except tokens.InvalidToken as exc:
-        raise forbidden(
-            "bad_jwt", f"invalid JWT: unable to parse or verify signature, {exc}"
-        ) from exc
+        failure = exc
+    try:
+        if jwt.get_unverified_header(token).get("alg") == "HS256":
+            unverified = jwt.decode(token, options={"verify_signature": False})
+            if "exp" not in unverified:
+                claims: dict[str, Any] = jwt.decode(
+                    token, config.jwt_secret, algorithms=["HS256"], options={"verify_aud": False}
+                )
+                return claims
+    except jwt.PyJWTError:
+        pass
+    raise forbidden(
+        "bad_jwt", f"invalid JWT: unable to parse or verify signature, {failure}"
+    ) from failure
 
 
 def authenticate(conn: Conn, config: LocalConfig, authorization: str | None) -> Caller:

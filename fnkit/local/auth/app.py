@@ -20,6 +20,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from fnkit.local import tokens
 from fnkit.local.auth.errors import AuthError, OAuthError, json_response, render_error
 from fnkit.local.auth.mail import Inbox
 from fnkit.local.auth.ratelimit import RateLimiter
@@ -91,6 +92,7 @@ def _routes() -> list[tuple[str, list[str], Handler]]:
         routes_account,
         routes_admin,
         routes_email,
+        routes_links,
         routes_mfa,
         routes_user,
     )
@@ -100,12 +102,28 @@ def _routes() -> list[tuple[str, list[str], Handler]]:
         *routes_user.ROUTES,
         *routes_email.ROUTES,
         *routes_admin.ROUTES,
+        *routes_links.ROUTES,
         *routes_mfa.ROUTES,
     ]
 
 
+def _role_token(config: LocalConfig, key: str) -> bool:
+    """A JWT of the anon or service role signed by this project: what the gateway hands the
+    service in place of a publishable or secret key (`fnkit.local.gateway.ApiKeys`)."""
+    try:
+        claims = tokens.verify(config, key)
+    except tokens.InvalidToken:
+        return False
+    return claims.get("role") in ("anon", "service_role")
+
+
 def _gateway_refusal(config: LocalConfig, request: Request) -> Response | None:
-    """What Supabase's API gateway answers for a missing or unknown API key."""
+    """What Supabase's API gateway answers for a missing or unknown API key.
+
+    `extra["auth_gateway"] = "off"` serves GoTrue bare, as supabase-py's own test suite
+    runs it (no gateway, no API key)."""
+    if config.extra.get("auth_gateway") == "off":
+        return None
     if request.path in OPEN_PATHS or request.method == "OPTIONS":
         return None
     key = request.headers.get("apikey") or request.args.get("apikey")
@@ -117,7 +135,7 @@ def _gateway_refusal(config: LocalConfig, request: Request) -> Response | None:
             },
             401,
         )
-    if key not in (config.anon_key, config.service_role_key):
+    if key not in (config.anon_key, config.service_role_key) and not _role_token(config, key):
         return json_response(
             {
                 "message": "Invalid API key",

@@ -34,6 +34,8 @@ KINDS = {
                          "email_change_token_new", "Confirm Email Change"),
     "email_change_current": ("email_change_token_current", "email_change_sent_at",
                              "email_change_token_current", "Confirm Email Change"),
+    "reauthentication": ("reauthentication_token", "reauthentication_sent_at",
+                         "reauthentication_token", "Confirm reauthentication"),
 }  # fmt: skip
 
 

@@ -16,6 +16,7 @@ from fnkit.local.auth.users import (
     check_password,
     check_password_strength,
     confirm_email,
+    create_anonymous_user,
     require_not_banned,
     validate_email,
 )
@@ -63,10 +64,11 @@ def health(ctx: Ctx) -> Response:
 
 def settings(ctx: Ctx) -> Response:
     external = {name: name == "email" for name in ALL_PROVIDERS}
+    external["anonymous_users"] = _flag(ctx, "auth_anonymous_users")
     return json_response(
         {
             "external": external,
-            "disable_signup": False,
+            "disable_signup": _flag(ctx, "auth_disable_signup"),
             "mailer_autoconfirm": not ctx.config.enable_confirmations,
             "phone_autoconfirm": False,
             "sms_provider": "",
@@ -74,6 +76,11 @@ def settings(ctx: Ctx) -> Response:
             "passkeys_enabled": False,
         }
     )
+
+
+def _flag(ctx: Ctx, name: str) -> bool:
+    """A switch in `LocalConfig.extra` (GoTrue's DISABLE_SIGNUP, EXTERNAL_ANONYMOUS_USERS)."""
+    return ctx.config.extra.get(name, "").lower() in ("1", "true", "yes", "on")
 
 
 def jwks(ctx: Ctx) -> Response:
@@ -104,9 +111,26 @@ def _sanitized_user(email: str, data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _sign_up_anonymously(ctx: Ctx, data: dict[str, Any]) -> Response:
+    """SignupAnonymously: a user with no address, signed in with amr `anonymous`."""
+    if not _flag(ctx, "auth_anonymous_users"):
+        raise AuthError(422, "anonymous_provider_disabled", "Anonymous sign-ins are disabled")
+    document_id = before_user_created(ctx, "", data)
+    with store.connect(ctx.config) as conn:
+        create_anonymous_user(conn, document_id, data)
+        body = access.issue_session(
+            conn, ctx.config, document_id, "anonymous", ctx.ip, ctx.user_agent
+        )
+    return json_response(body)
+
+
 def signup(ctx: Ctx) -> Response:
+    if _flag(ctx, "auth_disable_signup"):
+        raise AuthError(422, "signup_disabled", "Signups not allowed for this instance")
     ctx.limit("signup")
     password, data = ctx.text("password"), _metadata(ctx, "data")
+    if not ctx.text("email") and not ctx.text("phone"):
+        return _sign_up_anonymously(ctx, data)
     if not password:
         raise bad_request("validation_failed", "Signup requires a valid password")
     check_password_strength(password)

@@ -2,8 +2,7 @@
 
 `GET /admin/users` pages with `page`/`per_page` (default 50) and answers `{"users", "aud"}`
 with GoTrue's `X-Total-Count` and `Link` headers; create, read, update and delete act on one
-user; `POST /admin/generate_link` makes a signup, invite, magic link or recovery link without
-sending it.
+user, and its factors can be listed and deleted. Links: `routes_links`.
 """
 
 from __future__ import annotations
@@ -20,9 +19,8 @@ from werkzeug.wrappers import Response
 from fnkit.local.auth import access, store
 from fnkit.local.auth.app import Ctx, Handler
 from fnkit.local.auth.errors import AuthError, bad_request, json_response, not_found
-from fnkit.local.auth.otp import send_token
 from fnkit.local.auth.routes_user import merge_metadata
-from fnkit.local.auth.signup import before_user_created, insert_new_user, random_password
+from fnkit.local.auth.signup import random_password
 from fnkit.local.auth.users import (
     check_password_strength,
     create_user,
@@ -35,7 +33,7 @@ _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _UNIT_S = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
 
 
-def _admin(ctx: Ctx) -> None:
+def admin_only(ctx: Ctx) -> None:
     access.require_admin(ctx.config, ctx.request.headers.get("Authorization"))
 
 
@@ -50,7 +48,7 @@ def _ban_until(value: str) -> dt.datetime | None:
     return store.now() + dt.timedelta(seconds=seconds)
 
 
-def _load(conn: store.Conn, user_id: str) -> DictRow:
+def load_user_or_404(conn: store.Conn, user_id: str) -> DictRow:
     try:
         uuid.UUID(user_id)
     except ValueError:
@@ -62,7 +60,7 @@ def _load(conn: store.Conn, user_id: str) -> DictRow:
 
 
 def list_users(ctx: Ctx) -> Response:
-    _admin(ctx)
+    admin_only(ctx)
     try:
         page = max(1, int(ctx.request.args.get("page") or 1))
         per_page = max(1, int(ctx.request.args.get("per_page") or 50))
@@ -89,7 +87,7 @@ def list_users(ctx: Ctx) -> Response:
 
 
 def create(ctx: Ctx) -> Response:
-    _admin(ctx)
+    admin_only(ctx)
     body = ctx.body()
     if not ctx.text("email"):
         if ctx.text("phone"):
@@ -130,20 +128,20 @@ def create(ctx: Ctx) -> Response:
                 "update auth.users set banned_until = %s where id = %s",
                 (_ban_until(ctx.text("ban_duration")), user_id),
             )
-        return json_response(store.user_json(conn, _load(conn, user_id)))
+        return json_response(store.user_json(conn, load_user_or_404(conn, user_id)))
 
 
 def get(ctx: Ctx, user_id: str) -> Response:
-    _admin(ctx)
+    admin_only(ctx)
     with store.connect(ctx.config) as conn:
-        return json_response(store.user_json(conn, _load(conn, user_id)))
+        return json_response(store.user_json(conn, load_user_or_404(conn, user_id)))
 
 
 def update(ctx: Ctx, user_id: str) -> Response:
-    _admin(ctx)
+    admin_only(ctx)
     body = ctx.body()
     with store.connect(ctx.config) as conn:
-        user = _load(conn, user_id)
+        user = load_user_or_404(conn, user_id)
         sets: list[tuple[str, Any]] = []
         if ctx.text("role"):
             sets.append(("role", ctx.text("role")))
@@ -177,14 +175,14 @@ def update(ctx: Ctx, user_id: str) -> Response:
                 " and provider = 'email'",
                 (dict(sets)["email"], user_id),
             )
-        return json_response(store.user_json(conn, _load(conn, user_id)))
+        return json_response(store.user_json(conn, load_user_or_404(conn, user_id)))
 
 
 def delete(ctx: Ctx, user_id: str) -> Response:
-    _admin(ctx)
+    admin_only(ctx)
     soft = ctx.body().get("should_soft_delete") is True
     with store.connect(ctx.config) as conn:
-        user = _load(conn, user_id)
+        user = load_user_or_404(conn, user_id)
         if soft:
             if user["deleted_at"] is None:
                 conn.execute(
@@ -200,49 +198,32 @@ def delete(ctx: Ctx, user_id: str) -> Response:
     return json_response({})
 
 
-def generate_link(ctx: Ctx) -> Response:
-    _admin(ctx)
-    kind, email = ctx.text("type"), validate_email(ctx.text("email"))
-    if kind not in ("signup", "invite", "magiclink", "recovery"):
-        raise bad_request("validation_failed", "Invalid email action link type requested")
-    data = ctx.body().get("data") if isinstance(ctx.body().get("data"), dict) else {}
+def list_factors(ctx: Ctx, user_id: str) -> Response:
+    admin_only(ctx)
     with store.connect(ctx.config) as conn:
-        existing = store.find_user_by_email(conn, email)
-    if existing is None and kind in ("magiclink", "recovery"):
-        raise not_found("user_not_found", "User with this email not found")
-    if existing is not None and kind in ("signup", "invite") and existing["email_confirmed_at"]:
-        raise AuthError(422, "email_exists", DUPLICATE)
-    new_id = None if existing else before_user_created(ctx, email, data)
+        user = load_user_or_404(conn, user_id)
+        return json_response(store.factors_json(conn, user["id"]))
+
+
+def delete_factor(ctx: Ctx, user_id: str, factor_id: str) -> Response:
+    admin_only(ctx)
     with store.connect(ctx.config) as conn:
-        if existing is None:
-            assert new_id is not None
-            password = ctx.text("password") or None
-            if kind == "signup" and password:
-                check_password_strength(password)
-            insert_new_user(
-                conn,
-                user_id=new_id,
-                email=email,
-                password=password,
-                user_metadata=data,
-                invited=kind == "invite",
-            )
-        user_id = str(existing["id"]) if existing is not None else str(new_id)
-        link = send_token(
-            conn,
-            ctx.config,
-            ctx.inbox,
-            user_id=user_id,
-            email=email,
-            kind=kind,
-            redirect_to=ctx.text("redirect_to") or None,
-            deliver=False,
+        load_user_or_404(conn, user_id)
+        try:
+            uuid.UUID(factor_id)
+        except ValueError:
+            raise not_found("validation_failed", "factor_id must be an UUID") from None
+        gone = conn.execute(
+            "delete from auth.mfa_factors where id = %s and user_id = %s returning id",
+            (factor_id, user_id),
+        ).fetchone()
+        if gone is None:
+            raise not_found("mfa_factor_not_found", "Factor not found")
+        conn.execute(
+            "update auth.sessions set aal = 'aal1', factor_id = null where factor_id = %s",
+            (factor_id,),
         )
-        body = store.user_json(conn, _load(conn, user_id))
-    body.update(link)
-    body["verification_type"] = kind
-    body["redirect_to"] = ctx.text("redirect_to") or ctx.config.site_url
-    return json_response(body)
+    return json_response({"id": factor_id})
 
 
 ROUTES: list[tuple[str, list[str], Handler]] = [
@@ -251,5 +232,6 @@ ROUTES: list[tuple[str, list[str], Handler]] = [
     ("/admin/users/<user_id>", ["GET"], get),
     ("/admin/users/<user_id>", ["PUT"], update),
     ("/admin/users/<user_id>", ["DELETE"], delete),
-    ("/admin/generate_link", ["POST"], generate_link),
+    ("/admin/users/<user_id>/factors", ["GET"], list_factors),
+    ("/admin/users/<user_id>/factors/<factor_id>", ["DELETE"], delete_factor),
 ]

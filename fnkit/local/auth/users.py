@@ -178,3 +178,17 @@ def is_banned(row: Any) -> bool:
 def require_not_banned(row: Any, status: int = 400) -> None:
     if is_banned(row):
         raise AuthError(status, "user_banned", "User is banned")
+
+
+def create_anonymous_user(conn: Conn, user_id: str, user_metadata: dict[str, Any]) -> None:
+    """SignupAnonymously's user: no email, no password, no identity, `is_anonymous`."""
+    moment = now()
+    conn.execute(
+        "insert into auth.users (instance_id, id, aud, role, encrypted_password,"
+        " confirmation_token, recovery_token, email_change_token_new, email_change,"
+        " email_change_token_current, phone_change, phone_change_token, reauthentication_token,"
+        " raw_app_meta_data, raw_user_meta_data, created_at, updated_at, is_sso_user,"
+        " is_anonymous) values (%s, %s, 'authenticated', 'authenticated', '', '', '', '', '',"
+        " '', '', '', '', '{}'::jsonb, %s, %s, %s, false, true)",
+        (INSTANCE_ID, user_id, Jsonb(user_metadata), moment, moment),
+    )
