@@ -70,10 +70,12 @@ fuzz: $(STAMP)
 
 # upstash-redis's own test suite against the Upstash bridge (Redis DB 3, flushed). Its sdist
 # ships no tests: name a checkout (CLIENT_TESTS=dir) or a git mirror (CLIENT_MIRROR=gitdir,
-# CLIENT_REF=tag) of upstash/redis-python. See docs/deploy.md, "Local stand-ins".
+# CLIENT_REF=tag) of upstash/redis-py; CLIENT=installed runs the locked client instead of the
+# release the tests were written for. See docs/deploy.md, "Local stand-ins".
 parity: $(STAMP)
 	$(BIN)/python -m fnkit.upstash_parity $(if $(CLIENT_TESTS),--tests $(CLIENT_TESTS)) \
-		$(if $(CLIENT_MIRROR),--mirror $(CLIENT_MIRROR)) $(if $(CLIENT_REF),--ref $(CLIENT_REF))
+		$(if $(CLIENT_MIRROR),--mirror $(CLIENT_MIRROR)) $(if $(CLIENT_REF),--ref $(CLIENT_REF)) \
+		$(if $(CLIENT),--client $(CLIENT))
 
 bench: $(STAMP)
 	$(BIN)/fnkit bench
