@@ -630,18 +630,20 @@ def test_a_failed_object_removal_keeps_the_row(
 # ---- local mode: no service role key ------------------------------------------------------
 
 
-def test_without_the_service_role_key_storage_routes_are_503_and_the_list_works(
+def test_without_a_secret_key_storage_routes_are_503_and_the_list_works(
     served: Served, db_admin: Any, located_task: tuple[str, str]
 ) -> None:
     _, task_id = located_task
     attachment, _ = make_attachment(db_admin, task_id)
-    with copy_client(served, "attachments", "member", SUPABASE_SERVICE_ROLE_KEY=None) as client:
+    no_keys = {"SUPABASE_SECRET_KEY": None, "SUPABASE_SERVICE_ROLE_KEY": None}
+    with copy_client(served, "attachments", "member", **no_keys) as client:
         created = client.post("/attachments", json={"task_id": task_id, **PDF})
         fetched = client.get(f"/attachments/{attachment}")
         deleted = client.delete(f"/attachments/{attachment}")
         listed = client.get("/attachments", params={"task_id": task_id})
     for response in (created, fetched, deleted):
         body = assert_error(response, 503, "UNAVAILABLE")
+        assert "SUPABASE_SECRET_KEY" in body["error"]["message"]
         assert "SUPABASE_SERVICE_ROLE_KEY" in body["error"]["message"]
     assert listed.status_code == 200
     assert [row["id"] for row in listed.json()["data"]] == [attachment]
