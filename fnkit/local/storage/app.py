@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
@@ -40,10 +40,11 @@ __all__ = ["StorageApp", "create_app"]
 _log = logging.getLogger(__name__)
 
 Handler = Callable[..., Response]
+Auth = Literal["jwt", "optional", "none", "service"]
 KEY = "<bucket>/<path:key>"
 
 
-def _routes() -> list[tuple[str, list[str], str, Handler]]:
+def _routes() -> list[tuple[str, list[str], Auth, Handler]]:
     """(path, methods, auth, handler): the object and bucket routes Storage serves."""
     return [
         ("/bucket", ["POST"], "jwt", buckets.create_bucket),
@@ -90,7 +91,7 @@ class StorageApp:
             db=Database(config.database_url),
             blobs=Blobs(Path(config.data_dir) / "storage"),
         )
-        self._handlers: dict[str, tuple[str, Handler]] = {}
+        self._handlers: dict[str, tuple[Auth, Handler]] = {}
         rules = []
         for number, (path, methods, auth, handler) in enumerate(_routes()):
             endpoint = f"route-{number}"
@@ -124,7 +125,7 @@ class StorageApp:
             _log.exception("local storage: %s %s failed", request.method, request.path)
             return internal().response()
 
-    def _call(self, request: Request, auth: str) -> Call:
+    def _call(self, request: Request, auth: Auth) -> Call:
         header = request.headers.get("Authorization")
         if auth == "none":
             caller = ANONYMOUS
