@@ -285,16 +285,7 @@ def test_attachments_upload_download_and_delete_against_the_local_storage(
 # ---- Auth admin through shared.supabase_admin -----------------------------------------------
 
 
-AUTH_TAKES_GATEWAY_TOKENS = pytest.mark.xfail(
-    strict=True,
-    reason="the local Auth's own apikey check (fnkit/local/auth/app.py, _gateway_refusal) takes"
-    " only the legacy keys, not the role JWT the gateway hands it for an sb_ key",
-)
-
-
-@pytest.mark.parametrize(
-    "project", [pytest.param("new", marks=AUTH_TAKES_GATEWAY_TOKENS), "legacy"]
-)
+@pytest.mark.parametrize("project", ["new", "legacy"])
 def test_an_invite_goes_through_the_local_auth(
     served: Served, team: str, db_admin: Any, project: str
 ) -> None:

@@ -16,7 +16,6 @@ from supabase import create_client
 
 from fnkit.devenv import DEV_ANON_KEY, DEV_PUBLISHABLE_KEY, DEV_SECRET_KEY
 from tests.devserver import FNKIT, ROOT, DevServer, base_env, running_dev
-from tests.test_api_keys import AUTH_TAKES_GATEWAY_TOKENS
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +61,6 @@ def test_a_scheduled_route_run_by_hand_with_the_secret_key(
     assert response.status_code == status, response.text
 
 
-@AUTH_TAKES_GATEWAY_TOKENS
 def test_a_sign_up_with_the_publishable_key(dev: DevServer) -> None:
     supabase = create_client(dev.url, DEV_PUBLISHABLE_KEY)
     assert supabase.auth.get_session() is None
