@@ -11,8 +11,8 @@ passed / failed / out-of-scope counts, each failure with its reason.
 
 Out of scope (counted apart, with the reason): image transformations, the S3 protocol, TUS
 resumable uploads, analytics and vector buckets. The suite's conftest imports python-dotenv
-only to read its own `tests.env`; since the variables are set here, a stand-in `load_dotenv`
-that fills only unset variables is put on the path when the package is not installed.
+(a dev dependency of this project) to read its own `tests.env`, whose values the variables set
+here override.
 """
 
 from __future__ import annotations
@@ -46,21 +46,6 @@ OUT_OF_SCOPE = {
     "analytics": "analytics buckets are not served locally",
     "vector": "vector buckets are not served locally",
 }
-DOTENV_SHIM = '''"""Stand-in for python-dotenv's load_dotenv: fills unset variables only."""
-import os
-
-
-def load_dotenv(dotenv_path=None, **_):
-    try:
-        lines = open(dotenv_path or ".env", encoding="utf-8").read().splitlines()
-    except OSError:
-        return False
-    for line in lines:
-        key, sep, value = line.partition("=")
-        if sep and key.strip() and not key.lstrip().startswith("#"):
-            os.environ.setdefault(key.strip(), value.strip().strip('"').strip("'"))
-    return True
-'''
 # A pytest plugin in the scratch run: every test's outcome (and the first `E` line of a
 # failure) as JSON, so the report is read from pytest's own results.
 REPORT_PLUGIN = '''"""Record each test's outcome for fnkit.local.storage.suite."""
@@ -154,7 +139,6 @@ def run_suite(tests: Path, base_url: str) -> Report:
         (root / "pytest.ini").write_text(PYTEST_INI)
         shim = root / "shim"
         shim.mkdir()
-        (shim / "dotenv.py").write_text(DOTENV_SHIM)
         (shim / "fnkit_suite_report.py").write_text(REPORT_PLUGIN)
         results = root / "results.json"
         env = {
