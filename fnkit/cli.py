@@ -136,6 +136,22 @@ def cmd_env(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_inbox(args: argparse.Namespace) -> int:
+    """The local Auth's emails, oldest first: what a person would click or type."""
+    from fnkit.local.auth.mail import Inbox
+
+    messages = Inbox(_repo_root() / ".fnkit" / "inbox").messages(args.to)
+    for message in messages:
+        if args.json:
+            print(json.dumps(message))
+        else:
+            print(f"{message['created_at']}  {message['kind']} to {message['to']}")
+            print(f"  {message['subject']}: {message['link']} (code {message['otp']})")
+    if not messages and not args.json:
+        print("fnkit: the inbox is empty", file=sys.stderr)
+    return 0
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     from fnkit import db
     from fnkit.devenv import (
@@ -379,6 +395,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     env = sub.add_parser("env", help="print the settings `make dev` serves with, as export lines")
     env.set_defaults(run=cmd_env)
+
+    inbox = sub.add_parser("inbox", help="the emails the local Auth sent (.fnkit/inbox)")
+    inbox.add_argument("--to", help="only those to this address")
+    inbox.add_argument("--json", action="store_true", help="one JSON object a line")
+    inbox.set_defaults(run=cmd_inbox)
 
     database = sub.add_parser("db", help="the development database")
     database.add_argument(
