@@ -36,6 +36,7 @@ __all__ = ["NOT_LOGICAL", "ChangeFeed"]
 _log = logging.getLogger(__name__)
 
 PUBLICATION = "supabase_realtime"
+IDLE_INTERVAL_S = 0.5
 NOT_LOGICAL = (
     "Postgres Changes are unavailable: the database runs with wal_level={level}, and reading"
     " its changes needs wal_level=logical (set it with `alter system set wal_level = logical`"
@@ -59,8 +60,9 @@ class ChangeFeed:
         self.problem: str | None = None
         self.ready = threading.Event()
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._lock = threading.Lock()
-        self._subs: dict[Channel, list[Binding]] = {}
+        self._subs: dict[Channel, tuple[int, list[Binding]]] = {}
         self._tables: dict[Relation, records.TableInfo] = {}
         self._thread = threading.Thread(target=self._run, name="realtime-changes", daemon=True)
 
@@ -69,7 +71,13 @@ class ChangeFeed:
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         self._thread.join(timeout=5)
+
+    def _pause(self) -> None:
+        """Poll often while someone listens, rarely (the slot must still be drained) when not."""
+        self._wake.wait(self.interval_s if self._subs else IDLE_INTERVAL_S)
+        self._wake.clear()
 
     # ---- subscriptions ----------------------------------------------------------------
 
@@ -80,22 +88,27 @@ class ChangeFeed:
         if self.problem is not None:
             return self.problem
         try:
-            error = self._check(bindings)
+            error, since = self._check(bindings)
         except psycopg.Error as exc:
             return f"Unable to subscribe to changes with given parameters: {exc}"
         if error is None:
             with self._lock:
-                self._subs[channel] = list(bindings)
+                self._subs[channel] = (since, list(bindings))
+            self._wake.set()
         return error
 
     def unsubscribe(self, channel: Channel) -> None:
         with self._lock:
             self._subs.pop(channel, None)
 
-    def _check(self, bindings: list[Binding]) -> str | None:
+    def _check(self, bindings: list[Binding]) -> tuple[str | None, int]:
         """Realtime refuses a binding that matches no published table or filters a column
-        the table lacks."""
+        the table lacks. Also the WAL position from which the subscription hears changes:
+        a transaction that committed before it was subscribed is not sent to it, even when
+        the slot is read after the subscription."""
         with psycopg.connect(self.database_url, autocommit=True) as conn:
+            row = conn.execute("select (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint").fetchone()
+            since = int(row[0]) if row else 0
             published = conn.execute(
                 "select schemaname, tablename from pg_publication_tables where pubname = %s",
                 (PUBLICATION,),
@@ -111,7 +124,8 @@ class ChangeFeed:
                         "Unable to subscribe to changes with given parameters. Please check"
                         " Realtime is enabled for the given connect parameters: [event:"
                         f" {binding.event}, schema: {binding.schema}, table: {binding.table},"
-                        f" filters: {[(f.column, f.op, f.value) for f in binding.filters]}]"
+                        f" filters: {[(f.column, f.op, f.value) for f in binding.filters]}]",
+                        since,
                     )
                 for f in binding.filters:
                     if (
@@ -121,8 +135,8 @@ class ChangeFeed:
                             (f.column, binding.schema, binding.table),
                         ).fetchone()
                     ):
-                        return f"invalid column for filter {f.column}"
-        return None
+                        return f"invalid column for filter {f.column}", since
+        return None, since
 
     # ---- the stream ---------------------------------------------------------------------
 
@@ -135,7 +149,7 @@ class ChangeFeed:
                     decoder = Decoder()
                     while not self._stop.is_set():
                         if not self.poll(conn, decoder):
-                            self._stop.wait(self.interval_s)
+                            self._pause()
             except psycopg.Error as exc:
                 _log.warning("realtime: the change stream failed (%s); reconnecting", exc)
                 self._stop.wait(1.0)
@@ -174,7 +188,8 @@ class ChangeFeed:
         with self._lock:
             wanted = [
                 (channel, [b for b in bindings if b.wants(change.op, schema, table)])
-                for channel, bindings in self._subs.items()
+                for channel, (since, bindings) in self._subs.items()
+                if change.commit_lsn >= since
             ]
         wanted = [(channel, bindings) for channel, bindings in wanted if bindings]
         if not wanted:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,6 +28,7 @@ __all__ = ["MessagePoller"]
 _log = logging.getLogger(__name__)
 
 WINDOW = timedelta(seconds=60)
+IDLE_INTERVAL_S = 0.5
 
 _NEW_ROWS = (
     "select id, topic, event, payload, coalesce(private, false), inserted_at"
@@ -53,14 +55,25 @@ class MessagePoller:
 
     def stop(self) -> None:
         self._stop.set()
+        self.hub.joined.set()
         self._thread.join(timeout=5)
+
+    def _pause(self) -> None:
+        """Poll often while channels are joined, rarely when none is (nobody would hear)."""
+        idle = self.hub.empty()
+        self.hub.joined.wait(IDLE_INTERVAL_S if idle else self.interval_s)
+        self.hub.joined.clear()
 
     def sync(self, timeout: float = 5.0) -> bool:
         """Wait until a poll that started after this call has finished (tests and benches use
         it to know that what was committed before has been delivered)."""
+        deadline = time.monotonic() + timeout
         with self._polled:
             target = self._polls + 2
-            return self._polled.wait_for(lambda: self._polls >= target, timeout)
+            while self._polls < target and time.monotonic() < deadline:
+                self.hub.joined.set()  # no idle pause: poll now
+                self._polled.wait(0.05)
+            return self._polls >= target
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -75,7 +88,7 @@ class MessagePoller:
                         with self._polled:
                             self._polls += 1
                             self._polled.notify_all()
-                        self._stop.wait(self.interval_s)
+                        self._pause()
             except psycopg.Error as exc:
                 _log.warning("realtime: reading realtime.messages failed (%s); retrying", exc)
                 self._stop.wait(1.0)

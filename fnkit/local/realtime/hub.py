@@ -30,10 +30,13 @@ class Hub:
         self._topics: dict[TopicKey, set[Channel]] = {}
         self._lock = threading.Lock()
         self.presence = PresenceTable()
+        self.joined = threading.Event()
+        """Set on every join: pollers waiting idle wake up for their first listener."""
 
     def add(self, channel: Channel) -> None:
         with self._lock:
             self._topics.setdefault(channel.key, set()).add(channel)
+        self.joined.set()
 
     def remove(self, channel: Channel) -> None:
         with self._lock:
@@ -46,6 +49,10 @@ class Hub:
     def members(self, key: TopicKey) -> list[Channel]:
         with self._lock:
             return list(self._topics.get(key, ()))
+
+    def empty(self) -> bool:
+        with self._lock:
+            return not self._topics
 
     def all_channels(self) -> list[Channel]:
         with self._lock:

@@ -2,9 +2,9 @@
 
 psycopg 3 does not speak the replication protocol, so the slot is read through SQL
 (`pg_logical_slot_get_binary_changes(..., 'proto_version', '1', 'publication_names', ...)`):
-each row's `data` is one protocol message. Only what Postgres Changes needs is decoded:
-Begin (the commit timestamp), Relation (a table's name and columns), Insert, Update and Delete
-with their tuples in text form. Truncate, Type and Origin messages are skipped.
+each row's `data` is one protocol message. Only what Postgres Changes needs is decoded: Begin
+(the commit timestamp and LSN), Relation (a table's name and columns), Insert, Update and
+Delete with their tuples in text form. Truncate, Type and Origin messages are skipped.
 
 A tuple value is text, None for SQL NULL, or `UNCHANGED` for a TOASTed value the update did not
 touch (the old row, sent in full under REPLICA IDENTITY FULL, has it).
@@ -46,6 +46,7 @@ class Change:
     op: str  # INSERT, UPDATE, DELETE
     relation: Relation
     commit_time: datetime
+    commit_lsn: int
     new: Tuple | None = None
     old: Tuple | None = None
 
@@ -92,6 +93,7 @@ class Decoder:
 
     relations: dict[int, Relation] = field(default_factory=dict)
     commit_time: datetime = _PG_EPOCH
+    commit_lsn: int = 0
 
     def feed(self, messages: list[bytes]) -> list[Change]:
         changes: list[Change] = []
@@ -104,7 +106,7 @@ class Decoder:
     def _one(self, message: bytes) -> Change | None:
         kind, reader = message[:1], _Reader(message, 1)
         if kind == b"B":
-            reader.take(8)  # final LSN
+            self.commit_lsn = reader.unpack("!Q")  # the transaction's commit LSN
             self.commit_time = _PG_EPOCH + timedelta(microseconds=reader.unpack("!q"))
         elif kind == b"R":
             relid = reader.unpack("!I")
@@ -123,7 +125,7 @@ class Decoder:
     def _row(self, kind: bytes, reader: _Reader) -> Change:
         relation = self.relations[reader.unpack("!I")]
         op = {b"I": "INSERT", b"U": "UPDATE", b"D": "DELETE"}[kind]
-        change = Change(op, relation, self.commit_time)
+        change = Change(op, relation, self.commit_time, self.commit_lsn)
         tag = reader.take(1)
         if tag in (b"K", b"O"):  # the old row: key columns, or all with REPLICA IDENTITY FULL
             change.old = reader.tuple(relation.columns)

@@ -62,7 +62,7 @@ class Session:
         self.serializer = serializer
         self.apikey = apikey
         self.channels: dict[str, Channel] = {}
-        self._outbox: queue.Queue[Any] = queue.Queue()
+        self._outbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._lock = threading.Lock()
         limits = services.limits
         self._joins = _Bucket(limits.max_joins_per_second, limits.max_joins_per_second)
