@@ -30,7 +30,12 @@ def dev(tmp_path_factory: pytest.TempPathFactory, pg_admin_url: str) -> Iterator
 
 def test_fnkit_env_prints_the_new_keys_first(dev: DevServer) -> None:
     env = subprocess.run(
-        [FNKIT, "env"], cwd=dev.root, env=base_env(), capture_output=True, text=True, timeout=60
+        [FNKIT, "env"],
+        cwd=dev.root,
+        env=base_env(DATABASE_URL=dev.database_url),  # the dev server's, no embedded one
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert env.returncode == 0, env.stderr
     names = [line.split("=", 1)[0].removeprefix("export ") for line in env.stdout.splitlines()]
@@ -61,9 +66,17 @@ def test_a_scheduled_route_run_by_hand_with_the_secret_key(
     assert response.status_code == status, response.text
 
 
-def test_a_sign_up_with_the_publishable_key(dev: DevServer) -> None:
+def test_the_readme_session_with_the_publishable_key(dev: DevServer) -> None:
+    """README's "Call a function in a minute", with the publishable key: sign up, sign in, and
+    call a function as the signed-in user (supabase-py sends the key in apikey, the user's
+    token in Authorization)."""
     supabase = create_client(dev.url, DEV_PUBLISHABLE_KEY)
     assert supabase.auth.get_session() is None
-    email = f"keys-{uuid.uuid4().hex[:8]}@example.com"
-    answer = supabase.auth.sign_up({"email": email, "password": "password123"})
+    email, password = f"keys-{uuid.uuid4().hex[:8]}@example.com", "correct-horse-battery"
+    answer = supabase.auth.sign_up({"email": email, "password": password})
     assert answer.user is not None and answer.user.email == email
+    supabase.auth.sign_in_with_password({"email": email, "password": password})
+    body = supabase.functions.invoke("me", {"method": "GET", "responseType": "json"})
+    assert isinstance(body, dict)
+    assert body["success"] is True and body["data"]["email"] == email
+    assert body["data"]["role"] == "authenticated"
