@@ -185,6 +185,12 @@ def test_the_socket_wants_an_upgrade_and_the_projects_apikey(rt: Realtime) -> No
     assert foreign.status_code == 401
     with pytest.raises(Exception, match="401"):
         rt.raw(apikey="not-a-key")
+    no_key = httpx.get(  # an upgrade without Sec-WebSocket-Key: websockets' 400
+        f"{rt.url}/websocket",
+        params={"apikey": DEV_ANON_KEY},
+        headers={"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13"},
+    )
+    assert no_key.status_code == 400 and b"Sec-WebSocket-Key" in no_key.content
     assert httpx.get(f"{rt.url}/elsewhere").status_code == 404
 
 

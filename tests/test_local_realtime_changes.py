@@ -336,3 +336,36 @@ def test_notifications_reach_only_their_user_and_anon_gets_realtimes_401(
     finally:
         for ws in sockets.values():
             ws.close()
+
+
+def test_the_stream_survives_losing_its_connection_and_leaves_no_slot(
+    rt: Realtime, admin: Conn
+) -> None:
+    """The slot is temporary: when the feed's session dies, so does the slot (no WAL held);
+    the feed reconnects with a new one and its subscribers keep hearing changes."""
+    feed = rt.app.services.feed
+    assert feed is not None
+    with rt.raw() as ws:
+        binding = {"event": "INSERT", "schema": "public", "table": "rt_probe"}
+        send(ws, "realtime:survivor", "phx_join", {"config": {"postgres_changes": [binding]}}, "1")
+        receive(ws), receive(ws)
+        ((old_pid, temporary),) = admin.execute(
+            "select active_pid, temporary from pg_replication_slots where slot_name = %s",
+            (feed.slot,),
+        ).fetchall()
+        assert temporary is True
+        admin.execute("select pg_terminate_backend(%s)", (old_pid,))
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            row = admin.execute(
+                "select active_pid from pg_replication_slots where slot_name = %s", (feed.slot,)
+            ).fetchone()
+            if row is not None and row[0] not in (None, old_pid):
+                break
+            time.sleep(0.1)
+        assert admin.execute(
+            "select count(*) from pg_replication_slots where slot_name = %s", (feed.slot,)
+        ).fetchone() == (1,)
+        admin.execute("insert into public.rt_probe (id, n) values (1000, 1)")
+        message = receive(ws, 5)
+        assert message["payload"]["data"]["record"]["id"] == 1000
