@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import psycopg
 import pytest
+from supabase import ClientOptions, create_client
 from supabase_auth.errors import AuthApiError
 
 from fnkit.devenv import DEV_ANON_KEY, DEV_SERVICE_ROLE_KEY
@@ -221,3 +222,55 @@ def test_admin_generate_link_hands_back_the_link_without_mailing(fake_auth: Fake
         {"email": email, "token": made.properties.email_otp, "type": "signup"}
     )
     assert verified.session is not None
+
+
+def test_a_pkce_client_redeems_the_emailed_link_for_a_session(
+    fake_auth: FakeAuth, db_admin: psycopg.Connection[Any]
+) -> None:
+    assert fake_auth.config is not None
+    email = unique_email("pkce")
+    client(fake_auth.url).auth.sign_up({"email": email, "password": PASSWORD})
+    options = ClientOptions(flow_type="pkce", auto_refresh_token=False, persist_session=False)
+    auth = create_client(fake_auth.url, DEV_ANON_KEY, options=options).auth
+    auth.reset_password_for_email(email)  # sends the code challenge, keeps the verifier
+    mail = last_mail(fake_auth.config, email, "recovery")
+    assert "token=pkce_" in mail["link"]
+    followed = httpx.get(mail["link"], follow_redirects=False)
+    assert followed.status_code == 303
+    query = parse_qs(urlparse(followed.headers["location"]).query)
+    assert "access_token" not in followed.headers["location"]
+    session = auth.exchange_code_for_session({"auth_code": query["code"][0]}).session
+    assert session is not None and session.user.email == email
+    assert [a["method"] for a in claims_of(session.access_token)["amr"]] == ["recovery"]
+    with raw(fake_auth.url, **API_2024) as http:  # a code is redeemed once
+        again = http.post(
+            "/token?grant_type=pkce",
+            json={"auth_code": query["code"][0], "code_verifier": "x" * 43},
+        )
+    assert again.status_code == 404 and again.json()["code"] == "flow_state_not_found"
+    left = db_admin.execute(
+        "select count(*) from auth.flow_state f join auth.users u on u.id = f.user_id"
+        " where u.email = %s",
+        (email,),
+    ).fetchone()
+    assert left == (0,)
+
+
+def test_a_wrong_code_verifier_is_refused(fake_auth: FakeAuth) -> None:
+    assert fake_auth.config is not None
+    email = unique_email("verifier")
+    with raw(fake_auth.url, **API_2024) as http:
+        http.post("/signup", json={"email": email, "password": PASSWORD})
+        http.post(
+            "/recover",
+            json={"email": email, "code_challenge": "c" * 43, "code_challenge_method": "s256"},
+        )
+        link = last_mail(fake_auth.config, email, "recovery")["link"]
+        located = httpx.get(link, follow_redirects=False).headers["location"]
+        code = parse_qs(urlparse(located).query)["code"][0]
+        wrong = http.post(
+            "/token?grant_type=pkce", json={"auth_code": code, "code_verifier": "d" * 43}
+        )
+        half = http.post("/recover", json={"email": email, "code_challenge": "c" * 43})
+    assert wrong.status_code == 400 and wrong.json()["code"] == "bad_code_verifier"
+    assert half.status_code == 400 and half.json()["code"] == "validation_failed"

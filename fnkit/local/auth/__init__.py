@@ -9,7 +9,7 @@ GoTrue's own `auth.*` tables (`fnkit/sql/auth.sql`), written as GoTrue writes th
 
 Modules: `app` (gateway key check, routing, error boundary), `routes_*` (the wire format per
 area), `access` (access tokens, bearer check), `sessions`, `users`, `signup`, `verify`,
-`otp` (emailed tokens), `hooks`, `ratelimit`, `mail`, `store` (reads and the user JSON),
+`otp` (emailed tokens), `pkce`, `hooks`, `ratelimit`, `mail`, `store` (reads and the user JSON),
 `errors`, and `suite` (runs supabase-py's own Auth tests against this service).
 """
 

@@ -53,6 +53,7 @@ def send_token(
     kind: str,
     redirect_to: str | None = None,
     deliver: bool = True,
+    pkce: bool = False,
 ) -> dict[str, str]:
     """Store a fresh token of `kind` for the user and mail its link and OTP to `email`.
 
@@ -61,9 +62,10 @@ def send_token(
     column, sent_at, token_type, subject = KINDS[kind]
     otp = "".join(secrets.choice("0123456789") for _ in range(OTP_LENGTH))
     hashed = token_hash(email.lower(), otp)
+    stored = f"pkce_{hashed}" if pkce else hashed  # a PKCE flow's link yields a code
     conn.execute(
         f"update auth.users set {column} = %s, {sent_at} = now(), updated_at = now() where id = %s",
-        (hashed, user_id),
+        (stored, user_id),
     )
     conn.execute(
         "delete from auth.one_time_tokens where user_id = %s and token_type = %s",
@@ -72,10 +74,10 @@ def send_token(
     conn.execute(
         "insert into auth.one_time_tokens (id, user_id, token_type, token_hash, relates_to)"
         " values (%s, %s, %s, %s, %s)",
-        (uuid.uuid4(), user_id, token_type, hashed, email.lower()),
+        (uuid.uuid4(), user_id, token_type, stored, email.lower()),
     )
     link_type = "email_change" if kind.startswith("email_change") else kind
-    query = {"token": hashed, "type": link_type, "redirect_to": redirect_to or config.site_url}
+    query = {"token": stored, "type": link_type, "redirect_to": redirect_to or config.site_url}
     link = f"{config.issuer}/verify?{urlencode(query)}"
     if deliver:  # admin generate_link hands the link back instead of mailing it
         inbox.deliver(to=email, subject=subject, kind=kind, link=link, token=hashed, otp=otp)

@@ -7,7 +7,7 @@ from typing import Any
 
 from werkzeug.wrappers import Response
 
-from fnkit.local.auth import access, sessions, store
+from fnkit.local.auth import access, pkce, sessions, store
 from fnkit.local.auth.app import Ctx, Handler
 from fnkit.local.auth.errors import AuthError, OAuthError, bad_request, json_response
 from fnkit.local.auth.otp import send_token
@@ -168,6 +168,9 @@ def signup(ctx: Ctx) -> Response:
                 conn, ctx.config, user_id, "password", ctx.ip, ctx.user_agent
             )
             return json_response(body)
+        flow = pkce.wants_pkce(ctx.body())
+        if flow:
+            pkce.start_flow(conn, user_id, "signup", flow)
         send_token(
             conn,
             ctx.config,
@@ -176,6 +179,7 @@ def signup(ctx: Ctx) -> Response:
             email=email,
             kind="signup",
             redirect_to=ctx.request.args.get("redirect_to"),
+            pkce=flow is not None,
         )
         user = store.load_user(conn, user_id)
         assert user is not None
@@ -184,10 +188,19 @@ def signup(ctx: Ctx) -> Response:
 
 def token(ctx: Ctx) -> Response:
     grant = ctx.request.args.get("grant_type") or ctx.request.form.get("grant_type", "")
-    if grant not in ("password", "refresh_token"):
+    if grant not in ("password", "refresh_token", "pkce"):
         raise bad_request("invalid_credentials", "unsupported_grant_type")
     ctx.limit("token")
+    if grant == "pkce":
+        return _pkce_grant(ctx)
     return _password_grant(ctx) if grant == "password" else _refresh_grant(ctx)
+
+
+def _pkce_grant(ctx: Ctx) -> Response:
+    with store.connect(ctx.config) as conn:
+        user_id, method = pkce.exchange(conn, ctx.text("auth_code"), ctx.text("code_verifier"))
+        body = access.issue_session(conn, ctx.config, user_id, method, ctx.ip, ctx.user_agent)
+    return json_response(body)
 
 
 def _password_grant(ctx: Ctx) -> Response:

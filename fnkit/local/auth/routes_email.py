@@ -3,7 +3,8 @@
 Routes as `invite.go`, `verify.go`, `recover.go`, `otp.go`/`magic_link.go` and `resend.go`
 answer them. `GET /verify` is what a person's browser opens from the email: it redirects (303)
 to `redirect_to` with the session in the URL fragment, or with `error`, `error_code` and
-`error_description` there when the link is bad, as GoTrue's implicit flow does.
+`error_description` there when the link is bad, as GoTrue's implicit flow does; a PKCE
+flow's link redirects with `?code=` instead (`pkce`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from urllib.parse import urlencode, urlparse
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Response
 
-from fnkit.local.auth import access, store
+from fnkit.local.auth import access, pkce, store
 from fnkit.local.auth.app import Ctx, Handler
 from fnkit.local.auth.errors import AuthError, bad_request, json_response
 from fnkit.local.auth.otp import send_token
@@ -118,6 +119,10 @@ def verify_get(ctx: Ctx) -> Response:
             if not apply_verification(conn, user, effective, token):
                 message = urlencode({"message": SINGLE_CONFIRMATION})
                 return redirect(f"{target}#{message}", 303)
+            if token.startswith(pkce.PREFIX):  # the PKCE flow: a code for the client to redeem
+                code = pkce.issue_auth_code(conn, str(user["id"]), effective)
+                joiner = "&" if "?" in target else "?"
+                return redirect(f"{target}{joiner}{urlencode({'code': code})}", 303)
             body = access.issue_session(
                 conn, ctx.config, str(user["id"]), "otp", ctx.ip, ctx.user_agent
             )
@@ -146,7 +151,10 @@ def recover(ctx: Ctx) -> Response:
     email = validate_email(ctx.text("email"))
     with store.connect(ctx.config) as conn:
         user = store.find_user_by_email(conn, email)
+        flow = pkce.wants_pkce(ctx.body())
         if user is not None:
+            if flow:
+                pkce.start_flow(conn, str(user["id"]), "recovery", flow)
             send_token(
                 conn,
                 ctx.config,
@@ -155,6 +163,7 @@ def recover(ctx: Ctx) -> Response:
                 email=email,
                 kind="recovery",
                 redirect_to=_redirect_target(ctx, ctx.request.args.get("redirect_to")),
+                pkce=flow is not None,
             )
     return json_response({})
 
@@ -181,6 +190,9 @@ def otp(ctx: Ctx) -> Response:
             user = store.load_user(conn, new_id)
         assert user is not None
         kind = "magiclink" if user["email_confirmed_at"] is not None else "signup"
+        flow = pkce.wants_pkce(ctx.body())
+        if flow:
+            pkce.start_flow(conn, str(user["id"]), kind, flow)
         send_token(
             conn,
             ctx.config,
@@ -189,6 +201,7 @@ def otp(ctx: Ctx) -> Response:
             email=email,
             kind=kind,
             redirect_to=redirect_to,
+            pkce=flow is not None,
         )
     return json_response({})
 

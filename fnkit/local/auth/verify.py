@@ -56,10 +56,10 @@ def find_verified_user(
         hashed = token_hash(email.lower(), hashed)
     for column in _COLUMNS[kind]:
         user = conn.execute(
-            f"select {store.USER_COLUMNS} from auth.users where {column} = %s"
+            f"select {store.USER_COLUMNS} from auth.users where {column} in (%s, 'pkce_' || %s)"
             " and (%s::text is null or lower(email) = lower(%s) or lower(email_change) = lower(%s))"
             " limit 1 for update",
-            (hashed, email, email, email),
+            (hashed, hashed, email, email, email),
         ).fetchone()
         if user is None:
             continue
