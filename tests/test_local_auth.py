@@ -24,6 +24,7 @@ from tests.test_local_auth_support import (
     claims_of,
     client,
     raw,
+    second_auth,
     unique_email,
 )
 
@@ -234,3 +235,28 @@ def test_a_subject_that_is_no_uuid_is_bad_jwt(fake_auth: FakeAuth) -> None:
         answer = http.get("/user", headers={"Authorization": f"Bearer {token}"})
     assert answer.status_code == 400 and answer.json()["code"] == "bad_jwt"
     assert "Traceback" not in answer.text
+
+
+def test_anonymous_sign_ins_and_closed_sign_ups_follow_their_switches(
+    fake_auth: FakeAuth,
+) -> None:
+    assert fake_auth.config is not None
+    with pytest.raises(AuthApiError) as off:
+        client(fake_auth.url).auth.sign_in_anonymously()
+    assert off.value.status == 422 and off.value.code == "anonymous_provider_disabled"
+    switches = {"auth_anonymous_users": "true", "auth_disable_signup": "false"}
+    with second_auth(fake_auth.config, extra=switches) as (url, _):
+        session = client(url).auth.sign_in_anonymously().session
+    assert session is not None and session.user.is_anonymous
+    claims = claims_of(session.access_token)
+    assert claims["is_anonymous"] is True and claims["email"] == ""
+    assert [a["method"] for a in claims["amr"]] == ["anonymous"]
+    with second_auth(fake_auth.config, extra={"auth_disable_signup": "true"}) as (url, _):
+        with pytest.raises(AuthApiError) as closed:
+            client(url).auth.sign_up({"email": unique_email("closed"), "password": PASSWORD})
+        assert (
+            client(url)
+            .auth.sign_in_with_password({"email": "member@example.com", "password": "password123"})
+            .session
+        )  # signing in still works
+    assert closed.value.status == 422 and closed.value.code == "signup_disabled"

@@ -12,6 +12,7 @@ missing user 403 `user_not_found`, a logged-out session 403 `session_not_found`.
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -174,29 +175,31 @@ def verify_claims(config: LocalConfig, token: str) -> dict[str, Any]:
     ) from failure
 
 
+def _is_uuid(value: Any) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
+
+
 def authenticate(conn: Conn, config: LocalConfig, authorization: str | None) -> Caller:
     """requireAuthentication: the caller's user and session, or GoTrue's refusal."""
     claims = verify_claims(config, bearer(authorization))
     subject = claims.get("sub")
     if not subject:
         raise forbidden("bad_jwt", "invalid claim: missing sub claim")
-    try:
-        user = load_user(conn, str(subject))
-    except Exception as exc:  # not a UUID
-        conn.rollback()
-        raise AuthError(400, "bad_jwt", "invalid claim: sub claim must be a UUID") from exc
+    if not _is_uuid(subject):
+        raise AuthError(400, "bad_jwt", "invalid claim: sub claim must be a UUID")
+    user = load_user(conn, str(subject))
     if user is None:
         raise forbidden("user_not_found", "User from sub claim in JWT does not exist")
     session = None
     session_id = claims.get("session_id")
     if session_id and session_id != "00000000-0000-0000-0000-000000000000":
-        try:
-            session = sessions.require_session(conn, str(session_id))
-        except AuthError:
-            raise
-        except Exception as exc:
-            conn.rollback()
-            raise forbidden("bad_jwt", "invalid claim: session_id claim must be a UUID") from exc
+        if not _is_uuid(session_id):
+            raise forbidden("bad_jwt", "invalid claim: session_id claim must be a UUID")
+        session = sessions.require_session(conn, str(session_id))
     banned = user["banned_until"]
     if banned is not None and banned.timestamp() > time.time():
         raise forbidden("user_banned", "User is banned")
