@@ -5,7 +5,8 @@
   websocket upgrade gets 426.
 - `POST /api/broadcast` and `POST /api/broadcast/<topic>/events/<event>`: REST broadcast.
 
-Background threads, started with the app: the Postgres Changes feed (logical decoding), the
+Background threads, started with the app: the wire loop (every websocket's I/O), the Postgres
+Changes feed (logical decoding), the
 `realtime.messages` poller (broadcast from the database), and a sweeper that closes channels
 whose token expired. `close()` stops them and the database pool.
 """
@@ -30,6 +31,7 @@ from fnkit.local.realtime.rest import handle_broadcast
 from fnkit.local.realtime.serializers import serializer_for
 from fnkit.local.realtime.session import Session
 from fnkit.local.realtime.websocket import UpgradeDone, is_upgrade, upgrade
+from fnkit.local.realtime.wire import WireLoop
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -54,6 +56,7 @@ class RealtimeApp:
         self.services = Services(config=config, pool=pool, limits=limits or Limits())
         self.services.feed = ChangeFeed(config.database_url)
         self.messages = MessagePoller(config.database_url, self.services.hub)
+        self.wire = WireLoop()
         self._stop = threading.Event()
         self._sweeper = threading.Thread(target=self._sweep, name="realtime-tokens", daemon=True)
         self.services.feed.start()
@@ -66,6 +69,7 @@ class RealtimeApp:
             self.services.feed.stop()
         self.messages.stop()
         self._sweeper.join(timeout=5)
+        self.wire.close()
         self.services.pool.close()
 
     def _sweep(self) -> None:
@@ -98,11 +102,12 @@ class RealtimeApp:
         if not is_upgrade(environ):
             return _json(426, {"error": "a websocket upgrade is required"}, Upgrade="websocket")
         limits = self.services.limits
-        accepted = upgrade(environ, limits.max_frame_bytes)
-        if accepted.connection is None:
+        accepted = upgrade(environ)
+        if accepted.sock is None:
             return Response(accepted.body, status=accepted.status, content_type="text/plain")
         assert apikey is not None
-        Session(accepted.connection, self.services, serializer, apikey).run()
+        link = self.wire.attach(accepted.sock, limits.max_frame_bytes, limits.max_buffer_bytes)
+        Session(link, self.services, serializer, apikey).run()
         raise UpgradeDone("websocket closed")
 
 

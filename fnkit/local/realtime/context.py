@@ -31,8 +31,8 @@ class Limits:
     """`max_payload_size_in_kb` (3000): larger broadcasts and presences are refused."""
     max_frame_bytes: int = 3100 * 1024
     """A websocket message above this closes the connection (1009), as Phoenix's max frame."""
-    outbox_frames: int = 10_000
-    """Frames queued for a client that does not read; beyond this the connection is closed."""
+    max_buffer_bytes: int = 16 * 1024 * 1024
+    """Bytes waiting for a client that does not read; beyond this the connection is dropped."""
 
 
 @dataclass

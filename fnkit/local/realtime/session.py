@@ -1,8 +1,9 @@
 """One websocket connection: Phoenix's socket, multiplexing channels over it.
 
-The connection's own thread reads frames and handles them in order (joins, leaves, heartbeats
-on topic `phoenix`, channel events); a writer thread drains the connection's outbox, so fan-out
-from other threads only queues frames and a client that stops reading holds up nobody. A frame
+The connection's request thread handles its messages in order (joins, leaves, heartbeats on
+topic `phoenix`, channel events); frames to the client are queued on its `Link`, written by the
+wire loop, so fan-out from other threads never waits and a client that stops reading holds up
+nobody. A frame
 that cannot be decoded is ignored (Phoenix logs it); a message to a topic the client has not
 joined gets Phoenix's `unmatched topic` error reply.
 
@@ -15,24 +16,20 @@ second").
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from typing import Any
-
-from websockets.exceptions import ConnectionClosed
-from websockets.sync.connection import Connection
 
 from fnkit.local.realtime.auth import ChannelError, Identity, identify
 from fnkit.local.realtime.channel import Channel
 from fnkit.local.realtime.context import Services
 from fnkit.local.realtime.join import join_config, new_presence_key
 from fnkit.local.realtime.serializers import FrameError, Message, Serializer
+from fnkit.local.realtime.wire import Link
 
 __all__ = ["Session"]
 
 _log = logging.getLogger(__name__)
-_CLOSE = object()
 _NO_TOPIC = "TopicNameRequired: You must provide a topic name"
 _JOIN_FLOOD = "ClientJoinRateLimitReached: Too many joins per second"
 
@@ -54,15 +51,12 @@ class _Bucket:
 
 
 class Session:
-    def __init__(
-        self, ws: Connection, services: Services, serializer: Serializer, apikey: str
-    ) -> None:
-        self.ws = ws
+    def __init__(self, link: Link, services: Services, serializer: Serializer, apikey: str) -> None:
+        self.link = link
         self.services = services
         self.serializer = serializer
         self.apikey = apikey
         self.channels: dict[str, Channel] = {}
-        self._outbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._lock = threading.Lock()
         limits = services.limits
         self._joins = _Bucket(limits.max_joins_per_second, limits.max_joins_per_second)
@@ -79,42 +73,19 @@ class Session:
             frame = self.serializer.encode(message)
             if frames is not None:
                 frames[vsn] = frame
-        if frame is None:
-            return  # a binary broadcast a vsn 1.0.0 client cannot receive
-        if self._outbox.qsize() >= self.services.limits.outbox_frames:
-            _log.warning("closing a realtime client that does not read its messages")
-            self._outbox.put(_CLOSE)
-            return
-        self._outbox.put(frame)
-
-    def _write(self) -> None:
-        while True:
-            frame = self._outbox.get()
-            if frame is _CLOSE:
-                self.ws.close(1008, "outbox full")
-                return
-            if frame is None:
-                return
-            try:
-                self.ws.send(frame)
-            except (ConnectionClosed, OSError):
-                return
+        if frame is not None:  # None: a binary broadcast a vsn 1.0.0 client cannot receive
+            self.link.send(frame)
 
     # ---- input --------------------------------------------------------------------------
 
     def run(self) -> None:
-        writer = threading.Thread(target=self._write, name="realtime-writer", daemon=True)
-        writer.start()
+        """Handle the client's messages, in order, until the connection ends."""
         try:
-            for frame in self.ws:
+            while (frame := self.link.incoming.get()) is not None:
                 self._handle_frame(frame)
-        except ConnectionClosed:
-            pass
         finally:
             for channel in list(self.channels.values()):
                 self.close_channel(channel)
-            self._outbox.put(None)
-            writer.join(timeout=5)
 
     def _handle_frame(self, frame: str | bytes) -> None:
         try:
@@ -173,7 +144,7 @@ class Session:
     def _join_new(self, message: Message, topic: str, payload: dict[str, Any]) -> None:
         if not self._joins.take():
             self._reply(message, "error", {"reason": _JOIN_FLOOD})
-            self._outbox.put(_CLOSE)
+            self.link.close(1008, "too many joins")
             return
         if len(self.channels) >= self.services.limits.max_channels_per_client:
             self._reply(message, "error", {"reason": "ChannelRateLimitReached: Too many channels"})
