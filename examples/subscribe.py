@@ -9,7 +9,8 @@
 
 Run it against your Supabase project (or `supabase start`), as a member of the workspace:
 
-    export SUPABASE_URL=https://<project-ref>.supabase.co SUPABASE_ANON_KEY=<anon key>
+    export SUPABASE_URL=https://<project-ref>.supabase.co
+    export SUPABASE_PUBLISHABLE_KEY=sb_publishable_...
     python examples/subscribe.py <workspace-id> --email you@example.com --password '...'
     # or with an access token your app already has (it is not refreshed):
     python examples/subscribe.py <workspace-id> --access-token "$TOKEN"
@@ -132,9 +133,17 @@ async def subscribe(
 
 async def run(args: argparse.Namespace, emit: Emit = print_line) -> int:
     url = args.url or os.environ.get("SUPABASE_URL")
-    key = args.anon_key or os.environ.get("SUPABASE_ANON_KEY")
+    key = (
+        args.anon_key
+        or os.environ.get("SUPABASE_PUBLISHABLE_KEY")
+        or os.environ.get("SUPABASE_ANON_KEY")
+    )
     if not url or not key:
-        print("set SUPABASE_URL and SUPABASE_ANON_KEY (or --url, --anon-key)", file=sys.stderr)
+        print(
+            "set SUPABASE_URL and SUPABASE_PUBLISHABLE_KEY (or the legacy SUPABASE_ANON_KEY;"
+            " or --url, --anon-key)",
+            file=sys.stderr,
+        )
         return 2
     client = await acreate_client(url, key)
     if args.access_token:
@@ -179,7 +188,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("workspace_id", type=uuid.UUID)
     parser.add_argument("--url", help="default: $SUPABASE_URL")
-    parser.add_argument("--anon-key", help="default: $SUPABASE_ANON_KEY")
+    parser.add_argument(
+        "--anon-key",
+        help="the publishable (or legacy anon) key; default: $SUPABASE_PUBLISHABLE_KEY",
+    )
     parser.add_argument("--email")
     parser.add_argument("--password")
     parser.add_argument("--access-token", help="a user's JWT instead of signing in")

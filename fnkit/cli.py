@@ -212,13 +212,13 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
 
 def _scheduler_key() -> str:
-    """The key the local scheduler calls scheduled routes with: the service role key (the
-    Supabase CLI's documented local default unless the environment names another)."""
-    from fnkit.devenv import DEV_SERVICE_ROLE_KEY
+    """The key the local scheduler calls scheduled routes with: the project's (first) secret
+    key, else the legacy service role key; the Supabase CLI's documented local default when
+    the environment names neither."""
+    from fnkit.devenv import DEV_SECRET_KEY
 
-    if not os.environ.get("SUPABASE_SERVICE_ROLE_KEY"):
-        os.environ["SUPABASE_SERVICE_ROLE_KEY"] = DEV_SERVICE_ROLE_KEY
-    return os.environ["SUPABASE_SERVICE_ROLE_KEY"]
+    secret = os.environ.get("SUPABASE_SECRET_KEY", "").split(",")[0].strip()
+    return secret or os.environ.get("SUPABASE_SERVICE_ROLE_KEY") or DEV_SECRET_KEY
 
 
 def _start_schedules(root: Path, port: int) -> None:
@@ -243,7 +243,7 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     import datetime as dt
 
     from fnkit.devenv import dev_environment
-    from fnkit.schedules import discover, find_job, listing
+    from fnkit.schedules import discover, find_job, listing, service_headers
 
     root = _repo_root()
     database_url, upstash_url, token = _services(start_bridge=args.schedule_command == "run")
@@ -261,7 +261,7 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     response = client.test_client().open(
         f"/functions/v1/{job.function}{job.path}",
         method=job.method,
-        headers={"Authorization": f"Bearer {key}"},
+        headers=service_headers(key),
     )
     print(json.dumps({"job": job.name, "status": response.status_code, **response.get_json()}))
     return 0 if response.status_code < 400 else 1

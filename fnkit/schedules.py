@@ -74,13 +74,21 @@ def find_job(jobs: list[Job], name: str) -> Job:
     raise LookupError(f"no scheduled route {name!r}; scheduled routes: {known}")
 
 
+def service_headers(key: str) -> dict[str, str]:
+    """How a backend presents the project's key: a secret key (`sb_secret_...`) in `apikey`,
+    as Supabase expects it; a legacy service role JWT as the bearer."""
+    if key.startswith("sb_"):
+        return {"apikey": key}
+    return {"Authorization": f"Bearer {key}"}
+
+
 def call(base_url: str, job: Job, token: str) -> tuple[int, Any]:
     """Run a job now over HTTP as the scheduler; its status and JSON answer."""
     request = urllib.request.Request(  # noqa: S310 (a local URL we build)
         f"{base_url.rstrip('/')}/functions/v1/{job.function}{job.path}",
         data=b"",
         method=job.method,
-        headers={"Authorization": f"Bearer {token}"},
+        headers=service_headers(token),
     )
     try:
         with urllib.request.urlopen(request, timeout=120) as response:  # noqa: S310

@@ -157,7 +157,8 @@ def test_a_function_needing_the_service_role_key_is_warned_about_it(
     assert "--memory 512Mi" in out
     text = " ".join(err.split())
     assert "attachments needs DATABASE_URL, UPSTASH_REDIS_REST_TOKEN:" in text
-    assert "without --secret SUPABASE_SERVICE_ROLE_KEY=<secret>:<version> those routes" in text
+    assert "without --secret SUPABASE_SECRET_KEY=<secret>:<version>" in text
+    assert "SUPABASE_SERVICE_ROLE_KEY=<secret>:<version>) those routes answer 503" in text
 
 
 @pytest.mark.parametrize(

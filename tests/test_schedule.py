@@ -14,7 +14,7 @@ import jwt
 import pytest
 
 from fnkit.cli import main as fnkit_main
-from fnkit.devenv import DEV_ANON_KEY, DEV_SERVICE_ROLE_KEY
+from fnkit.devenv import DEV_ANON_KEY, DEV_SECRET_KEY, DEV_SERVICE_ROLE_KEY
 from fnkit.schedules import Job, Runner, jobs_of
 from shared import App
 from shared.schedule import Schedule
@@ -212,9 +212,11 @@ def test_openapi_documents_the_schedule_and_the_scheduler(served: Served) -> Non
     assert document["components"]["securitySchemes"]["scheduler"]["scheme"] == "bearer"
 
 
+@pytest.mark.parametrize("key", [DEV_SECRET_KEY, DEV_SERVICE_ROLE_KEY], ids=["secret", "legacy"])
 def test_the_dev_runner_runs_due_jobs_over_http_and_logs_them(
-    served: Served, db_admin: Any
+    served: Served, db_admin: Any, key: str
 ) -> None:
+    """With the secret key (sent in `apikey`) or the legacy service role key (the bearer)."""
     # Files queued by other tests would make the purge call Storage, which is not faked here.
     db_admin.execute("delete from private.storage_orphans")
     modules = [sys.modules[f"fnkit_functions_{name}"] for name in ("housekeeping", "attachments")]
@@ -227,7 +229,7 @@ def test_the_dev_runner_runs_due_jobs_over_http_and_logs_them(
     }
     lines: list[str] = []
     start = dt.datetime(2026, 12, 1, 10, 5, tzinfo=dt.UTC)
-    runner = Runner(served.url, DEV_SERVICE_ROLE_KEY, jobs, start, log=lines.append)
+    runner = Runner(served.url, key, jobs, start, log=lines.append)
     assert runner.run_due(start) == []  # nothing is due at the start
     ran = runner.run_due(dt.datetime(2026, 12, 1, 10, 30, tzinfo=dt.UTC))
     assert sorted(job.name for job, _, _ in ran) == [

@@ -86,6 +86,10 @@ class LocalConfig:
             data_dir=data_dir,
             keys=KeyRing.load_or_create(data_dir / "auth" / "signing-key.pem"),
             jwt_secret=env.get("SUPABASE_JWT_SECRET") or DEV_JWT_SECRET,
+            anon_key=env.get("SUPABASE_ANON_KEY") or DEV_ANON_KEY,
+            service_role_key=env.get("SUPABASE_SERVICE_ROLE_KEY") or DEV_SERVICE_ROLE_KEY,
+            publishable_key=env.get("SUPABASE_PUBLISHABLE_KEY") or DEV_PUBLISHABLE_KEY,
+            secret_keys=_keys(env.get("SUPABASE_SECRET_KEY")) or (DEV_SECRET_KEY,),
             enable_confirmations=_flag(env.get("AUTH_ENABLE_CONFIRMATIONS"), default=False),
             hook_secrets=env.get("AUTH_HOOK_SECRETS") or DEV_AUTH_HOOK_SECRET,
             custom_access_token_uri=(
@@ -99,6 +103,11 @@ class LocalConfig:
                 else None
             ),
         )
+
+
+def _keys(value: str | None) -> tuple[str, ...]:
+    """A comma-separated list of keys (a rotation), blanks dropped."""
+    return tuple(key.strip() for key in (value or "").split(",") if key.strip())
 
 
 def _flag(value: str | None, *, default: bool) -> bool:
