@@ -9,6 +9,7 @@ uses it, and raw `websockets` clients for the wire format and hostile frames.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import threading
 import time
@@ -23,6 +24,7 @@ import jwt
 import psycopg
 import pytest
 from realtime import AsyncRealtimeChannel, AsyncRealtimeClient, RealtimeSubscribeStates
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 from werkzeug.serving import BaseWSGIServer, make_server
 
@@ -692,3 +694,13 @@ def test_private_presence_needs_the_presence_policies(rt: Realtime, world: World
         assert receive(ws)["payload"]["status"] == "ok"
         send(ws, f"realtime:{world.topic}", "presence", {"event": "track", "payload": {}}, "2")
         assert receive(ws)["payload"] == {"status": "error", "response": {}}
+
+
+def test_a_silent_socket_is_dropped_after_phoenixs_timeout(rt: Realtime) -> None:
+    saved = rt.app.services.limits
+    rt.app.services.limits = dataclasses.replace(saved, idle_timeout_s=0.3)
+    try:
+        with rt.raw() as ws, pytest.raises(ConnectionClosed):
+            ws.recv(timeout=3)
+    finally:
+        rt.app.services.limits = saved

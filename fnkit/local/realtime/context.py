@@ -31,6 +31,9 @@ class Limits:
     """`max_payload_size_in_kb` (3000): larger broadcasts and presences are refused."""
     max_frame_bytes: int = 3100 * 1024
     """A websocket message above this closes the connection (1009), as Phoenix's max frame."""
+    idle_timeout_s: float = 60.0
+    """Phoenix's websocket timeout: a client that sends nothing (not even heartbeats, which
+    realtime-py sends every 25 s) for this long is disconnected."""
     max_buffer_bytes: int = 16 * 1024 * 1024
     """Bytes waiting for a client that does not read; beyond this the connection is dropped."""
 

@@ -16,6 +16,7 @@ second").
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from typing import Any
@@ -80,8 +81,20 @@ class Session:
 
     def run(self) -> None:
         """Handle the client's messages, in order, until the connection ends."""
+        idle = self.services.limits.idle_timeout_s
         try:
-            while (frame := self.link.incoming.get()) is not None:
+            while True:
+                try:
+                    frame = self.link.incoming.get(timeout=idle)
+                except queue.Empty:  # Phoenix drops a socket that sent nothing for a minute
+                    self.link.close(1000, "idle")
+                    try:
+                        frame = self.link.incoming.get(timeout=5)
+                    except queue.Empty:  # nor does it answer the close
+                        self.link.abort()
+                        break
+                if frame is None:
+                    break
                 self._handle_frame(frame)
         finally:
             for channel in list(self.channels.values()):

@@ -60,6 +60,10 @@ class Link(asyncio.Protocol):
             self._outgoing.append((code, reason))
             self.wire.schedule(self)
 
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.wire.loop.call_soon_threadsafe(self.transport.abort)
+
     # ---- the loop -------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
