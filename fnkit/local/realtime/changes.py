@@ -18,6 +18,7 @@ import logging
 import os
 import secrets
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -42,6 +43,11 @@ NOT_LOGICAL = (
     " its changes needs wal_level=logical (set it with `alter system set wal_level = logical`"
     " and restart the server, or use the embedded Postgres); broadcast and presence still work"
 )
+NO_PUBLICATION = (
+    "Postgres Changes are unavailable: the database has no `supabase_realtime` publication"
+    " (the project's bootstrap creates it); broadcast and presence still work"
+)
+TABLE_INFO_TTL_S = 5.0
 _HAS_COLUMN = (
     "select 1 from pg_attribute where attname = %s and attnum > 0 and not attisdropped"
     " and attrelid = format('%%I.%%I', %s::text, %s::text)::regclass"
@@ -63,7 +69,7 @@ class ChangeFeed:
         self._wake = threading.Event()
         self._lock = threading.Lock()
         self._subs: dict[Channel, tuple[int, list[Binding]]] = {}
-        self._tables: dict[Relation, records.TableInfo] = {}
+        self._tables: dict[Relation, tuple[float, records.TableInfo]] = {}
         self._thread = threading.Thread(target=self._run, name="realtime-changes", daemon=True)
 
     def start(self) -> None:
@@ -157,8 +163,11 @@ class ChangeFeed:
     def _open(self, conn: psycopg.Connection[Any]) -> bool:
         row = conn.execute("show wal_level").fetchone()
         level = str(row[0]) if row else "unknown"
-        if level != "logical":
-            self.problem = NOT_LOGICAL.format(level=level)
+        published = conn.execute(
+            "select 1 from pg_publication where pubname = %s", (PUBLICATION,)
+        ).fetchone()
+        if level != "logical" or published is None:
+            self.problem = NOT_LOGICAL.format(level=level) if level != "logical" else NO_PUBLICATION
             _log.warning("realtime: %s", self.problem)
             self.ready.set()
             return False
@@ -183,6 +192,15 @@ class ChangeFeed:
                 _log.exception("realtime: could not deliver a change to %s", change.relation)
         return len(changes) or len(rows)
 
+    def _table(self, conn: psycopg.Connection[Any], relation: Relation) -> records.TableInfo:
+        """A table's columns, key, RLS flag and grants, re-read every few seconds (a Relation
+        message only comes with a column change; a GRANT or ENABLE RLS sends none)."""
+        cached = self._tables.get(relation)
+        now = time.monotonic()
+        if cached is None or now - cached[0] > TABLE_INFO_TTL_S:
+            cached = self._tables[relation] = (now, records.table_info(conn, relation))
+        return cached[1]
+
     def _dispatch(self, conn: psycopg.Connection[Any], change: Change) -> None:
         schema, table = change.relation.schema, change.relation.table
         with self._lock:
@@ -194,9 +212,7 @@ class ChangeFeed:
         wanted = [(channel, bindings) for channel, bindings in wanted if bindings]
         if not wanted:
             return
-        info = self._tables.get(change.relation)
-        if info is None:
-            info = self._tables[change.relation] = records.table_info(conn, change.relation)
+        info = self._table(conn, change.relation)
         new, old = records.typed_rows(conn, change)
         row = old if change.op == "DELETE" else new
         types = info.types
