@@ -183,7 +183,7 @@ def test_the_readme_first_minute_runs_as_written(dev: DevServer) -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     section = readme.split("## Call a function in a minute", 1)[1]
     snippet = section.split("```python\n", 1)[1].split("```", 1)[0]
-    assert 'create_client("http://127.0.0.1:8080", ANON_KEY)' in snippet
+    assert 'create_client("http://127.0.0.1:8080", PUBLISHABLE_KEY)' in snippet
     email = f"readme-{uuid.uuid4().hex[:8]}@example.com"
     code = snippet.replace("http://127.0.0.1:8080", dev.url).replace("you@example.com", email)
     printed: list[Any] = []
