@@ -97,6 +97,12 @@ class Listener:
     states: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
+    arrivals: list[float] = field(default_factory=list)
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        """A callback that also notes when the event arrived (time.monotonic())."""
+        self.events.append(event)
+        self.arrivals.append(time.monotonic())
 
     def on_state(self, state: RealtimeSubscribeStates, error: Exception | None) -> None:
         self.states.append(state.value)
@@ -702,5 +708,28 @@ def test_a_silent_socket_is_dropped_after_phoenixs_timeout(rt: Realtime) -> None
     try:
         with rt.raw() as ws, pytest.raises(ConnectionClosed):
             ws.recv(timeout=3)
+    finally:
+        rt.app.services.limits = saved
+
+
+def test_oversized_broadcasts_and_presences_get_realtimes_answers(rt: Realtime) -> None:
+    saved = rt.app.services.limits
+    rt.app.services.limits = dataclasses.replace(saved, max_payload_bytes=1000)
+    try:
+        with rt.raw() as ws, rt.raw() as other:
+            join = {"config": {"broadcast": {"ack": True}, "presence": {"key": "k"}}}
+            send(ws, "realtime:heavy", "phx_join", join, "1")
+            send(other, "realtime:heavy", "phx_join", {"config": {}}, "1")
+            receive(ws), receive(other)
+            big = {"event": "e", "payload": {"s": "x" * 2000}}
+            send(ws, "realtime:heavy", "broadcast", big, "2")
+            assert receive(ws)["payload"] == {
+                "status": "error",
+                "response": {"reason": "payload_size_exceeded"},
+            }
+            assert nothing_more(other)
+            send(ws, "realtime:heavy", "presence", {"event": "track", "payload": big}, "3")
+            system = receive_until(ws, lambda m: m["event"] == "system")
+            assert system["payload"]["message"] == "Track message size exceeded"
     finally:
         rt.app.services.limits = saved

@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from fnkit.local.realtime import policies
 from fnkit.local.realtime.auth import ChannelError, Identity, identify
 from fnkit.local.realtime.bindings import Binding, BindingError, parse_binding
 from fnkit.local.realtime.hub import TopicKey
 from fnkit.local.realtime.join import JoinConfig, replay_messages
+from fnkit.local.realtime.policies import Policies, can_read, can_write
 from fnkit.local.realtime.serializers import BinaryPayload, Message
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ class Channel:
     config: JoinConfig
     identity: Identity
     bindings: list[Binding] = field(default_factory=list)
-    policies: policies.Policies | None = None
+    policies: Policies | None = None
     presence_enabled: bool = False
     presence_key: str = ""
     closed: bool = False
@@ -97,12 +97,12 @@ class Channel:
             return
         pool = self.session.services.pool
         try:
-            broadcast, presence = policies.can_read(pool, self.identity, self.name)
+            broadcast, presence = can_read(pool, self.identity, self.name)
         except psycopg.Error as exc:
             raise self.unauthorized() from exc
         if not (broadcast or presence) or (self.config.replay is not None and not broadcast):
             raise self.unauthorized()
-        self.policies = policies.Policies(broadcast, presence)
+        self.policies = Policies(broadcast, presence)
 
     def unauthorized(self) -> ChannelError:
         return ChannelError(
@@ -184,8 +184,6 @@ class Channel:
         if not isinstance(body, dict):
             return ("error", {"reason": "Presence track payload must be a map"})
         if self.policies is not None:
-            if self.policies.presence_read is None:
-                self.authorize()
             if self.policies.presence_write is None:
                 self.policies.presence_write = self._may_write("presence")
             if not self.policies.presence_write:
@@ -201,7 +199,7 @@ class Channel:
 
     def _may_write(self, extension: str) -> bool:
         try:
-            return policies.can_write(self.session.services.pool, self.identity, self.name,
+            return can_write(self.session.services.pool, self.identity, self.name,
                                       extension)  # fmt: skip
         except psycopg.Error:
             return False
