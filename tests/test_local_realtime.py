@@ -733,3 +733,26 @@ def test_oversized_broadcasts_and_presences_get_realtimes_answers(rt: Realtime) 
             assert system["payload"]["message"] == "Track message size exceeded"
     finally:
         rt.app.services.limits = saved
+
+
+def test_database_broadcasts_reach_vsn_2_clients_as_binary_frames(
+    rt: Realtime, admin: Conn, world: World
+) -> None:
+    topic = f"realtime:{world.topic}".encode()
+    with rt.raw("2.0.0") as ws:
+        join = {"config": {"private": True}, "access_token": rt.token(world.users["member"])}
+        ws.send(json.dumps(["1", "1", topic.decode(), "phx_join", join]))
+        assert json.loads(ws.recv(timeout=3))[4]["status"] == "ok"
+        admin.execute("update public.tasks set title = 'Binary' where id = %s", (world.task,))
+        frame = ws.recv(timeout=3)
+    assert isinstance(frame, bytes) and frame[0] == 4  # kind 4: user broadcast
+    topic_size, event_size, meta_size, encoding = frame[1:5]
+    at = 5
+    assert frame[at : at + topic_size] == topic
+    at += topic_size
+    assert frame[at : at + event_size] == b"UPDATE"
+    at += event_size
+    meta = json.loads(frame[at : at + meta_size])
+    payload = json.loads(frame[at + meta_size :])
+    assert encoding == 1 and meta == {"id": payload["id"]}
+    assert payload["record"]["title"] == "Binary"

@@ -7,12 +7,14 @@ transaction's start, so a transaction that commits late still lands in the windo
 already sent are remembered for as long as the window. A transaction that stays open longer
 than the window loses its broadcasts.
 
-Each row goes to its topic as `{event, payload, type: "broadcast", meta: {id}}`, private rows to
-the private topic, whose members were authorized when they joined.
+Each row goes to its topic as Realtime sends it: to vsn 1.0.0 clients `{event, payload, type:
+"broadcast", meta: {id}}`, to vsn 2.0.0 clients a binary "user broadcast" frame (JSON payload,
+`{id}` metadata); private rows go to the private topic, whose members were authorized at join.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -22,6 +24,7 @@ from typing import Any
 import psycopg
 
 from fnkit.local.realtime.hub import Hub
+from fnkit.local.realtime.serializers import BinaryPayload
 
 __all__ = ["MessagePoller"]
 
@@ -47,6 +50,7 @@ class MessagePoller:
         self._seen: dict[Any, datetime] = {}
         self._newest: datetime | None = None
         self._polls = 0
+        self._missing = False
         self._polled = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="realtime-messages", daemon=True)
 
@@ -89,6 +93,12 @@ class MessagePoller:
                             self._polls += 1
                             self._polled.notify_all()
                         self._pause()
+            except psycopg.errors.UndefinedTable:
+                if not self._missing:
+                    _log.warning("realtime: no realtime.messages table (run the bootstrap):"
+                                 " broadcast from the database is off until it exists")  # fmt: skip
+                self._missing = True
+                self._stop.wait(5.0)
             except psycopg.Error as exc:
                 _log.warning("realtime: reading realtime.messages failed (%s); retrying", exc)
                 self._stop.wait(1.0)
@@ -104,8 +114,8 @@ class MessagePoller:
                 continue
             self._seen[id_] = inserted_at
             self._newest = max(self._newest, inserted_at)
-            body = {"event": event, "payload": payload, "type": "broadcast",
-                    "meta": {"id": str(id_)}}  # fmt: skip
+            data = json.dumps(payload, separators=(",", ":")).encode()
+            body = BinaryPayload(event, data, json=True, meta={"id": str(id_)})
             self.hub.broadcast((topic, bool(private)), body)
             sent += 1
         horizon = self._newest - WINDOW

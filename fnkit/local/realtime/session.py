@@ -3,9 +3,8 @@
 The connection's request thread handles its messages in order (joins, leaves, heartbeats on
 topic `phoenix`, channel events); frames to the client are queued on its `Link`, written by the
 wire loop, so fan-out from other threads never waits and a client that stops reading holds up
-nobody. A frame
-that cannot be decoded is ignored (Phoenix logs it); a message to a topic the client has not
-joined gets Phoenix's `unmatched topic` error reply.
+nobody. A frame that cannot be decoded is ignored (Phoenix logs it); a message to a topic the
+client has not joined gets Phoenix's `unmatched topic` error reply.
 
 Limits, per connection (Realtime has them per tenant, with the same defaults): 100 channels,
 100 joins a second (beyond: `ClientJoinRateLimitReached`, and the socket is closed), 100 events
