@@ -11,8 +11,10 @@ requires; a channel then acts as the `access_token` its join carries (or the api
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import jwt
@@ -42,6 +44,11 @@ class Identity:
 
     token: str
     claims: dict[str, Any]
+
+    @cached_property
+    def claims_json(self) -> str:
+        """The claims as `request.jwt.claims` carries them (encoded once per token)."""
+        return json.dumps(self.claims)
 
     @property
     def role(self) -> str:

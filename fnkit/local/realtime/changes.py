@@ -234,7 +234,7 @@ class ChangeFeed:
             else:  # Realtime tells the subscriber why it gets no row
                 channel.push("postgres_changes", {"ids": ids, "data": error})
         if info.rls and change.op != "DELETE" and new is not None and allowed:
-            viewers = [(role_of(c.identity.claims), c.identity.claims) for c, _ in allowed]
+            viewers = [(role_of(c.identity.claims), c.identity.claims_json) for c, _ in allowed]
             seen = records.visible(conn, change, info, new, viewers)
             allowed = [m for m, ok in zip(allowed, seen, strict=True) if ok]
         frames: dict[tuple[str, str, tuple[int, ...]], dict[str, str | bytes | None]] = {}

@@ -172,9 +172,11 @@ def visible(
     change: Change,
     info: TableInfo,
     new: dict[str, Any],
-    viewers: list[tuple[str, dict[str, Any]]],
+    viewers: list[tuple[str, str]],
 ) -> list[bool]:
-    """For each (role, claims): may it select the committed row, by primary key, under RLS."""
+    """For each (role, claims as JSON text): may it select the committed row, by primary key,
+    under RLS. Alike viewers are asked once; all in one call, the claims passed as one JSON
+    document (a text[] of JSON would be escaped character by character)."""
     if not info.primary_key or any(new.get(k) is None for k in info.primary_key):
         return [False] * len(viewers)
     relation = sql.Identifier(change.relation.schema, change.relation.table)
@@ -183,32 +185,28 @@ def visible(
         for k in info.primary_key
     )
     probe = sql.SQL("select exists(select 1 from {} where {})").format(relation, where)
-    keys = [role + json.dumps(claims, sort_keys=True) for role, claims in viewers]
-    unique = dict(zip(keys, viewers, strict=True))
+    unique = list(dict.fromkeys(viewers))
+    document = "[" + ",".join(f"[{json.dumps(role)},{claims}]" for role, claims in unique) + "]"
     row = conn.execute(
-        "select pg_temp.fnkit_realtime_visible(%s, %s, %s)",
-        (
-            probe.as_string(conn),
-            [role for role, _ in unique.values()],
-            [json.dumps(claims) for _, claims in unique.values()],
-        ),
+        "select pg_temp.fnkit_realtime_visible(%s, %s::jsonb)", (probe.as_string(conn), document)
     ).fetchone()
     verdicts = dict(zip(unique, row[0] if row else [], strict=False))
-    return [bool(verdicts.get(key)) for key in keys]
+    return [bool(verdicts.get(viewer)) for viewer in viewers]
 
 
 PROBE_FUNCTION = """
-create or replace function pg_temp.fnkit_realtime_visible(probe text, roles text[], claims text[])
+create or replace function pg_temp.fnkit_realtime_visible(probe text, viewers jsonb)
 returns boolean[] language plpgsql as $$
 declare
   verdicts boolean[] := '{}';
+  viewer jsonb;
   seen boolean;
 begin
-  for i in 1 .. coalesce(array_length(roles, 1), 0) loop
-    perform set_config('role', roles[i], true),
-      set_config('request.jwt.claims', claims[i], true),
-      set_config('request.jwt.claim.sub', coalesce(claims[i]::jsonb ->> 'sub', ''), true),
-      set_config('request.jwt.claim.role', roles[i], true);
+  for viewer in select value from jsonb_array_elements(viewers) loop
+    perform set_config('role', viewer ->> 0, true),
+      set_config('request.jwt.claims', (viewer -> 1)::text, true),
+      set_config('request.jwt.claim.sub', coalesce(viewer -> 1 ->> 'sub', ''), true),
+      set_config('request.jwt.claim.role', viewer ->> 0, true);
     begin
       execute probe into seen;
     exception when insufficient_privilege then
