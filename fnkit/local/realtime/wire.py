@@ -31,7 +31,7 @@ __all__ = ["Link", "WireLoop"]
 
 _log = logging.getLogger(__name__)
 
-Frame_ = str | bytes
+Data = str | bytes  # a text or binary websocket message
 
 
 class Link(asyncio.Protocol):
@@ -41,16 +41,16 @@ class Link(asyncio.Protocol):
         self.wire = wire
         self.protocol = ServerProtocol(state=State.OPEN, max_size=max_size)
         self.max_buffer = max_buffer
-        self.incoming: queue.SimpleQueue[Frame_ | None] = queue.SimpleQueue()
+        self.incoming: queue.SimpleQueue[Data | None] = queue.SimpleQueue()
         self.transport: asyncio.Transport | None = None
-        self._outgoing: deque[Frame_ | tuple[int, str]] = deque()
+        self._outgoing: deque[Data | tuple[int, str]] = deque()
         self._parts: list[bytes] = []
         self._text = False
         self.closed = False
 
     # ---- any thread -----------------------------------------------------------------
 
-    def send(self, frame: Frame_) -> None:
+    def send(self, frame: Data) -> None:
         if not self.closed:
             self._outgoing.append(frame)
             self.wire.schedule(self)
