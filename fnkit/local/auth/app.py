@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import psycopg
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Ctx", "Handler", "create_app"]
 
+_NUL_MESSAGE = "Text may not contain NUL characters or lone surrogates"
 OPEN_PATHS = ("/verify", "/callback", "/authorize", "/.well-known/jwks.json")
 MAX_BODY = 1 << 20  # GoTrue's limitRequestBody
 
@@ -53,15 +55,18 @@ class Ctx:
                 self._body = {}
             else:
                 try:
-                    parsed = json.loads(raw)
-                except ValueError as exc:
+                    parsed = json.loads(raw, parse_constant=_no_constant)
+                except (ValueError, RecursionError) as exc:  # RecursionError: deep nesting
                     raise AuthError(
-                        400, "bad_json", f"Could not parse request body as JSON: {exc}"
+                        400, "bad_json", "Could not parse request body as JSON: invalid JSON"
                     ) from exc
                 if not isinstance(parsed, dict):
                     raise AuthError(
                         400, "bad_json", "Could not parse request body as JSON: not an object"
                     )
+                if _holds_bad_text(parsed):
+                    # Postgres text and jsonb cannot hold NUL: refused here, never a 500 there.
+                    raise AuthError(400, "validation_failed", _NUL_MESSAGE)
                 self._body = parsed
         return self._body
 
@@ -85,6 +90,33 @@ class Ctx:
 
 
 Handler = Callable[..., Response]
+
+
+def _no_constant(name: str) -> Any:
+    """NaN and Infinity are no JSON (Go's decoder refuses them; Python's would take them)."""
+    raise ValueError(f"{name} is not JSON")
+
+
+def _holds_bad_text(value: Any) -> bool:
+    """Whether a NUL or a lone UTF-16 surrogate (`"\\ud800"`, which no UTF-8 text can hold) is
+    in any key or string of a parsed JSON value (walked without recursion: the value may be
+    nested as deep as the parser allows)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
 
 
 def _routes() -> list[tuple[str, list[str], Handler]]:
@@ -175,6 +207,8 @@ def create_app(config: LocalConfig) -> Callable[[WSGIEnvironment, StartResponse]
             return render_error(request, exc)
         except MethodNotAllowed:
             return Response(status=405)
+        except psycopg.DataError:  # NUL or an unencodable character from the query string
+            return render_error(request, AuthError(400, "validation_failed", _NUL_MESSAGE))
         except NotFound:
             return render_error(request, AuthError(404, "", "Not Found"))
         except HTTPException as exc:

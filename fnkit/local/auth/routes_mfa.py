@@ -114,9 +114,9 @@ def enroll(ctx: Ctx) -> Response:
 
 
 def challenge(ctx: Ctx, factor_id: str) -> Response:
-    ctx.limit("factor")
     with store.connect(ctx.config) as conn:
         caller = _caller(ctx, conn)
+        ctx.limit("factor")
         factor = _factor(conn, str(caller.user["id"]), factor_id)
         challenge_id = str(uuid.uuid4())
         moment = store.now()
@@ -134,12 +134,12 @@ def challenge(ctx: Ctx, factor_id: str) -> Response:
 
 
 def verify(ctx: Ctx, factor_id: str) -> Response:
-    ctx.limit("factor")
-    code, challenge_id = ctx.text("code"), ctx.text("challenge_id")
-    if not code:
-        raise bad_request("validation_failed", "Code needs to be non-empty")
     with store.connect(ctx.config) as conn:
         caller = _caller(ctx, conn)
+        ctx.limit("factor")
+        code, challenge_id = ctx.text("code"), ctx.text("challenge_id")
+        if not code:
+            raise bad_request("validation_failed", "Code needs to be non-empty")
         user_id = str(caller.user["id"])
         factor = _factor(conn, user_id, factor_id)
         found = None

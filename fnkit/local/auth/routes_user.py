@@ -52,15 +52,16 @@ def _has_verified_factor(conn: store.Conn, user_id: str) -> bool:
 
 
 def update_user(ctx: Ctx) -> Response:
-    ctx.limit("user")
-    body = ctx.body()
-    password = body.get("password") if isinstance(body.get("password"), str) else None
-    data = body.get("data") if isinstance(body.get("data"), dict) else None
-    email = validate_email(ctx.text("email")) if ctx.text("email") else ""
-    if password is not None and password:
-        check_password_strength(password)
+    """As GoTrue's router orders it: authentication, then the rate limit, then the body."""
     with store.connect(ctx.config) as conn:
         caller = access.authenticate(conn, ctx.config, ctx.request.headers.get("Authorization"))
+        ctx.limit("user")
+        body = ctx.body()
+        password = body.get("password") if isinstance(body.get("password"), str) else None
+        data = body.get("data") if isinstance(body.get("data"), dict) else None
+        email = validate_email(ctx.text("email")) if ctx.text("email") else ""
+        if password:
+            check_password_strength(password)
         user, session = caller.user, caller.session
         user_id = str(user["id"])
         if body.get("app_metadata") is not None:

@@ -56,7 +56,7 @@ def check_password(password: str, hashed: str | None) -> bool:
 
 def check_password_strength(password: str) -> None:
     """GoTrue's checkPasswordStrength (no required character classes, no HIBP)."""
-    if len(password) > MAX_PASSWORD_LENGTH:
+    if len(password.encode()) > MAX_PASSWORD_LENGTH:  # Go's len: bytes, bcrypt's limit
         raise bad_request(
             "validation_failed", f"Password cannot be longer than {MAX_PASSWORD_LENGTH} characters"
         )
@@ -74,7 +74,7 @@ def validate_email(email: str) -> str:
         raise bad_request("validation_failed", "An email address is required")
     if len(email) > 255:
         raise bad_request("validation_failed", "An email address is too long")
-    if not _EMAIL.match(email):
+    if not _EMAIL.fullmatch(email):  # `$` alone would let a trailing newline through
         raise bad_request("validation_failed", "Unable to validate email address: invalid format")
     return email.lower()
 
