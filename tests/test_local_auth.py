@@ -260,3 +260,45 @@ def test_anonymous_sign_ins_and_closed_sign_ups_follow_their_switches(
             .session
         )  # signing in still works
     assert closed.value.status == 422 and closed.value.code == "signup_disabled"
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        (b'{"email": "a@b.c", "password": NaN}', "bad_json"),
+        (b'{"a":' * 3000 + b"1" + b"}" * 3000, "bad_json"),
+        (b"[]", "bad_json"),
+        (b'{"email": "a\\u0000b@example.com", "password": "long-enough"}', "validation_failed"),
+        (b'{"email": "\\ud800@example.com", "password": "long-enough"}', "validation_failed"),
+        (b'{"email": "x@example.com\\n", "password": "long-enough"}', "validation_failed"),
+    ],
+    ids=["nan", "deep", "not-an-object", "nul", "lone-surrogate", "trailing-newline"],
+)
+def test_bodies_go_would_refuse_are_400_never_500(
+    fake_auth: FakeAuth, body: bytes, code: str
+) -> None:
+    with raw(fake_auth.url, **API_2024) as http:
+        answer = http.post("/signup", content=body, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 400 and answer.json()["code"] == code, answer.text
+
+
+def test_authentication_comes_before_the_rate_limit(fake_auth: FakeAuth) -> None:
+    """GoTrue's router authenticates `PUT /user` before its limiter: a forged token is refused
+    as such even when the address is over its limit."""
+    assert fake_auth.config is not None
+    with second_auth(fake_auth.config, extra={"auth_rate_limit_user": "1/300"}) as (url, _):
+        auth = client(url).auth
+        session = auth.sign_up({"email": unique_email("order"), "password": PASSWORD}).session
+        assert session is not None
+        auth.update_user({"data": {"n": 1}})
+        with raw(url, **API_2024) as http:
+            limited = http.put(
+                "/user",
+                json={"data": {"n": 2}},
+                headers={"Authorization": f"Bearer {session.access_token}"},
+            )
+            forged = http.put(
+                "/user", json={"data": {}}, headers={"Authorization": "Bearer not.a.token"}
+            )
+    assert limited.status_code == 429 and limited.json()["code"] == "over_request_rate_limit"
+    assert forged.status_code == 403 and forged.json()["code"] == "bad_jwt"
