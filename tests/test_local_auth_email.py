@@ -274,3 +274,17 @@ def test_a_wrong_code_verifier_is_refused(fake_auth: FakeAuth) -> None:
         half = http.post("/recover", json={"email": email, "code_challenge": "c" * 43})
     assert wrong.status_code == 400 and wrong.json()["code"] == "bad_code_verifier"
     assert half.status_code == 400 and half.json()["code"] == "validation_failed"
+
+
+def test_with_auto_confirm_a_sign_up_takes_over_a_pending_invite_as_gotrue_does(
+    fake_auth: FakeAuth,
+) -> None:
+    """GoTrue's sign-up finds the unconfirmed invited user, confirms it and signs the caller
+    in, without any password check (`signup.go`): with confirmations off, as supabase/
+    config.toml has them, whoever signs up first with an invited address gets that account
+    (and its memberships). Reproduced here so the product sees it before production does."""
+    email = unique_email("pending")
+    invited = admin_client(fake_auth.url).auth.admin.invite_user_by_email(email).user
+    taken = client(fake_auth.url).auth.sign_up({"email": email, "password": "anything-at-all"})
+    assert taken.session is not None and taken.user is not None
+    assert taken.user.id == invited.id
