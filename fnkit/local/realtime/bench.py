@@ -6,7 +6,8 @@ which must decode and have the project's bootstrap). `--subscribers` websocket c
 different user, subscribe to INSERTs on one published table with RLS (a policy letting every
 authenticated user read, so each change costs one policy check per subscriber, as on Realtime);
 `--changes` rows are committed one at a time. Reported: the delay from COMMIT returning to each
-subscriber's receipt (p50, p99, max) and the server's CPU per change and per delivery.
+subscriber's receipt (p50, p99, max), the server's CPU per change and per delivery, and its CPU
+while idle (before anyone joins, and with the subscribers joined but nothing changing).
 """
 
 from __future__ import annotations
@@ -92,9 +93,18 @@ def _cpu(process: psutil.Process) -> float:
     return float(times.user + times.system)
 
 
+async def _idle_cpu(server: psutil.Process, seconds: float) -> float:
+    """The server's CPU in ms a second while nothing changes (the pollers' own cost)."""
+    before = _cpu(server)
+    await asyncio.sleep(seconds)
+    return round((_cpu(server) - before) * 1000 / seconds, 1)
+
+
 async def _run(
-    url: str, database_url: str, subscribers: int, changes: int, server: psutil.Process
-) -> dict[str, Any]:
+    url: str, database_url: str, subscribers: int, changes: int, server: psutil.Process,
+    idle_s: float,
+) -> dict[str, Any]:  # fmt: skip
+    idle_alone = await _idle_cpu(server, idle_s)
     ready, joined = asyncio.Event(), list[int]()
     received: list[dict[int, float]] = [{} for _ in range(subscribers)]
     tokens = [
@@ -106,6 +116,7 @@ async def _run(
         for i in range(subscribers)
     ]
     await asyncio.wait_for(ready.wait(), timeout=60)
+    idle_joined = await _idle_cpu(server, idle_s)
     cpu_before, clients_before = _cpu(server), time.process_time()
     committed: dict[int, float] = {}
     with psycopg.connect(database_url, autocommit=True) as conn:
@@ -121,7 +132,8 @@ async def _run(
         task.cancel()
     delays = [r[n] - committed[n] for r in received for n in r]
     return {"delivered": len(delays), "expected": subscribers * changes, "delays": delays,
-            "cpu": cpu, "clients_cpu": clients_cpu}  # fmt: skip
+            "cpu": cpu, "clients_cpu": clients_cpu,
+            "idle": {"nobody_joined": idle_alone, "subscribers_joined": idle_joined}}  # fmt: skip
 
 
 def _embedded() -> tuple[str, Path]:
@@ -144,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--subscribers", type=int, default=100)
     parser.add_argument("--changes", type=int, default=50)
     parser.add_argument("--database-url")
+    parser.add_argument("--idle-seconds", type=float, default=3.0)
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
@@ -163,9 +176,9 @@ def main(argv: list[str] | None = None) -> int:
         assert child.stdout is not None and child.stdin is not None
         port = int(child.stdout.readline())
         server = psutil.Process(child.pid)
-        result = asyncio.run(
-            _run(f"ws://127.0.0.1:{port}", url, args.subscribers, args.changes, server)
-        )
+        ws_url = f"ws://127.0.0.1:{port}"
+        run = _run(ws_url, url, args.subscribers, args.changes, server, args.idle_seconds)
+        result = asyncio.run(run)
         child.stdin.close()
         child.wait(timeout=30)
     finally:
@@ -185,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         "delay_ms_max": round(delays[-1] * 1000, 1),
         "server_cpu_ms_per_change": round(cpu * 1000 / args.changes, 2),
         "server_cpu_us_per_delivery": round(cpu * 1e6 / max(1, result["delivered"]), 1),
+        "server_idle_cpu_ms_per_s": result["idle"],
         "bench_clients_cpu_ms_per_change": round(result["clients_cpu"] * 1000 / args.changes, 2),
     }
     print(json.dumps(report, indent=2))

@@ -38,6 +38,7 @@ _log = logging.getLogger(__name__)
 
 PUBLICATION = "supabase_realtime"
 IDLE_INTERVAL_S = 0.5
+QUIET_INTERVAL_S = 0.1
 NOT_LOGICAL = (
     "Postgres Changes are unavailable: the database runs with wal_level={level}, and reading"
     " its changes needs wal_level=logical (set it with `alter system set wal_level = logical`"
@@ -80,9 +81,16 @@ class ChangeFeed:
         self._wake.set()
         self._thread.join(timeout=5)
 
-    def _pause(self) -> None:
-        """Poll often while someone listens, rarely (the slot must still be drained) when not."""
-        self._wake.wait(self.interval_s if self._subs else IDLE_INTERVAL_S)
+    def _pause(self, quiet: int) -> None:
+        """Poll often while someone listens, at Realtime's own pace (100 ms) once nothing has
+        changed for a second; rarely when nobody listens (the slot must still be drained)."""
+        if not self._subs:
+            timeout = IDLE_INTERVAL_S
+        elif quiet * self.interval_s < 1.0:
+            timeout = self.interval_s
+        else:
+            timeout = QUIET_INTERVAL_S
+        self._wake.wait(timeout)
         self._wake.clear()
 
     # ---- subscriptions ----------------------------------------------------------------
@@ -153,9 +161,11 @@ class ChangeFeed:
                     if not self._open(conn):
                         return
                     decoder = Decoder()
+                    quiet = 0
                     while not self._stop.is_set():
-                        if not self.poll(conn, decoder):
-                            self._pause()
+                        quiet = 0 if self.poll(conn, decoder) else quiet + 1
+                        if quiet:
+                            self._pause(quiet - 1)
             except psycopg.Error as exc:
                 _log.warning("realtime: the change stream failed (%s); reconnecting", exc)
                 self._stop.wait(1.0)
