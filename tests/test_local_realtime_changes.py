@@ -369,3 +369,31 @@ def test_the_stream_survives_losing_its_connection_and_leaves_no_slot(
         admin.execute("insert into public.rt_probe (id, n) values (1000, 1)")
         message = receive(ws, 5)
         assert message["payload"]["data"]["record"]["id"] == 1000
+
+
+def test_a_refreshed_token_changes_whose_policies_apply(
+    rt: Realtime, logical_url: str, world: World
+) -> None:
+    """Realtime re-checks each change against the channel's current claims: a socket that
+    refreshes from an outsider's token to a member's starts hearing the workspace's tasks."""
+    with rt.raw() as ws:
+        join = {"config": {"postgres_changes": [{"event": "INSERT", **tasks_of(world)}]},
+                "access_token": rt.token(world.users["outsider"])}  # fmt: skip
+        send(ws, "realtime:switch", "phx_join", join, "1")
+        receive(ws), receive(ws)
+
+        def insert(title: str) -> None:
+            with acting_as(settings_for(logical_url), world.users["admin"], commit=True) as tx:
+                tx.execute(
+                    "insert into public.tasks (project_id, title) values (%s, %s)",
+                    (world.project, title),
+                )
+
+        insert("Unseen")
+        assert nothing_more(ws, 0.5)
+        token = rt.token(world.users["member"])
+        send(ws, "realtime:switch", "access_token", {"access_token": token}, None)
+        time.sleep(0.2)
+        insert("Seen")
+        message = receive(ws, 5)
+        assert message["payload"]["data"]["record"]["title"] == "Seen"
