@@ -34,14 +34,22 @@ __all__ = ["Blobs", "Staged", "check_bucket_name", "check_key"]
 _VALID_KEY = re.compile(r"[A-Za-z0-9_/!.*'() &$=@;:+,?-]+")
 _VALID_BUCKET = re.compile(r"[A-Za-z0-9_!.*'() &$=@;:+,?-]+")
 _CHUNK = 64 * 1024
+MAX_KEY_BYTES = 1024
+MAX_SEGMENT_BYTES = 255
 STALE_UPLOAD_S = 15 * 60
 # Where uploads are staged: `#` is in no valid bucket name, so no bucket can be this folder.
 STAGING = "#staging"
 
 
 def check_key(key: str) -> str:
-    """The key when Storage would store it and it maps to a path inside the root."""
-    if not key or not _VALID_KEY.fullmatch(key):
+    """The key when Storage would store it and it maps to a path inside the root.
+
+    A key is at most 1024 bytes (S3's limit, which Storage's backends share) and each of its
+    segments, a folder on disk here, at most 255 (NAME_MAX): longer is InvalidKey, not an
+    OSError from the file system."""
+    if not key or not _VALID_KEY.fullmatch(key) or len(key.encode()) > MAX_KEY_BYTES:
+        raise StorageError.invalid_key(key)
+    if any(len(part.encode()) > MAX_SEGMENT_BYTES for part in key.split("/")):
         raise StorageError.invalid_key(key)
     if key.startswith("/") or any(part in (".", "..") for part in key.split("/")):
         raise StorageError.invalid_key(key)

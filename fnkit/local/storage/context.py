@@ -61,7 +61,7 @@ def json_body(request: Request, *, required: bool = True) -> dict[str, Any]:
         return {}
     try:
         value = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
         raise StorageError(
             400, "InvalidRequest", "Body is not valid JSON", "Bad Request", 400
         ) from None

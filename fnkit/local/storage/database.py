@@ -24,7 +24,7 @@ from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool
 
 from fnkit.local.storage.caller import Caller
-from fnkit.local.storage.errors import from_database
+from fnkit.local.storage.errors import from_database, invalid_text
 
 __all__ = ["Database", "Tx"]
 
@@ -62,6 +62,8 @@ class Tx:
             return self._conn.execute(query.encode(), params)
         except psycopg.Error as exc:
             raise from_database(exc) from exc
+        except UnicodeEncodeError:  # a lone surrogate from a JSON escape: no UTF-8 for it
+            raise invalid_text() from None
 
     def one(self, query: str, params: Params = ()) -> Row | None:
         return self._execute(query, params).fetchone()

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import psycopg
 from werkzeug.wrappers import Response
 
-__all__ = ["StorageError", "from_database", "internal"]
+__all__ = ["StorageError", "from_database", "internal", "invalid_text"]
 
 
 @dataclass
@@ -138,9 +138,20 @@ def internal() -> StorageError:
     return StorageError(500, "InternalError", "Internal Server Error", "Internal")
 
 
+def invalid_text() -> StorageError:
+    """Text Postgres cannot hold (NUL, a lone surrogate): the caller's fault, never a 500."""
+    return StorageError(400, "InvalidParameter", "Invalid value format or type conversion")
+
+
 def from_database(exc: psycopg.Error) -> StorageError:
-    """Storage's `DBError.fromDBError`: the SQLSTATE decides, the driver's text stays here."""
+    """Storage's `DBError.fromDBError`: the SQLSTATE decides, the driver's text stays here.
+
+    Beyond Storage's table, any data exception (class 22: a NUL the driver refuses before
+    sending, an untranslatable character, a malformed timestamp in a forged cursor) is the
+    caller's input, so a 400, where Storage would answer 500."""
     state = exc.sqlstate or ""
+    if isinstance(exc, psycopg.DataError) and (not state or state.startswith("22")):
+        return invalid_text()
     if state == "42501":
         text = exc.diag.message_primary or ""
         message = (
