@@ -196,6 +196,7 @@ FILTERS = {
     "label": "label=eq.b",
     "not": "n=not.eq.5",
     "both": "n=gt.1,label=eq.b",
+    "at": "at=gt.2026-06-01T00:00:00Z",
 }
 
 
@@ -211,9 +212,11 @@ def test_filters_events_and_tables_as_realtime_applies_them(rt: Realtime, admin:
         assert [{k: v for k, v in b.items() if k != "id"} for b in echoed] == bindings
         ids = {name: b["id"] for name, b in zip([*FILTERS, "update"], echoed, strict=True)}
         assert receive(ws)["payload"]["message"] == "Subscribed to PostgreSQL"
-        for n, label in ((1, "a"), (5, "b"), (9, "b")):
+        for n, label, at in ((1, "a", "2026-01-01 10:00+00"), (5, "b", "2026-07-01 10:00+02"),
+                             (9, "b", "2026-05-31 23:00-02")):  # fmt: skip
             admin.execute(
-                "insert into public.rt_probe (id, n, label) values (%s, %s, %s)", (n, n, label)
+                "insert into public.rt_probe (id, n, label, at) values (%s, %s, %s, %s)",
+                (n, n, label, at),
             )
         admin.execute("update public.rt_probe set flag = true where id = 9")
         got: dict[int, set[int]] = {}
@@ -227,8 +230,8 @@ def test_filters_events_and_tables_as_realtime_applies_them(rt: Realtime, admin:
     heard = {key: {names[i] for i in value} for key, value in got.items()}
     assert heard == {
         1: {"neq", "lt", "lte", "in", "not"},
-        5: {"eq", "lte", "gte", "in", "label", "both"},
-        9: {"neq", "gt", "gte", "label", "not", "both"},
+        5: {"eq", "lte", "gte", "in", "label", "both", "at"},
+        9: {"neq", "gt", "gte", "label", "not", "both", "at"},
         -9: {"update"},
     }
 

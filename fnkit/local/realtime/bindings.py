@@ -7,8 +7,9 @@ A binding is `{event, schema, table, filter}`: event `*`, INSERT, UPDATE or DELE
 `id` (Realtime's `:erlang.phash2(params)`, here a CRC of the same params in the same range).
 
 Filters are evaluated on the typed record (the JSON values Realtime sends): numbers compare as
-numbers, booleans as booleans, everything else as text. An INSERT or UPDATE is filtered on its
-new record, a DELETE on its old one; a column the record lacks fails the filter.
+numbers, booleans as booleans, timestamps and dates as moments, everything else as text. An
+INSERT or UPDATE is filtered on its new record, a DELETE on its old one; a column the record
+lacks fails the filter.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import json
 import re
 import zlib
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -26,6 +28,7 @@ OPS = ("eq", "neq", "lt", "lte", "gt", "gte", "in")
 EVENTS = ("*", "INSERT", "UPDATE", "DELETE")
 _FILTER = re.compile(r"^([^=]+)=(not\.)?([a-z]+)\.(.*)$", re.DOTALL)
 _NUMERIC = {"int2", "int4", "int8", "float4", "float8", "numeric", "oid"}
+_TIMES = {"timestamptz", "timestamp", "date"}
 
 
 class BindingError(ValueError):
@@ -162,9 +165,25 @@ def _typed(value: Any, kind: str) -> Any:
     if kind == "bool":
         text = str(value).lower()
         return text in ("true", "t", "1", "yes", "on")
+    if kind in _TIMES:
+        return _moment(str(value), kind)
     if isinstance(value, dict | list):
         return json.dumps(value, sort_keys=True)
     return str(value).lower() if kind == "uuid" else str(value)
+
+
+def _moment(text: str, kind: str) -> Any:
+    """A timestamp or date as Postgres reads it (`2026-01-01 10:00:00+00`, ISO with `Z`);
+    text that is not one stays text (and compares with nothing else)."""
+    try:
+        if kind == "date":
+            return date.fromisoformat(text[:10])
+        moment = datetime.fromisoformat(text.replace(" ", "T", 1))
+    except ValueError:
+        return text
+    if kind == "timestamptz" and moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)  # the server's zone is UTC here
+    return moment
 
 
 def _compare(op: str, a: Any, b: Any) -> bool:
