@@ -196,3 +196,27 @@ def test_an_invite_runs_the_before_user_created_hook(
     )
     assert invited.status_code == 200, invited.text
     assert invited.json()["email"] == email and _user_exists(db_admin, email)
+
+
+def test_a_rotation_signs_with_every_secret_as_gotrue_does(served: Served) -> None:
+    """GoTrue's generateSignatures: one `v1,` signature per configured secret, joined by
+    `", "` (internal/hooks/hookshttp). Each must verify with its own secret."""
+    assert served.auth.config is not None
+    second = "v1,whsec_c2Vjb25kLXJvdGF0aW9uLXNlY3JldC0wMDAwMDA="
+    secrets = f"{DEV_AUTH_HOOK_SECRET}|{second}"
+    with (
+        stub_hook(json_answer({})) as (hook, received),
+        second_auth(served.auth.config, before_user_created_uri=hook, hook_secrets=secrets) as (
+            url,
+            _,
+        ),
+        raw(url, **API_2024) as http,
+    ):
+        http.post("/signup", json={"email": unique_email("rotation"), "password": PASSWORD})
+    headers, body = received[0]
+    lowered = {k.lower(): v for k, v in headers.items()}
+    first, other = lowered["webhook-signature"].split(", ")
+    payload = json.dumps(body, separators=(",", ":"))
+    for secret, signature in ((DEV_AUTH_HOOK_SECRET, first), (second, other)):
+        alone = {**lowered, "webhook-signature": signature}
+        assert Webhook(secret.removeprefix("v1,")).verify(payload, alone) == body

@@ -1,7 +1,8 @@
 """Auth hooks called over HTTP as Supabase Auth calls them (`internal/hooks/hookshttp`).
 
 A POST of the hook's JSON, signed with Standard Webhooks (`webhook-id`, `webhook-timestamp`,
-`webhook-signature`) with the first of `LocalConfig.hook_secrets`, waited on for 5 seconds
+`webhook-signature`) with each of `LocalConfig.hook_secrets` as GoTrue signs (one `v1,...`
+per secret, joined by `", "`, so a rotation's two secrets give two), waited on for 5 seconds
 (`LocalConfig.extra` `auth_hook_timeout_s` and `auth_hook_backoff_s` change the times).
 What the answer means is GoTrue's, so a hook behaves here as it will on Supabase:
 
@@ -56,17 +57,20 @@ def _backoff_s(config: LocalConfig) -> float:
 
 
 def _headers(config: LocalConfig, payload: bytes) -> dict[str, str]:
-    secret = config.hook_secrets.split("|")[0].strip()
-    if not secret.startswith("v1,"):
+    """generateSignatures: one `v1,<base64>` per configured secret, joined by `", "`."""
+    secrets = [s.strip() for s in config.hook_secrets.split("|") if s.strip()]
+    if not secrets or not all(s.startswith("v1,") for s in secrets):
         raise _internal("Error generating signatures: invalid signature format")
     msg_id = str(uuid.uuid4())
     moment = dt.datetime.now(dt.UTC)
-    signature = Webhook(secret.removeprefix("v1,")).sign(msg_id, moment, payload.decode())
+    signatures = [
+        Webhook(s.removeprefix("v1,")).sign(msg_id, moment, payload.decode()) for s in secrets
+    ]
     return {
         "Content-Type": "application/json",
         "webhook-id": msg_id,
         "webhook-timestamp": str(int(moment.timestamp())),
-        "webhook-signature": signature,
+        "webhook-signature": ", ".join(signatures),
         "Accept-Encoding": "identity",
     }
 
