@@ -19,7 +19,10 @@ owns it, the other seed users hold their roles) with a project, a task, a commen
 attachment, so that the success branches and their response schemas are fuzzed too, without
 touching the seed rows other tests read. Workspaces the fuzz creates are deleted afterwards.
 
-Supabase Storage and Auth are faked with respx (signed URLs, invites), as the function tests do.
+Supabase Auth and Storage are the local ones the session serves (SUPABASE_URL): an invite
+creates a real user through the Before User Created hook, an attachment's upload and download
+URLs are signed by the local Storage, and the steered attachment has a real file. Nothing here
+needs Supabase to misbehave, so nothing is faked (respx stays in the fault tests).
 Rate-limit windows are flushed before every example: one test sends far more than a window.
 
 Bounded by default (`FNKIT_FUZZ_EXAMPLES`, default 25 examples per operation and mode,
@@ -42,7 +45,6 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-import respx
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, reject, settings
 from hypothesis import strategies as st
@@ -117,6 +119,8 @@ class Targets:
     comment: str
     attachment: str
     members: list[str]
+    attachment_path: str = ""
+    """Where the attachment's file is in the `attachments` bucket (`with_file` puts one there)."""
 
     def ids_for(self, function: str, name: str) -> list[str]:
         """Ids that make a parameter called `name` of `function` point at a real row."""
@@ -167,12 +171,29 @@ def make_targets(conn: psycopg.Connection[Any]) -> Targets:
     ).fetchone()
     attachment = conn.execute(
         "insert into public.attachments (task_id, filename, content_type, size_bytes,"
-        " uploaded_by) values (%s, 'fuzz.txt', 'text/plain', 3, %s) returning id::text",
+        " uploaded_by) values (%s, 'fuzz.txt', 'text/plain', 3, %s)"
+        " returning id::text, storage_path",
         (task, OWNER),
     ).fetchone()
     assert comment is not None and attachment is not None
     members = [SEED_USERS[w] for w in ("owner", "admin", "member", "viewer")]
-    return Targets(ws, project, task, comment[0], attachment[0], members)
+    return Targets(ws, project, task, comment[0], attachment[0], members, attachment[1])
+
+
+def with_file(served: Served, targets: Targets) -> Targets:
+    """The attachment's file uploaded to the local Storage (as the service role), so that
+    `GET /attachments/{id}` signs a download of a real object."""
+    response = httpx.put(
+        f"{served.auth.url}/storage/v1/object/attachments/{targets.attachment_path}",
+        content=b"abc",
+        headers={
+            "Authorization": f"Bearer {DEV_SERVICE_ROLE_KEY}",
+            "Content-Type": "text/plain",
+        },
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    return targets
 
 
 @contextlib.contextmanager
@@ -197,64 +218,10 @@ def fuzz_cleanup(database_url: str) -> Iterator[None]:
 
 
 @pytest.fixture
-def targets(database_url: str, fuzz_cleanup: None) -> Targets:
+def targets(served: Served, database_url: str, fuzz_cleanup: None) -> Targets:
     """Fresh rows for each test: the fuzz deletes what it is steered onto."""
     with psycopg.connect(database_url, autocommit=True) as conn:
-        return make_targets(conn)
-
-
-# ---- Supabase Storage and Auth, faked at the HTTP boundary ----------------------------------
-
-
-def storage_and_auth_fakes(database_url: str) -> respx.MockRouter:
-    router = respx.mock(assert_all_called=False)
-
-    def sign_upload(request: httpx.Request) -> httpx.Response:
-        name = request.url.path.removeprefix("/storage/v1/object/upload/sign/")
-        return httpx.Response(200, json={"url": f"/object/upload/sign/{name}?token=up"})
-
-    def sign_download(request: httpx.Request) -> httpx.Response:
-        name = request.url.path.removeprefix("/storage/v1/object/sign/")
-        return httpx.Response(200, json={"signedURL": f"/object/sign/{name}?token=down"})
-
-    def remove(request: httpx.Request) -> httpx.Response:
-        names = json.loads(request.content)["prefixes"]
-        return httpx.Response(200, json=[{"name": n, "bucket_id": "attachments"} for n in names])
-
-    def invite(request: httpx.Request) -> httpx.Response:
-        email = json.loads(request.content)["email"]
-        user_id = str(uuid.uuid4())
-        with psycopg.connect(database_url, autocommit=True) as conn:
-            conn.execute(
-                "insert into auth.users (id, email, aud, role)"
-                " values (%s, %s, 'authenticated', 'authenticated')",
-                (user_id, email),
-            )
-        now = dt.datetime.now(dt.UTC).isoformat()
-        user = {
-            "id": user_id,
-            "aud": "authenticated",
-            "role": "authenticated",
-            "email": email,
-            "app_metadata": {},
-            "user_metadata": {},
-            "created_at": now,
-            "updated_at": now,
-        }
-        return httpx.Response(200, json=user)
-
-    router.post(path__startswith="/storage/v1/object/upload/sign/").mock(side_effect=sign_upload)
-    router.post(path__startswith="/storage/v1/object/sign/").mock(side_effect=sign_download)
-    router.delete(path__startswith="/storage/v1/object/").mock(side_effect=remove)
-    router.post(path="/auth/v1/invite").mock(side_effect=invite)
-    router.route().pass_through()
-    return router
-
-
-@pytest.fixture
-def fakes(served: Served, database_url: str) -> Iterator[None]:
-    with storage_and_auth_fakes(database_url):
-        yield
+        return with_file(served, make_targets(conn))
 
 
 # ---- what every answer must be --------------------------------------------------------------
@@ -495,7 +462,6 @@ def test_fuzz_as_the_owner(
     upstash: Any,
     function_env: dict[str, str],
     targets: Targets,
-    fakes: None,
     function: str,
 ) -> None:
     token = served.token(OWNER, email="owner@example.com", aal="aal2")
@@ -518,7 +484,6 @@ def test_fuzz_anonymously(
     upstash: Any,
     function_env: dict[str, str],
     targets: Targets,
-    fakes: None,
     function: str,
 ) -> None:
     failures = _fuzz(

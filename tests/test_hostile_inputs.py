@@ -37,7 +37,7 @@ from tests.test_hostile_fuzz import (
     make_targets,
     owner_workspaces_dropped,
     secrets_of,
-    storage_and_auth_fakes,
+    with_file,
 )
 
 CASES: Counter[str] = Counter()
@@ -231,16 +231,11 @@ def module_cleanup(database_url: str) -> Iterator[None]:
 
 
 @pytest.fixture
-def rows(database_url: str, module_cleanup: None) -> Targets:
+def rows(served: Served, database_url: str, module_cleanup: None) -> Targets:
+    """Fresh rows, the attachment with its file in the local Storage: invites and signed URLs
+    reach the local Auth and Storage for real (SUPABASE_URL), nothing faked."""
     with psycopg.connect(database_url, autocommit=True) as conn:
-        return make_targets(conn)
-
-
-@pytest.fixture
-def fakes(served: Served, database_url: str) -> Iterator[None]:
-    """Supabase Storage and Auth answer as the real ones would (see test_hostile_fuzz)."""
-    with storage_and_auth_fakes(database_url):
-        yield
+        return with_file(served, make_targets(conn))
 
 
 @pytest.fixture(scope="module")
@@ -376,7 +371,7 @@ def _padded(body: dict[str, Any], size: int) -> bytes:
 
 
 def test_bodies_at_the_limit_pass_and_one_byte_over_is_413(
-    probe: Probe, documents: dict[str, dict[str, Any]], rows: Targets, fakes: None
+    probe: Probe, documents: dict[str, dict[str, Any]], rows: Targets
 ) -> None:
     for function, method, path, _ in body_routes(documents):
         url = fill(function, path, rows)
@@ -489,7 +484,7 @@ def _string_fields(schema: dict[str, Any]) -> list[str]:
 
 
 def test_nul_in_any_string_is_a_422_naming_the_field(
-    probe: Probe, documents: dict[str, dict[str, Any]], rows: Targets, fakes: None
+    probe: Probe, documents: dict[str, dict[str, Any]], rows: Targets
 ) -> None:
     for function, method, path, operation in body_routes(documents):
         url = fill(function, path, rows)
@@ -531,7 +526,7 @@ def _numeric_fields(schema: dict[str, Any]) -> list[str]:
 
 
 def test_huge_and_odd_numbers_are_refused_or_taken_never_a_500(
-    probe: Probe, documents: dict[str, dict[str, Any]], rows: Targets, fakes: None
+    probe: Probe, documents: dict[str, dict[str, Any]], rows: Targets
 ) -> None:
     for function, method, path, operation in body_routes(documents):
         url = fill(function, path, rows)
@@ -564,7 +559,7 @@ WRONG_TYPES: list[Any] = [None, True, 0, -1, 1.5, "", "x", [], [1], {}, {"a": 1}
 
 
 def test_wrong_types_in_every_field_are_422(
-    probe: Probe, documents: dict[str, dict[str, Any]], rows: Targets, fakes: None
+    probe: Probe, documents: dict[str, dict[str, Any]], rows: Targets
 ) -> None:
     for function, method, path, operation in body_routes(documents):
         url = fill(function, path, rows)
@@ -855,7 +850,7 @@ CONTENT_TYPES = ["text/plain", "application/x-www-form-urlencoded", "multipart/f
 
 
 def test_wrong_and_missing_content_types_are_415(
-    probe: Probe, documents: dict[str, dict[str, Any]], rows: Targets, fakes: None
+    probe: Probe, documents: dict[str, dict[str, Any]], rows: Targets
 ) -> None:
     for function, method, path, _ in body_routes(documents):
         url = fill(function, path, rows)
@@ -1015,6 +1010,42 @@ def test_hostile_headers(probe: Probe, rows: Targets) -> None:
         CASES["headers"] += 1
         assert_clean(response, probe.secrets)
         error_of(response, 401, "UNAUTHENTICATED")
+
+
+# ---- the local Auth and Storage behind members and attachments -----------------------------
+
+
+def test_invites_and_signed_urls_reach_the_local_auth_and_storage(
+    probe: Probe, rows: Targets, database_url: str
+) -> None:
+    """Nothing is faked: an invite makes a real user in `auth.users` (through the local Auth
+    and its Before User Created hook), and a download URL the local Storage signed gives the
+    attachment's bytes. Hostile addresses the function lets through are the Auth's to refuse,
+    with our envelope around its answer and no user made."""
+    email = f"invited-{uuid.uuid4().hex[:10]}@example.com"
+    body = {"workspace_id": rows.workspace, "email": email, "role": "viewer"}
+    invited = probe.send("local services", "POST", "/members", json=body)
+    assert invited.status_code == 201 and invited.json()["data"]["invited"] is True, invited.text
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        made = conn.execute(
+            "select invited_at is not null from auth.users where email = %s", (email,)
+        ).fetchall()
+        assert made == [(True,)]
+        for hostile in ("a..b@example.com", ".a@example.com", "a@-example.com",
+                        "a@example..com", "a" * 65 + "@example.com"):  # fmt: skip
+            answer = probe.send(
+                "local services", "POST", "/members", json={**body, "email": hostile}
+            )
+            assert answer.status_code in (201, 422), (hostile, answer.text)
+            users = conn.execute(
+                "select count(*) from auth.users where email = %s", (hostile.lower(),)
+            ).fetchone()
+            assert users == ((1,) if answer.status_code == 201 else (0,)), hostile
+    got = probe.send("local services", "GET", f"/attachments/{rows.attachment}")
+    assert got.status_code == 200, got.text
+    url = got.json()["data"]["download"]["url"]
+    assert url.startswith(f"{probe.served.auth.url}/storage/v1/object/sign/attachments/")
+    assert httpx.get(url, timeout=30).content == b"abc"
 
 
 # ---- the counts -----------------------------------------------------------------------------
