@@ -169,6 +169,9 @@ class ChangeFeed:
             except psycopg.Error as exc:
                 _log.warning("realtime: the change stream failed (%s); reconnecting", exc)
                 self._stop.wait(1.0)
+            except Exception:  # a bug must not end Postgres Changes for good
+                _log.exception("realtime: the change stream failed; reconnecting")
+                self._stop.wait(1.0)
 
     def _open(self, conn: psycopg.Connection[Any]) -> bool:
         row = conn.execute("show wal_level").fetchone()
@@ -198,7 +201,9 @@ class ChangeFeed:
         for change in changes:
             try:
                 self._dispatch(conn, change)
-            except psycopg.Error:
+            except psycopg.OperationalError:
+                raise  # the session is gone: reconnect
+            except Exception:  # one change that cannot be sent must not stop the stream
                 _log.exception("realtime: could not deliver a change to %s", change.relation)
         return len(changes) or len(rows)
 

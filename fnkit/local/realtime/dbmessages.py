@@ -102,6 +102,9 @@ class MessagePoller:
             except psycopg.Error as exc:
                 _log.warning("realtime: reading realtime.messages failed (%s); retrying", exc)
                 self._stop.wait(1.0)
+            except Exception:  # a bug must not end broadcast from the database for good
+                _log.exception("realtime: delivering realtime.messages failed; retrying")
+                self._stop.wait(1.0)
 
     def poll(self, conn: psycopg.Connection[Any]) -> int:
         """Deliver the rows not sent yet; how many."""
