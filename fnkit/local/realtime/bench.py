@@ -67,6 +67,7 @@ def _serve(database_url: str) -> None:
     sys.stdin.read()  # until the parent closes our stdin
     server.shutdown()
     app.close()
+    shutil.rmtree(home, ignore_errors=True)
 
 
 async def _subscriber(url: str, token: str, delays: dict[int, float], ready: asyncio.Event,
