@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 import jwt
@@ -420,6 +420,68 @@ def test_malformed_bodies_and_every_method_on_every_route(
                 assert_no_leak(answer, secrets)
                 if answer.status_code >= 400 and method != "HEAD":
                     storage_refusal(answer, secrets)
+
+
+BUCKET_NAMES = ["..", ".", "../x", "a/b", "#staging", "%2e%2e", "a\\b", "a\u0000b", " a", "a" * 101,
+                "\u202eab", "\uff41", "", "attachments/../x"]  # fmt: skip
+
+
+def test_hostile_bucket_names_and_ids_are_refused(
+    served: Served, bucket: str, storage: httpx.Client, watch: Watch, secrets: list[str]
+) -> None:
+    """A bucket's id is a folder on disk: neither it nor the name may be a path trick."""
+    with watch.unchanged("bucket names"):
+        for name in BUCKET_NAMES:
+            for body in ({"name": name}, {"name": "ok-name", "id": name}):
+                if name == "" and "id" in body:
+                    continue  # an empty id means "use the name", which is fine
+                answer = storage.post("/bucket", json=body, headers=SERVICE)
+                CASES["storage: bucket names"] += 1
+                storage_refusal(answer, secrets)
+            for method, template in OBJECT_ROUTES[:2]:
+                path = template.format(bucket=quote(name, safe=""), key="x.txt")
+                status, text = send_raw(served, method, path)
+                CASES["storage: bucket names"] += 1
+                storage_refusal((status, text), secrets)
+
+
+def test_oversized_json_wrong_types_and_unknown_fields_on_storage(
+    served: Served, bucket: str, storage: httpx.Client, watch: Watch, secrets: list[str]
+) -> None:
+    big = json.dumps({"prefix": "a" * (1 << 20)}).encode()
+    with watch.unchanged("oversized and odd Storage bodies"):
+        for method, path, body in _routes(bucket):
+            if body is None:
+                continue
+            answer = storage.request(
+                method, path, content=big, headers={**SERVICE, "Content-Type": "application/json"}
+            )
+            CASES["storage: oversized bodies"] += 1
+            assert storage_refusal(answer, secrets)["statusCode"] == "413", (path, answer.text)
+            raw = json.dumps(body).encode()
+            for content_type in ("text/plain", "application/x-www-form-urlencoded", "",
+                                 "multipart/form-data; boundary=x", "application/xml"):  # fmt: skip
+                answer = storage.request(method, path, content=raw,
+                                         headers={**SERVICE, "Content-Type": content_type})  # fmt: skip
+                CASES["storage: content types"] += 1
+                if method != "GET":  # a GET's body is never read
+                    assert storage_refusal(answer, secrets)["statusCode"] in ("400", "415")
+    # Unknown fields are ignored, never obeyed: no owner, no other bucket, no other id.
+    name = f"u-{uuid.uuid4().hex[:8]}"
+    extra = {"name": name, "owner": SEED_USERS["outsider"], "owner_id": "x", "type": None,
+             "created_at": "1970-01-01", "__proto__": {"public": True}}  # fmt: skip
+    answer = storage.post("/bucket", json=extra, headers=SERVICE)
+    CASES["storage: unknown fields"] += 1
+    assert answer.status_code == 200, answer.text
+    made = storage.get(f"/bucket/{name}", headers=SERVICE).json()
+    assert made["owner"] == "" and made["public"] is False, made
+    storage.delete(f"/bucket/{name}", headers=SERVICE)
+    signed = storage.post(f"/object/sign/{bucket}/a.txt", headers=SERVICE,
+                          json={"expiresIn": 60, "url": f"{bucket}/b.txt", "scope": "upload"})  # fmt: skip
+    CASES["storage: unknown fields"] += 1
+    token = signed.json()["signedURL"].split("token=")[1]
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert claims["url"] == f"{bucket}/a.txt" and claims["scope"] == "download", claims
 
 
 def test_zz_print_the_counts(capsys: pytest.CaptureFixture[str]) -> None:

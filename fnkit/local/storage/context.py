@@ -15,7 +15,9 @@ from fnkit.local.storage.caller import Caller
 from fnkit.local.storage.database import Database
 from fnkit.local.storage.errors import StorageError
 
-__all__ = ["Context", "json_body", "json_response"]
+__all__ = ["MAX_JSON_BODY", "Context", "json_body", "json_response"]
+
+MAX_JSON_BODY = 1 << 20
 
 
 @dataclass
@@ -53,12 +55,17 @@ def _jsonable(value: Any) -> str:
 
 
 def json_body(request: Request, *, required: bool = True) -> dict[str, Any]:
-    """The JSON object body; fastify's words when it is missing or not an object."""
+    """The JSON object body; fastify's words when it is missing or not an object.
+
+    At most fastify's default `bodyLimit` (1 MiB) is read: a larger declared body is refused
+    with 413 before any of it is, so no client makes the service hold an unbounded body."""
+    request.max_content_length = MAX_JSON_BODY
     raw = request.get_data(cache=True)
     if not raw.strip():
         if required:
             raise StorageError.validation("body must be object")
         return {}
+    _check_json_type(request.mimetype)
     try:
         value = json.loads(raw)
     except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
@@ -68,6 +75,23 @@ def json_body(request: Request, *, required: bool = True) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise StorageError.validation("body must be object")
     return value
+
+
+def _check_json_type(mimetype: str) -> None:
+    """fastify's content-type parsers: JSON is parsed, `text/plain` arrives as a string (not
+    the object the schema wants), anything else has no parser (415). So a form or an XML
+    body is never read as JSON, whatever it holds."""
+    if mimetype == "application/json" or mimetype.endswith("+json"):
+        return
+    if mimetype == "text/plain":
+        raise StorageError.validation("body must be object")
+    raise StorageError(
+        415,
+        "FST_ERR_CTP_INVALID_MEDIA_TYPE",
+        f"Unsupported Media Type: {mimetype or 'undefined'}",
+        "Unsupported Media Type",
+        415,
+    )
 
 
 def required_string(body: dict[str, Any], name: str) -> str:

@@ -87,6 +87,7 @@ def create_bucket(call: Call) -> Response:
     if name.strip() != name or not isinstance(bucket_id, str):
         raise StorageError.invalid_bucket_name()
     check_bucket_name(name)
+    check_bucket_name(bucket_id)  # the id is the folder on disk: held to the same rules
     if body.get("type") not in (None, "STANDARD"):
         raise StorageError(
             409,
