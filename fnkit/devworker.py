@@ -2,8 +2,10 @@
 
 `python -m fnkit.devworker FD PORT ROOT`: serve every function of ROOT/functions on the
 listening socket FD inherited from `fnkit dev`, with the settings of its environment. When
-SUPABASE_URL is this server's own base URL, the local Supabase services (Auth, Storage) are
-served beside the functions through one gateway (`fnkit.local`), as Supabase serves them.
+SUPABASE_URL is this server's own base URL, the local Supabase services are
+served beside the functions through one gateway (`fnkit.local`), as Supabase serves them: Auth,
+Storage and Realtime. The worker is replaced on every reload, and Realtime's threads and slot go
+with the process (its slot is temporary).
 When a function fails to import (a typo being typed), the error is printed and every request
 answers 500 with it until the next save reloads the worker.
 """
@@ -33,10 +35,10 @@ def with_local_services(app: WSGIApplication, port: int, root: Path) -> WSGIAppl
     from fnkit.local.gateway import create_gateway, service_mounts
 
     config = LocalConfig.from_env(base_url, os.environ["DATABASE_URL"], root / ".fnkit")
-    gateway = create_gateway(config, app)
-    served = ", ".join(f"{base_url}{prefix}" for prefix in service_mounts(config))
+    mounts = service_mounts(config)
+    served = ", ".join(f"{base_url}{prefix}" for prefix in mounts)
     print(f"fnkit: local Supabase (for development only, loopback): {served}", flush=True)
-    return gateway
+    return create_gateway(app, mounts)
 
 
 def main(argv: list[str]) -> None:

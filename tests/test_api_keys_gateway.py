@@ -32,7 +32,7 @@ from werkzeug.wrappers import Request, Response
 
 from fnkit.devenv import DEV_ANON_KEY, DEV_PUBLISHABLE_KEY, DEV_SECRET_KEY
 from fnkit.local.config import LocalConfig
-from fnkit.local.gateway import TOKEN_TTL_S, create_gateway
+from fnkit.local.gateway import TOKEN_TTL_S, ApiKeys, create_gateway
 from fnkit.local.keys import KeyRing, SigningKey
 from fnkit.local.tokens import verify
 from tests.fixtures.server import Served
@@ -99,7 +99,8 @@ def gateway(database_url: str, tmp_path: Path) -> Iterator[Gateway]:
         keys=KeyRing([SigningKey.generate("gw-1")]),
     )
     auth, realtime, functions = Recorder(), Recorder(), Recorder()
-    app = create_gateway(config, functions, {"/auth/v1": auth, "/realtime/v1": realtime})
+    mounts = {"/auth/v1": ApiKeys(auth, config), "/realtime/v1": ApiKeys(realtime, config)}
+    app = create_gateway(functions, mounts)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     config.base_url = f"http://127.0.0.1:{server.server_port}"

@@ -64,7 +64,7 @@ def test_start_up_lines_name_every_service(dev: DevServer) -> None:
     assert f"fnkit: functions at {dev.url}/functions/v1/<name>: health" in log
     assert (
         f"fnkit: local Supabase (for development only, loopback): {dev.url}/auth/v1,"
-        f" {dev.url}/storage/v1" in log
+        f" {dev.url}/storage/v1, {dev.url}/realtime/v1" in log
     )
 
 

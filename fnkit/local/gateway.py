@@ -31,7 +31,7 @@ from fnkit.local.config import LocalConfig
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-__all__ = ["SERVICE_PREFIXES", "ApiKeys", "create_gateway", "service_mounts"]
+__all__ = ["SERVICE_PREFIXES", "ApiKeys", "close_services", "create_gateway", "service_mounts"]
 
 SERVICE_PREFIXES = ("/auth/v1", "/storage/v1", "/realtime/v1")
 TOKEN_TTL_S = 300  # short-lived, as the platform's; re-minted well before it ends
@@ -137,28 +137,34 @@ def _refuse(start_response: StartResponse, body: Mapping[str, str]) -> list[byte
 
 
 def service_mounts(config: LocalConfig) -> dict[str, WSGIApplication]:
-    """The local Supabase services, by the path prefix they answer under."""
+    """The local Supabase services, by the path prefix they answer under, each behind the
+    gateway's key handling. Realtime starts its threads (the change stream, the pollers) here:
+    close what this returns with `close_services`."""
     from fnkit.local.auth import create_app as auth_app
+    from fnkit.local.realtime import create_app as realtime_app
     from fnkit.local.storage import create_app as storage_app
 
     return {
         "/auth/v1": ApiKeys(auth_app(config), config),
         "/storage/v1": ApiKeys(storage_app(config), config),
+        "/realtime/v1": ApiKeys(realtime_app(config), config),
     }
 
 
-def create_gateway(
-    config: LocalConfig,
-    functions_app: WSGIApplication,
-    extra: Mapping[str, WSGIApplication] | None = None,
-) -> WSGIApplication:
-    """The functions behind `/functions/v1`, Auth and Storage beside them, on one app.
+def close_services(mounts: Mapping[str, WSGIApplication]) -> None:
+    """Stop what the services run beside their requests (Realtime's threads and pool)."""
+    for app in mounts.values():
+        inner = app.app if isinstance(app, ApiKeys) else app
+        close = getattr(inner, "close", None)
+        if callable(close):
+            close()
 
-    Extra services mounted under a Supabase service's prefix (`/realtime/v1`) get the same
-    key handling; the functions see the keys as sent, and check them themselves."""
+
+def create_gateway(
+    functions_app: WSGIApplication, mounts: Mapping[str, WSGIApplication]
+) -> WSGIApplication:
+    """The functions behind `/functions/v1`, the services (`service_mounts`) beside them, on
+    one app; the functions see the keys as sent, and check them themselves."""
     from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
-    mounts = service_mounts(config)
-    for prefix, app in (extra or {}).items():
-        mounts[prefix] = ApiKeys(app, config) if prefix in SERVICE_PREFIXES else app
-    return DispatcherMiddleware(functions_app, mounts)
+    return DispatcherMiddleware(functions_app, dict(mounts))

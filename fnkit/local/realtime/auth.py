@@ -68,9 +68,14 @@ def check_apikey(config: LocalConfig, apikey: str | None) -> str | None:
     """None when `apikey` may open a socket, else the 401 message Realtime answers with."""
     if not apikey:
         return "API key is missing"
-    if apikey not in (config.anon_key, config.service_role_key):
+    if apikey in (config.anon_key, config.service_role_key):
+        return None
+    # A publishable or secret key arrives as the gateway's role JWT (fnkit.local.gateway).
+    try:
+        role = verify(config, apikey).get("role")
+    except InvalidToken:
         return "Invalid API key"
-    return None
+    return None if role in ("anon", "service_role") else "Invalid API key"
 
 
 def identify(config: LocalConfig, token: str) -> Identity:

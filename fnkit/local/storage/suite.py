@@ -106,7 +106,7 @@ def local_services() -> Iterator[str]:
     from werkzeug.serving import make_server
     from werkzeug.wrappers import Response
 
-    from fnkit.local.gateway import service_mounts
+    from fnkit.local.gateway import close_services, service_mounts
 
     admin_url = db.resolve_test_admin_url()
     url = db.create_throwaway_database(admin_url, prefix="storage_suite")
@@ -118,7 +118,8 @@ def local_services() -> Iterator[str]:
         keys = KeyRing()
         keys.add_key("suite")
         config = LocalConfig(base_url="", database_url=url, data_dir=data_dir, keys=keys)
-        app = DispatcherMiddleware(Response("not found", 404), service_mounts(config))
+        mounts = service_mounts(config)
+        app = DispatcherMiddleware(Response("not found", 404), mounts)
         server = make_server("127.0.0.1", 0, app, threaded=True)
         config.base_url = f"http://127.0.0.1:{server.server_port}"
         threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -126,6 +127,7 @@ def local_services() -> Iterator[str]:
             yield config.base_url
         finally:
             server.shutdown()
+            close_services(mounts)
     finally:
         db.drop_database(admin_url, db.database_name(url))
         shutil.rmtree(data_dir, ignore_errors=True)
