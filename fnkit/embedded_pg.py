@@ -35,7 +35,11 @@ def default_data_dir(root: Path | None = None) -> Path:
 
 
 def start_embedded(
-    data_dir: Path | None = None, *, root: Path | None = None, keep_running: bool = True
+    data_dir: Path | None = None,
+    *,
+    root: Path | None = None,
+    keep_running: bool = True,
+    logical: bool = True,
 ) -> str:
     """Start (or re-use) the embedded server for `data_dir` and return its libpq URL.
 
@@ -44,15 +48,34 @@ def start_embedded(
     the server outlives this process, like `supabase start`'s database, so `fnkit db url`
     prints something usable and the next command starts instantly; `stop_embedded()` stops
     it. With keep_running=False it stops when the last process that asked for it exits.
+
+    With `logical` (the default) the server runs with `wal_level=logical`, as Supabase's
+    database does, so the local Realtime reads Postgres Changes from it: a server that runs
+    without it is switched (`alter system`) and restarted once.
     """
     target = _data_dir(data_dir, root)
     target.parent.mkdir(parents=True, exist_ok=True)
     _clear_stale_pidfile(target)
     pgserver = _import_pgserver()
-    server = pgserver.get_server(target, cleanup_mode=None if keep_running else "stop")
-    url: str = server.get_uri()
+    cleanup = None if keep_running else "stop"
+    url: str = pgserver.get_server(target, cleanup_mode=cleanup).get_uri()
+    if logical and not _switch_to_logical(url):
+        stop_embedded(target)
+        url = pgserver.get_server(target, cleanup_mode=cleanup).get_uri()
     _log.info("embedded postgres for %s at %s", target, url)
     return url
+
+
+def _switch_to_logical(url: str) -> bool:
+    """True when the server already decodes logically; else ask for it at the next start."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute("show wal_level").fetchone()
+        if row is not None and row[0] == "logical":
+            return True
+        conn.execute("alter system set wal_level = logical")
+    return False
 
 
 def stop_embedded(data_dir: Path | None = None, *, root: Path | None = None) -> bool:

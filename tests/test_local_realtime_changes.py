@@ -1,8 +1,8 @@
 """Postgres Changes from the local Realtime, on a database that decodes its own WAL.
 
-The machine's Postgres may run with wal_level=replica, so this module starts an embedded
-Postgres of its own (pgserver, in a temporary folder) restarted with wal_level=logical,
-bootstrapped and migrated, as tests/test_realtime_stream.py does. Beside the project's published
+The machine's Postgres may run with wal_level=replica, so this module runs on the session's
+embedded Postgres with wal_level=logical (the `logical_url` fixture), bootstrapped and
+migrated. Beside the project's published
 tables it gets `rt_probe` (published, no RLS: typed filters) and `rt_hidden` (not published).
 Subscribers are realtime-py and supabase-py (through examples/subscribe.py), served over real
 websockets; changes are committed as the project's users through the runtime's impersonation.
@@ -14,9 +14,7 @@ import asyncio
 import importlib.util
 import json
 import re
-import shutil
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -31,9 +29,7 @@ from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Response
 
-from fnkit import db
 from fnkit.devenv import DEV_ANON_KEY
-from shared.db import close_pools
 from tests.rls_helpers import Conn, World, acting_as, build_world, settings_for
 from tests.test_local_realtime import (
     Listener,
@@ -58,32 +54,17 @@ alter publication supabase_realtime add table public.rt_probe;
 
 
 @pytest.fixture(scope="module")
-def logical_url() -> Iterator[str]:
-    """The embedded server's folder is our own, not pytest's: pytest prunes old basetemp
-    folders, and a concurrent session on this machine must not delete a live cluster."""
-    from fnkit.embedded_pg import start_embedded, stop_embedded
-
-    home = Path(tempfile.mkdtemp(prefix="fnkit-realtime-"))
-    data_dir = home / "pgdata"
-    url = start_embedded(data_dir)
-    try:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("alter system set wal_level = logical")
-        stop_embedded(data_dir)
-        url = start_embedded(data_dir)
-        db.bootstrap(url)
-        db.migrate(url, ROOT / "supabase" / "migrations")
-        with psycopg.connect(url, autocommit=True) as conn:
+def probe_tables(logical_url: str) -> None:
+    """rt_probe and rt_hidden, once (the session's logical database outlives this module)."""
+    with psycopg.connect(logical_url, autocommit=True) as conn:
+        if conn.execute("select to_regclass('public.rt_probe')").fetchone() == (None,):
             conn.execute(PROBE_TABLES)
-        yield url
-    finally:
-        close_pools()
-        stop_embedded(data_dir)
-        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
-def rt(logical_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Realtime]:
+def rt(
+    logical_url: str, probe_tables: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Realtime]:
     served = serve_realtime(logical_url, tmp_path_factory.mktemp("realtime"))
     yield served
     stop_realtime(served)
@@ -298,8 +279,19 @@ def test_the_example_subscriber_hears_both_kinds_of_change(
     )  # fmt: skip
     try:
         code = asyncio.run(example.run(args, emit=emit))
+        # A user the private channel's policy refuses: the join fails and the example says so.
+        refused: list[dict[str, Any]] = []
+        outsider = example.parse_args(
+            [str(world.workspace), "--url", f"http://127.0.0.1:{server.server_port}",
+             "--anon-key", DEV_ANON_KEY, "--access-token", rt.token(world.users["outsider"]),
+             "--max-events", "2", "--seconds", "10"]
+        )  # fmt: skip
+        refused_code = asyncio.run(example.run(outsider, emit=refused.append))
     finally:
         server.shutdown()
+    assert refused_code == 1, refused
+    assert {"via": "status", "channel": f"workspace:{world.workspace}",
+            "state": "CHANNEL_ERROR"}.items() <= refused[-1].items()  # fmt: skip
     assert code == 0, lines
     events = {line["via"]: line for line in lines if line["via"] != "status"}
     assert events["postgres_changes"]["type"] == "UPDATE"
