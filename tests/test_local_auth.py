@@ -23,6 +23,7 @@ from tests.test_local_auth_support import (
     PASSWORD,
     claims_of,
     client,
+    proxied,
     raw,
     second_auth,
     unique_email,
@@ -286,12 +287,13 @@ def test_authentication_comes_before_the_rate_limit(fake_auth: FakeAuth) -> None
     """GoTrue's router authenticates `PUT /user` before its limiter: a forged token is refused
     as such even when the address is over its limit."""
     assert fake_auth.config is not None
+    address = proxied()
     with second_auth(fake_auth.config, extra={"auth_rate_limit_user": "1/300"}) as (url, _):
-        auth = client(url).auth
+        auth = client(url, **address).auth
         session = auth.sign_up({"email": unique_email("order"), "password": PASSWORD}).session
         assert session is not None
         auth.update_user({"data": {"n": 1}})
-        with raw(url, **API_2024) as http:
+        with raw(url, **API_2024, **address) as http:
             limited = http.put(
                 "/user",
                 json={"data": {"n": 2}},

@@ -15,6 +15,7 @@ from tests.test_local_auth_support import (
     PASSWORD,
     claims_of,
     client,
+    proxied,
     raw,
     second_auth,
     unique_email,
@@ -166,13 +167,18 @@ def test_repeated_failed_sign_ins_hit_the_rate_limit(fake_auth: FakeAuth) -> Non
         "code": "over_request_rate_limit", "message": "Request rate limit reached",
     }  # fmt: skip
     assert elsewhere.status_code == 400  # per client address
+    with second_auth(fake_auth.config, extra=limits) as (url, _), raw(url, **API_2024) as http:
+        unproxied = [
+            http.post("/token?grant_type=password", json=wrong).status_code for _ in range(5)
+        ]
+    assert unproxied == [400] * 5  # no proxy header, no limit: GoTrue lets it through
 
 
 def test_supabase_py_raises_its_rate_limit_error(fake_auth: FakeAuth) -> None:
     assert fake_auth.config is not None
     limits = {"auth_rate_limit_signup": "1/300"}
     with second_auth(fake_auth.config, extra=limits) as (url, _):
-        auth = client(url).auth
+        auth = client(url, **proxied()).auth
         auth.sign_up({"email": unique_email("limit"), "password": PASSWORD})
         with pytest.raises(AuthApiError) as caught:
             auth.sign_up({"email": unique_email("limit"), "password": PASSWORD})

@@ -86,7 +86,13 @@ class Ctx:
         return self.request.headers.get("User-Agent")
 
     def limit(self, name: str) -> None:
-        self.limiter.check(name, self.ip)
+        """GoTrue's performRateLimiting: keyed by the address in the rate-limit header (the
+        platform's proxy sets it; `extra["auth_rate_limit_header"]`, X-Forwarded-For by
+        default). A request without it is not limited, as GoTrue lets it through."""
+        header = self.config.extra.get("auth_rate_limit_header", "X-Forwarded-For")
+        address = (self.request.headers.get(header) or "").split(",")[0].strip()
+        if address:
+            self.limiter.check(name, address)
 
 
 Handler = Callable[..., Response]

@@ -1,7 +1,9 @@
 """Supabase Auth's per-IP rate limits, in memory (`internal/api/apilimiter`).
 
-GoTrue limits with token buckets (tollbooth) keyed by the client address: each limit has a
-rate (requests per second refilled) and a burst (the bucket's size). The defaults are
+GoTrue limits with token buckets (tollbooth) keyed by the client address its proxy puts in a
+header (`GOTRUE_RATE_LIMIT_HEADER`; a request without it is not limited, as on the Supabase
+CLI, whose GoTrue has no such header): each limit has a rate (requests per second refilled)
+and a burst (the bucket's size). The defaults are
 GoTrue's: `/token` 150 per 5 minutes with a burst of 30 (so 30 quick failed sign-ins, then
 429 `over_request_rate_limit`), sign-ups, recovery, OTP and `PUT /user` 30 per 5 minutes,
 `/verify` 30 per 5 minutes, MFA challenge and verify 15 a minute with a burst of 30.
