@@ -277,7 +277,11 @@ def test_forged_and_broken_tokens_on_every_authenticated_route(
                 CASES["auth: tokens"] += 1
                 gotrue_refusal(missing, secrets, 401, "no_authorization")
                 for name, token in tokens.items():
-                    for authorization in (f"Bearer {token}", f"bearer  {token}", token):
+                    # Every spelling on the first route of each kind; the usual one elsewhere.
+                    spellings = (f"Bearer {token}", f"bearer  {token}", token)
+                    for authorization in (
+                        spellings if path in ("/user", "/admin/users") else spellings[:1]
+                    ):
                         answer = http.request(
                             method,
                             path,
@@ -526,10 +530,9 @@ def test_huge_strange_and_unknown_fields_are_refused_or_ignored(
 ) -> None:
     """Each field of each body route, given values of every kind: a 4xx in GoTrue's shape
     that writes nothing (or, for an unknown field, the answer it would get without it)."""
-    values: list[Any] = [None, True, 0, -1, 1e308, "", " ", HUGE, "\u0000", "a\u0000b",
-                         "\u202eexample.com", LOOKALIKE, "owner@example.com\n",
-                         "owner@example.com' --", [], ["owner@example.com"], {"$ne": ""},
-                         "é" * 40, "🔑" * 19]  # fmt: skip
+    values: list[Any] = [None, True, -1, 1e308, "", HUGE, "a\u0000b", "\u202eexample.com",
+                         LOOKALIKE, "owner@example.com\n", "owner@example.com' --",
+                         ["owner@example.com"], {"$ne": ""}, "é" * 40, "🔑" * 19]  # fmt: skip
     fields = ["email", "password", "phone", "data", "refresh_token", "token", "token_hash",
               "type", "factor_type", "friendly_name", "role", "app_metadata", "code",
               "redirect_to"]  # fmt: skip
@@ -547,7 +550,7 @@ def test_huge_strange_and_unknown_fields_are_refused_or_ignored(
     acting = [r for r in BODY_ROUTES if r[1] in ACTING]
     with auth(fake_auth) as http:
         for method, path, kind in acting:
-            for field in ("email", "password", "data", "type"):
+            for field in ("email", "password", "data"):
                 for value in values:
                     before = watch.state()
                     answer = http.request(
