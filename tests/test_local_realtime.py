@@ -651,13 +651,13 @@ def test_a_client_that_stops_reading_holds_up_no_one(rt: Realtime) -> None:
             send(ws, "realtime:firehose", "phx_join", {"config": {}}, str(n))
             receive(ws)
         chunk = "x" * 200_000  # 50 of them: far more than the stalled client's socket buffers
-        started = time.monotonic()
         for n in range(50):
             send(sender, "realtime:firehose", "broadcast",
                  {"event": "big", "payload": {"n": n, "data": chunk}}, None)  # fmt: skip
+        # Were fan-out held up by the stalled client, the reader would wait past receive's
+        # deadline for the next message.
         got = [receive(reader, 5)["payload"]["payload"]["n"] for _ in range(50)]
         assert got == list(range(50))
-        assert time.monotonic() - started < 5
         stalled.close_timeout = 0.1  # its server side is still blocked writing: do not wait
 
 
