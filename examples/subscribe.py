@@ -201,10 +201,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run; a server that does not answer or a refused sign-in is one line, not a traceback."""
+    from httpx import HTTPError
+    from supabase_auth.errors import AuthError
+    from websockets.exceptions import InvalidHandshake
+
+    args = parse_args(argv)
+    where = args.url or os.environ.get("SUPABASE_URL") or "SUPABASE_URL"
     try:
-        return asyncio.run(run(parse_args(argv)))
+        return asyncio.run(run(args))
     except KeyboardInterrupt:
         return 130
+    except AuthError as exc:
+        print(f"Supabase Auth refused the sign-in: {exc.message}", file=sys.stderr)
+    except (OSError, HTTPError, InvalidHandshake) as exc:
+        print(
+            f"nothing answers at {where} (Auth, or Realtime at /realtime/v1): {exc};"
+            " is `make dev` (or your Supabase project) running?",
+            file=sys.stderr,
+        )
+    return 2
 
 
 if __name__ == "__main__":
