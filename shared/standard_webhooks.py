@@ -11,7 +11,14 @@ no dependencies, imports only the standard library (no cold-start cost to speak 
 compares with `hmac.compare_digest`. Its 5-minute timestamp tolerance is the one we want (the
 specification's default, and the window Supabase Auth's retries stay inside). What it does not
 do is done here: accept several secrets, turn its assorted exceptions (a signature without a
-comma, bad base64) into one clean 401, and refuse a replayed `webhook-id`.
+comma, bad base64) into one clean 401, read the signature list as Supabase Auth writes it,
+and refuse a replayed `webhook-id`.
+
+Signature lists: during a rotation Supabase Auth signs with every configured secret and joins
+the signatures with ", " (GoTrue's `generateSignatures`), while the specification and the
+library separate them by spaces alone; the library then reads `v1,<a>,` and fails. The list is
+read here as whitespace-separated signatures, each without a trailing comma
+(`_signature_list`), before either check sees it.
 
 One gap of the library: it decodes the body as UTF-8 before it signs it again, while the
 specification signs the bytes. A body that is not UTF-8 is never JSON, but when its signature
@@ -72,6 +79,7 @@ class StandardWebhook:
             raise Unauthenticated(f"A signed webhook is required: {', '.join(missing)} missing")
         if any(len(value) > _MAX_HEADER for value in values.values()):
             raise Unauthenticated("A webhook header is too long")
+        values["webhook-signature"] = _signature_list(values["webhook-signature"])
         _check_signature(webhooks, request.raw_body, values)
         self._refuse_replay(request, values["webhook-id"])
         return SERVICE
@@ -128,6 +136,11 @@ class StandardWebhook:
             raise Unavailable("The webhook replay check is unavailable") from None
         if not first:
             raise Unauthenticated("This webhook-id was already delivered")
+
+
+def _signature_list(header: str) -> str:
+    """`v1,<a>, v1,<b>` (Supabase Auth) or `v1,<a> v1,<b>` (the specification) → the latter."""
+    return " ".join(part.rstrip(",") for part in header.split())
 
 
 def _key(secret: str) -> bytes:

@@ -12,7 +12,7 @@ from standardwebhooks.webhooks import Webhook
 from supabase_auth.errors import AuthApiError
 
 from fnkit.devenv import DEV_AUTH_HOOK_SECRET, DEV_SERVICE_ROLE_KEY
-from tests.fixtures.server import FakeAuth, Served
+from tests.fixtures.server import SECOND_HOOK_SECRET, FakeAuth, Served
 from tests.test_local_auth_support import (
     API_2024,
     PASSWORD,
@@ -220,3 +220,19 @@ def test_a_rotation_signs_with_every_secret_as_gotrue_does(served: Served) -> No
     for secret, signature in ((DEV_AUTH_HOOK_SECRET, first), (second, other)):
         alone = {**lowered, "webhook-signature": signature}
         assert Webhook(secret.removeprefix("v1,")).verify(payload, alone) == body
+
+
+def test_during_a_rotation_sign_ups_and_sign_ins_pass_the_projects_hooks(served: Served) -> None:
+    """Both hook secrets configured in Auth, as during a rotation: its calls carry two
+    signatures joined by ", ", and the project's hooks function (which accepts both secrets)
+    takes them, so sign-up and sign-in work as before."""
+    assert served.auth.config is not None
+    secrets = f"{DEV_AUTH_HOOK_SECRET}|{SECOND_HOOK_SECRET}"
+    with second_auth(served.auth.config, hook_secrets=secrets) as (url, _):
+        supabase = client(url)
+        email = unique_email("rotating")
+        signed_up = supabase.auth.sign_up({"email": email, "password": PASSWORD})
+        assert signed_up.user is not None
+        session = supabase.auth.sign_in_with_password({"email": email, "password": PASSWORD})
+        assert session.session is not None
+        assert "memberships" in claims_of(session.session.access_token)

@@ -12,6 +12,7 @@ import pytest
 
 from fnkit.devenv import (
     DEV_ANON_KEY,
+    DEV_AUTH_HOOK_SECRET,
     DEV_DB_WEBHOOK_SECRET,
     DEV_PUBLISHABLE_KEY,
     DEV_SERVICE_ROLE_KEY,
@@ -56,6 +57,29 @@ def test_a_valid_signature_reaches_the_handler_once(machine: Any) -> None:
 
 def test_the_second_secret_of_a_rotation_is_accepted(machine: Any) -> None:
     content, headers = signed(BODY, secret=SECOND_HOOK_SECRET)
+    assert post(machine, "signed", content, headers).status_code == 200
+    assert len(calls()) == 1
+
+
+@pytest.mark.parametrize("order", ["old-first", "new-first"])
+def test_a_call_signed_with_both_secrets_as_supabase_auth_signs_it_is_accepted(
+    machine: Any, order: str
+) -> None:
+    """During a rotation Supabase Auth signs with every configured secret and joins the
+    signatures with ", " (GoTrue's generateSignatures): `v1,<a>, v1,<b>`. The reference
+    library splits on spaces alone, so `v1,<a>,` once made every such call a 401 and every
+    sign-in a 500."""
+    secrets = [DEV_AUTH_HOOK_SECRET, SECOND_HOOK_SECRET]
+    if order == "new-first":
+        secrets.reverse()
+    content, headers = signed(BODY, secret=secrets[0])
+    _, other = signed(
+        BODY,
+        secret=secrets[1],
+        msg_id=headers["webhook-id"],
+        at=dt.datetime.fromtimestamp(int(headers["webhook-timestamp"]), dt.UTC),
+    )
+    headers["webhook-signature"] += ", " + other["webhook-signature"]
     assert post(machine, "signed", content, headers).status_code == 200
     assert len(calls()) == 1
 
