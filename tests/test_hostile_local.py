@@ -243,10 +243,21 @@ PUBLIC_ROUTES = [
 ]
 
 
+def fresh_address() -> dict[str, str]:
+    """A client address of its own, so GoTrue's per-address limits never hide a refusal."""
+    number = uuid.uuid4().int
+    return {"X-Forwarded-For": f"10.{number % 256}.{number // 256 % 256}.{number // 65536 % 256}"}
+
+
 def auth(fake_auth: FakeAuth, key: str = DEV_ANON_KEY, **headers: str) -> httpx.Client:
-    """httpx at `/auth/v1` with an API key, answering in GoTrue's original error shape."""
+    """httpx at `/auth/v1` with an API key, answering in GoTrue's original error shape.
+
+    From a client address of its own: GoTrue's limits are per address, and the session's
+    other Auth tests share 127.0.0.1's; none of their budget is spent here."""
     return httpx.Client(
-        base_url=f"{fake_auth.url}/auth/v1", headers={"apikey": key, **headers}, timeout=30
+        base_url=f"{fake_auth.url}/auth/v1",
+        headers={"apikey": key, **fresh_address(), **headers},
+        timeout=30,
     )
 
 
@@ -475,12 +486,6 @@ MALFORMED = [
     b'{"email": "\\ud800@example.com"}', b"[" * 5000 + b"]" * 5000,
     b'{"a":' * 2000 + b"1" + b"}" * 2000,
 ]  # fmt: skip
-
-
-def fresh_address() -> dict[str, str]:
-    """A client address of its own, so GoTrue's per-address limits never hide a refusal."""
-    number = uuid.uuid4().int
-    return {"X-Forwarded-For": f"10.{number % 256}.{number // 256 % 256}.{number // 65536 % 256}"}
 
 
 def _encoded(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
