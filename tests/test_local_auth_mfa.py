@@ -38,6 +38,7 @@ def test_totp_raises_the_session_to_aal2(
     assert enrolled.totp is not None
     assert enrolled.totp.uri.startswith("otpauth://totp/") and enrolled.totp.secret
     assert enrolled.totp.qr_code.startswith("data:image/svg+xml;utf-8,<svg")
+    assert "<path" in enrolled.totp.qr_code  # a drawn QR code, not the URI as text
     level = auth.mfa.get_authenticator_assurance_level()
     assert (level.current_level, level.next_level) == ("aal1", "aal1")  # not verified yet
     challenge = auth.mfa.challenge({"factor_id": enrolled.id})
