@@ -8,7 +8,7 @@ bodies and every method on every route.
 Every answer must be Storage's error (`{"statusCode", "error", "message"}`), a 4xx, never a
 5xx or a leak, and nothing may be written where it must not be: the database and the data
 directory are compared after each case (`Watch`, from tests/test_hostile_local.py). The last
-test prints the case counts of both hostile local files.
+test prints the case counts of the three tests/test_hostile_local*.py files.
 """
 
 from __future__ import annotations
