@@ -9,7 +9,7 @@ UV_COMPILE = $(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes 
 	--python-version 3.11 --quiet -o $(LOCK)
 
 .PHONY: dev test test-browser lint typecheck unit suite bench bench-quick db-reset clean fuzz install \
-	lock lock-upgrade parity supabase-cli
+	lock lock-upgrade parity parity-supabase supabase-cli
 
 # Install once, from the lock (pip checks every hash); reinstall when the lock or
 # pyproject.toml changes. The project itself goes in editable, without dependencies.
@@ -77,8 +77,17 @@ parity: $(STAMP)
 		$(if $(CLIENT_MIRROR),--mirror $(CLIENT_MIRROR)) $(if $(CLIENT_REF),--ref $(CLIENT_REF)) \
 		$(if $(CLIENT),--client $(CLIENT))
 
+# supabase-py's own Auth and Storage suites against the local services (a throwaway database
+# each; ports 9996-9999 for Auth's). Name a checkout (SUPABASE_PY=dir) or a git mirror
+# (SUPABASE_PY_MIRROR=gitdir, SUPABASE_PY_REF=tag) of supabase/supabase-py. See docs/deploy.md.
+parity-supabase: $(STAMP)
+	$(BIN)/python -m fnkit.local.suites $(if $(SUPABASE_PY),--checkout $(SUPABASE_PY)) \
+		$(if $(SUPABASE_PY_MIRROR),--mirror $(SUPABASE_PY_MIRROR)) \
+		$(if $(SUPABASE_PY_REF),--ref $(SUPABASE_PY_REF))
+
 bench: $(STAMP)
 	$(BIN)/fnkit bench
+	$(BIN)/python -m fnkit.local.realtime.bench
 
 bench-quick: $(STAMP)
 	$(BIN)/fnkit bench --quick

@@ -133,7 +133,7 @@ def local_services() -> Iterator[str]:
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
-def run_suite(tests: Path, base_url: str) -> Report:
+def run_suite(tests: Path, base_url: str, deps: list[Path] | None = None) -> Report:
     """pytest over a scratch copy of `tests`; outcomes recorded by REPORT_PLUGIN."""
     with tempfile.TemporaryDirectory(prefix="storage-suite-run-") as scratch:
         root = Path(scratch)
@@ -149,7 +149,7 @@ def run_suite(tests: Path, base_url: str) -> Report:
             "SUPABASE_TEST_KEY": DEV_SERVICE_ROLE_KEY,
             "FNKIT_SUITE_REPORT": str(results),
             "PYTHONPATH": os.pathsep.join(
-                p for p in (str(shim), os.environ.get("PYTHONPATH", "")) if p
+                p for p in (str(shim), *map(str, deps or []), os.environ.get("PYTHONPATH", "")) if p
             ),
         }
         command = [sys.executable, "-m", "pytest", "tests", "-q", "-p", "fnkit_suite_report"]
@@ -201,12 +201,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--tests", required=True, type=Path, help="supabase-py's src/storage/tests directory"
     )
+    parser.add_argument("--deps", type=Path, action="append", default=[],
+                        help="a directory put first on the suite's path")  # fmt: skip
     args = parser.parse_args(argv)
     tests: Path = args.tests.resolve()
     if not (tests / "_sync").is_dir():
         parser.error(f"{tests} is not supabase-py's src/storage/tests (no _sync/ in it)")
     with local_services() as base_url:
-        report = run_suite(tests, base_url)
+        report = run_suite(tests, base_url, args.deps)
     print_report(report)
     return 1 if report.count("failed") or not report.outcomes else 0
 
