@@ -73,7 +73,7 @@ fuzz: $(STAMP)
 # CLIENT_REF=tag) of upstash/redis-py; CLIENT=installed runs the locked client instead of the
 # release the tests were written for. See docs/deploy.md, "Local stand-ins".
 parity: $(STAMP)
-	$(BIN)/python -m fnkit.upstash_parity $(if $(CLIENT_TESTS),--tests $(CLIENT_TESTS)) \
+	$(BIN)/python -m fnkit.local.upstash.parity $(if $(CLIENT_TESTS),--tests $(CLIENT_TESTS)) \
 		$(if $(CLIENT_MIRROR),--mirror $(CLIENT_MIRROR)) $(if $(CLIENT_REF),--ref $(CLIENT_REF)) \
 		$(if $(CLIENT),--client $(CLIENT))
 

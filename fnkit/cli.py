@@ -54,7 +54,7 @@ def _services(start_bridge: bool) -> tuple[str, str, str]:
     """Database URL and Upstash URL/token that the dev server uses."""
     from fnkit.db import resolve_database_url
     from fnkit.devenv import DEV_UPSTASH_PORT
-    from fnkit.upstash_bridge import DEV_UPSTASH_TOKEN
+    from fnkit.local.upstash.bridge import DEV_UPSTASH_TOKEN
 
     database_url = resolve_database_url()
     port = int(os.environ.get("FNKIT_UPSTASH_PORT", DEV_UPSTASH_PORT))
@@ -72,9 +72,9 @@ def _start_bridge(port: int, token: str) -> str:
     the configured port and given back at exit."""
     import atexit
 
-    from fnkit.dev_redis_db import claim
-    from fnkit.upstash_bridge import resolve_redis_url
-    from fnkit.upstash_bridge import start_bridge as start
+    from fnkit.local.upstash.bridge import resolve_redis_url
+    from fnkit.local.upstash.bridge import start_bridge as start
+    from fnkit.local.upstash.redis_db import claim
 
     redis_url = resolve_redis_url()
     if redis_url is not None:
@@ -102,9 +102,9 @@ def _redis_target(redis_url: str | None) -> str:
 
 def _bridge_database_line() -> str:
     """Which Redis database a running (or the next) dev server's bridge uses."""
-    from fnkit.dev_redis_db import DEV_DBS, claimed_by_port, named_db
     from fnkit.devenv import DEV_UPSTASH_PORT
-    from fnkit.upstash_bridge import resolve_redis_url
+    from fnkit.local.upstash.bridge import resolve_redis_url
+    from fnkit.local.upstash.redis_db import DEV_DBS, claimed_by_port, named_db
 
     if os.environ.get("UPSTASH_REDIS_REST_URL"):
         return "# Upstash: UPSTASH_REDIS_REST_URL is set, so `fnkit dev` starts no bridge"
@@ -187,7 +187,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
     os.environ.update(dev_environment(database_url, upstash_url, token, supabase_url))
     if cli_stack:
         print(f"fnkit: Auth and Storage are the Supabase CLI's, at {DEV_SUPABASE_URL}", flush=True)
-    from fnkit.webhook_delivery import Deliverer, configure
+    from fnkit.local.webhooks import Deliverer, configure
 
     # Database webhooks: point them at this server, and deliver what the triggers queue.
     if configure(
@@ -272,7 +272,7 @@ def cmd_db(args: argparse.Namespace) -> int:
 
     root = _repo_root()
     if args.db_command == "stop":
-        from fnkit.embedded_pg import default_data_dir, stop_embedded
+        from fnkit.local.postgres import default_data_dir, stop_embedded
 
         stopped = stop_embedded(root=root)
         where = default_data_dir(root).relative_to(root)

@@ -133,7 +133,7 @@ def _port_answers(host: str, port: int, timeout: float = PORT_CHECK_TIMEOUT) -> 
 
 def _embedded_url() -> str:
     """Start (or re-use) the embedded server of this repository; imported lazily."""
-    from fnkit.embedded_pg import start_embedded
+    from fnkit.local.postgres import start_embedded
 
     return start_embedded(root=repo_root())
 

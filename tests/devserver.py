@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 
 from fnkit import db
-from fnkit.upstash_bridge import resolve_redis_url
+from fnkit.local.upstash.bridge import resolve_redis_url
 
 ROOT = Path(__file__).resolve().parents[1]
 FNKIT = str(Path(sys.executable).parent / "fnkit")

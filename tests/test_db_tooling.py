@@ -1,4 +1,4 @@
-"""The Supabase-compatible database tooling (fnkit.db, fnkit.embedded_pg, bootstrap.sql).
+"""The Supabase-compatible database tooling (fnkit.db, fnkit.local.postgres, bootstrap.sql).
 
 These tests use databases of their own (throwaway ones on the test server, and a private
 embedded server in a temporary folder), so they do not depend on the project's migrations.
@@ -22,7 +22,7 @@ from psycopg import sql
 from psycopg.rows import TupleRow
 
 from fnkit import db
-from fnkit.embedded_pg import _clear_stale_pidfile, start_embedded, stop_embedded
+from fnkit.local.postgres import _clear_stale_pidfile, start_embedded, stop_embedded
 
 Conn = psycopg.Connection[TupleRow]
 
@@ -479,7 +479,7 @@ def test_session_database_fixture_is_migrated(database_url: str, db_admin: Conn)
 REUSE_SCRIPT = """
 import sys
 from pathlib import Path
-from fnkit.embedded_pg import start_embedded
+from fnkit.local.postgres import start_embedded
 print(start_embedded(Path(sys.argv[1])))
 """
 

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from fnkit.devenv import DEV_DB_WEBHOOK_SECRET
-from fnkit.webhook_delivery import Deliverer, configure
+from fnkit.local.webhooks import Deliverer, configure
 from tests.fixtures.proxy import CuttableProxy
 from tests.fixtures.server import ACME_PROJECTS, SEED_USERS, Served
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from fnkit import dev_redis_db
-from fnkit.upstash_bridge import resolve_redis_url
+from fnkit.local.upstash import redis_db as dev_redis_db
+from fnkit.local.upstash.bridge import resolve_redis_url
 
 BIN = Path(sys.executable).parent
 

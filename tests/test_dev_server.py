@@ -21,7 +21,7 @@ import httpx
 import psycopg
 import pytest
 
-from fnkit.upstash_bridge import resolve_redis_url
+from fnkit.local.upstash.bridge import resolve_redis_url
 from tests.devserver import FNKIT, ROOT, DevServer, base_env, running_dev, wait_for
 
 HELLO = """from shared import App, Request

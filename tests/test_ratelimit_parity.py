@@ -18,7 +18,7 @@ from upstash_ratelimit import Ratelimit
 from upstash_ratelimit import SlidingWindow as TheirSlidingWindow
 from upstash_redis import Redis
 
-from fnkit.upstash_bridge import BridgeHandle
+from fnkit.local.upstash.bridge import BridgeHandle
 from shared.sliding_window import SLIDING_WINDOW, SlidingWindow
 from shared.upstash_rest import UpstashError, UpstashRest
 

@@ -513,7 +513,7 @@ def test_catalog_checks_catch_what_they_look_for(database_url: str) -> None:
 def test_migrations_and_seed_on_embedded_postgres_16(tmp_path: Path) -> None:
     """The embedded server has no contrib extensions; the schema must not need one."""
     pytest.importorskip("pgserver")
-    from fnkit.embedded_pg import start_embedded, stop_embedded
+    from fnkit.local.postgres import start_embedded, stop_embedded
 
     url = start_embedded(root=tmp_path)
     data_dir = tmp_path / ".fnkit" / "pgdata"

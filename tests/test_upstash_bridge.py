@@ -20,8 +20,8 @@ from upstash_ratelimit.limiter import Limiter
 from upstash_redis import Redis
 from upstash_redis.errors import UpstashError
 
-from fnkit.upstash_bridge import BridgeHandle, resolve_redis_url, start_bridge
-from fnkit.upstash_parity import summarize
+from fnkit.local.upstash.bridge import BridgeHandle, resolve_redis_url, start_bridge
+from fnkit.local.upstash.parity import summarize
 
 
 @pytest.fixture(params=["redis", "embedded"])

@@ -126,7 +126,7 @@ class Bridge:
 
     @classmethod
     def start(cls) -> Bridge:
-        from fnkit.upstash_bridge import resolve_redis_url
+        from fnkit.local.upstash.bridge import resolve_redis_url
 
         port, token = free_port(), "fnkit-bench-token"
         redis_url = resolve_redis_url()
@@ -139,7 +139,7 @@ class Bridge:
             [
                 sys.executable,
                 "-m",
-                "fnkit.upstash_bridge",
+                "fnkit.local.upstash.bridge",
                 "--port",
                 str(port),
                 "--token",

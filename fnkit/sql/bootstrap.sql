@@ -359,7 +359,7 @@ grant execute on function storage.foldername(text), storage.filename(text), stor
 -- supabase_functions.http_request(url, method, headers, params, timeout_ms) as trigger
 -- arguments. On Supabase it posts through pg_net; here it queues the call, with the payload
 -- Supabase sends ({type, table, schema, record, old_record}), and `make dev`
--- (fnkit/webhook_delivery.py) delivers the queue with retries and backoff. The call is queued
+-- (fnkit/local/webhooks.py) delivers the queue with retries and backoff. The call is queued
 -- in the writing transaction, so a rolled-back write sends nothing and a function that is down
 -- loses nothing.
 -- ---------------------------------------------------------------------------------------------

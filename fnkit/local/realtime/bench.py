@@ -139,7 +139,7 @@ async def _run(
 
 def _embedded() -> tuple[str, Path]:
     from fnkit import db
-    from fnkit.embedded_pg import start_embedded, stop_embedded
+    from fnkit.local.postgres import start_embedded, stop_embedded
 
     home = Path(tempfile.mkdtemp(prefix="fnkit-realtime-bench-pg-"))
     data_dir = home / "pgdata"
@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         child.wait(timeout=30)
     finally:
         if home is not None:
-            from fnkit.embedded_pg import stop_embedded
+            from fnkit.local.postgres import stop_embedded
 
             stop_embedded(home / "pgdata")
             shutil.rmtree(home, ignore_errors=True)

@@ -18,8 +18,8 @@ the way Upstash does, as far as those clients can tell:
   HEAD, GET, POST and PUT are 405. Errors are 400 `{"error": "..."}` with Redis's text, like
   Upstash's; a command the local Redis is too old for names the Redis version it needs.
 
-Scripts are per bridge, as they are per Upstash database (`fnkit.upstash_state`); where plain
-Redis answers a command differently from Upstash the bridge adapts it (`fnkit.upstash_compat`).
+Scripts are per bridge, as they are per Upstash database (`state`); where plain Redis answers
+a command differently from Upstash the bridge adapts it (`compat`).
 
 Dev tooling only: `shared/` never imports this module.
 """
@@ -44,8 +44,8 @@ from urllib.parse import parse_qs, unquote_to_bytes
 import redis
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from fnkit import upstash_compat as compat
-from fnkit.upstash_state import (
+from fnkit.local.upstash import compat
+from fnkit.local.upstash.state import (
     SYNC_TOKEN_HEADER,
     ScanPages,
     ScriptRegistry,
@@ -133,7 +133,7 @@ def _prepare_script(args: list[bytes], scripts: ScriptRegistry) -> Prepared:
 
 def _prepare(args: list[bytes], scripts: ScriptRegistry) -> Prepared:
     """Adapt one command for Redis: refuse stateful ones, fix up scripts and FLUSHALL, and
-    close the gaps where Upstash answers differently (`fnkit.upstash_compat`)."""
+    close the gaps where Upstash answers differently (`fnkit.local.upstash.compat`)."""
     name = args[0].upper()
     if name in _NOT_AVAILABLE:
         raise CommandError(f"ERR Command is not available: '{name.decode('latin-1')}'")
@@ -617,9 +617,9 @@ def _real_client(url: str) -> redis.Redis:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`python -m fnkit.upstash_bridge --port 8079`: serve in the foreground until Ctrl-C."""
+    """`python -m fnkit.local.upstash.bridge --port 8079`: serve in the foreground until Ctrl-C."""
     parser = argparse.ArgumentParser(
-        prog="python -m fnkit.upstash_bridge", description="Upstash REST protocol over Redis."
+        prog="python -m fnkit.local.upstash.bridge", description="Upstash REST protocol over Redis."
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8079)

@@ -43,8 +43,8 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Final
 
-from fnkit.dev_redis_db import with_db
-from fnkit.upstash_bridge import resolve_redis_url, start_bridge
+from fnkit.local.upstash.bridge import resolve_redis_url, start_bridge
+from fnkit.local.upstash.redis_db import with_db
 
 CLIENT_INTERNAL_TESTS: Final = ("tests/test_formatters.py", "tests/test_http.py")
 """The client's unit tests of its private helpers: no server involved."""
@@ -181,7 +181,9 @@ def _report(counts: Counter[str], failed: list[str], redis_version: str) -> None
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fnkit.upstash_parity", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m fnkit.local.upstash.parity", description=__doc__
+    )
     parser.add_argument("--tests", help="a checkout of upstash/redis-py")
     parser.add_argument("--mirror", help="a git mirror of upstash/redis-py")
     parser.add_argument("--ref", default="HEAD", help="the mirror's tag or commit")

@@ -21,7 +21,7 @@ suite against the bridge (`make parity`):
   empty page and a cursor, and without them a page has as many elements as the slots it
   visited held (two keys in one slot: two for COUNT 1; a small hash: all of it). The bridge
   keeps scanning until COUNT, and holds what one Redis page brought past COUNT for the next
-  call (`fnkit.upstash_state.ScanPages`); a page is still a valid SCAN page.
+  call (`fnkit.local.upstash.state.ScanPages`); a page is still a valid SCAN page.
 - A command newer than the local Redis: Redis says "unknown command"; the bridge says which
   Redis version the command needs, so nobody hunts for a bug in their code.
 

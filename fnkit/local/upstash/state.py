@@ -27,7 +27,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Final, NamedTuple
 
-from fnkit import upstash_compat as compat
+from fnkit.local.upstash import compat
 
 SYNC_TOKEN_HEADER: Final = "upstash-sync-token"
 CURSOR_SPAN: Final = 1 << 64
