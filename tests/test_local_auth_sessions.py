@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from typing import Any
 
 import psycopg
 import pytest
 from supabase_auth.errors import AuthApiError
+from werkzeug.wrappers import Response
 
+from fnkit.local.auth import create_app
+from fnkit.local.gateway import create_gateway
 from tests.fixtures.server import FakeAuth, Served
 from tests.test_local_auth_support import (
     API_2024,
@@ -18,6 +22,7 @@ from tests.test_local_auth_support import (
     proxied,
     raw,
     second_auth,
+    serve,
     unique_email,
 )
 
@@ -183,3 +188,25 @@ def test_supabase_py_raises_its_rate_limit_error(fake_auth: FakeAuth) -> None:
         with pytest.raises(AuthApiError) as caught:
             auth.sign_up({"email": unique_email("limit"), "password": PASSWORD})
     assert caught.value.status == 429 and caught.value.code == "over_request_rate_limit"
+
+
+def test_behind_the_gateway_a_clients_own_forwarded_for_cannot_dodge_the_limit(
+    fake_auth: FakeAuth,
+) -> None:
+    """`make dev`'s gateway appends the peer to X-Forwarded-For as Kong does, and Auth keys its
+    limits on that last hop: a client writing a new address into each request is still one
+    client."""
+    assert fake_auth.config is not None
+    config = dataclasses.replace(fake_auth.config, extra={"auth_rate_limit_token": "3/300"})
+    gateway = create_gateway(Response("not found", 404), {"/auth/v1": create_app(config)})
+    wrong = {"email": "owner@example.com", "password": "wrong-password"}
+    with serve(gateway) as url, raw(url, **API_2024) as http:
+        codes = [
+            http.post(
+                "/token?grant_type=password",
+                json=wrong,
+                headers={"X-Forwarded-For": f"203.0.113.{n}"},  # a new address each time
+            ).status_code
+            for n in range(4)
+        ]
+    assert codes == [400, 400, 400, 429]

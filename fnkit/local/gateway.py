@@ -31,7 +31,14 @@ from fnkit.local.config import LocalConfig
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-__all__ = ["SERVICE_PREFIXES", "ApiKeys", "close_services", "create_gateway", "service_mounts"]
+__all__ = [
+    "SERVICE_PREFIXES",
+    "ApiKeys",
+    "ForwardedFor",
+    "close_services",
+    "create_gateway",
+    "service_mounts",
+]
 
 SERVICE_PREFIXES = ("/auth/v1", "/storage/v1", "/realtime/v1")
 TOKEN_TTL_S = 300  # short-lived, as the platform's; re-minted well before it ends
@@ -160,11 +167,29 @@ def close_services(mounts: Mapping[str, WSGIApplication]) -> None:
             close()
 
 
+class ForwardedFor:
+    """WSGI middleware: append the peer's address to X-Forwarded-For, as Supabase's gateway
+    (Kong) does, so the services' per-address rate limits key on an address the client did
+    not write (they read the last hop)."""
+
+    def __init__(self, app: WSGIApplication) -> None:
+        self.app = app
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        peer = str(environ.get("REMOTE_ADDR") or "")
+        if peer:
+            sent = str(environ.get("HTTP_X_FORWARDED_FOR") or "").strip()
+            environ = {**environ, "HTTP_X_FORWARDED_FOR": f"{sent}, {peer}" if sent else peer}
+        return self.app(environ, start_response)
+
+
 def create_gateway(
     functions_app: WSGIApplication, mounts: Mapping[str, WSGIApplication]
 ) -> WSGIApplication:
     """The functions behind `/functions/v1`, the services (`service_mounts`) beside them, on
-    one app; the functions see the keys as sent, and check them themselves."""
+    one app, each service behind `ForwardedFor` as behind Supabase's gateway; the functions
+    see the keys as sent, and check them themselves."""
     from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
-    return DispatcherMiddleware(functions_app, dict(mounts))
+    services: dict[str, WSGIApplication] = {p: ForwardedFor(app) for p, app in mounts.items()}
+    return DispatcherMiddleware(functions_app, services)

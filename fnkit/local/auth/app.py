@@ -76,10 +76,11 @@ class Ctx:
 
     @property
     def ip(self) -> str:
-        """The client address: the first X-Forwarded-For hop (the gateway's), else the peer."""
-        forwarded = self.request.headers.get("X-Forwarded-For", "")
-        first = forwarded.split(",")[0].strip()
-        return first or self.request.remote_addr or "127.0.0.1"
+        """The client address: the last X-Forwarded-For hop, the one the gateway in front
+        appended (the ones before it are the client's to write), else the peer."""
+        return _last_hop(self.request.headers.get("X-Forwarded-For")) or (
+            self.request.remote_addr or "127.0.0.1"
+        )
 
     @property
     def user_agent(self) -> str | None:
@@ -90,12 +91,18 @@ class Ctx:
         platform's proxy sets it; `extra["auth_rate_limit_header"]`, X-Forwarded-For by
         default). A request without it is not limited, as GoTrue lets it through."""
         header = self.config.extra.get("auth_rate_limit_header", "X-Forwarded-For")
-        address = (self.request.headers.get(header) or "").split(",")[0].strip()
+        address = _last_hop(self.request.headers.get(header))
         if address:
             self.limiter.check(name, address)
 
 
 Handler = Callable[..., Response]
+
+
+def _last_hop(forwarded: str | None) -> str:
+    """The last address of an X-Forwarded-For list: a proxy appends the peer it saw, so only
+    the last entry is not the client's own word (as tollbooth reads it behind GoTrue)."""
+    return (forwarded or "").rsplit(",", 1)[-1].strip()
 
 
 def _no_constant(name: str) -> Any:
