@@ -32,7 +32,7 @@ from tests.test_local_auth_support import (
 
 @pytest.fixture(autouse=True)
 def _signing_key_and_hooks(served: Served) -> None:
-    """The served functions give the key ring its signing key and point the hooks at them."""
+    """The served functions: the hooks the local Auth calls point at them."""
 
 
 def test_health_settings_and_jwks_answer_as_gotrue(fake_auth: FakeAuth) -> None:

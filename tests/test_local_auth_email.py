@@ -31,7 +31,7 @@ SERVICE = {"Authorization": f"Bearer {DEV_SERVICE_ROLE_KEY}"}
 
 @pytest.fixture(autouse=True)
 def _signing_key_and_hooks(served: Served) -> None:
-    """The served functions give the key ring its signing key and point the hooks at them."""
+    """The served functions: the hooks the local Auth calls point at them."""
 
 
 def _fragment(location: str) -> dict[str, str]:

@@ -22,7 +22,7 @@ from tests.test_local_auth_support import (
 
 @pytest.fixture(autouse=True)
 def _signing_key_and_hooks(served: Served) -> None:
-    """The served functions give the key ring its signing key and point the hooks at them."""
+    """The served functions: the hooks the local Auth calls point at them."""
 
 
 def test_totp_raises_the_session_to_aal2(
