@@ -11,13 +11,13 @@ supabase-py) is tests/test_local_realtime*.py.
 from __future__ import annotations
 
 import contextlib
-import struct
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import psycopg
 import pytest
 
+from fnkit.local.realtime.pgoutput import Decoder
 from tests.rls_helpers import Conn, World, acting_as, build_world, settings_for
 
 SLOT = "fnkit_realtime_test"
@@ -44,78 +44,15 @@ def slot(admin: Conn) -> Iterator[str]:
         admin.execute("select pg_drop_replication_slot(%s)", (SLOT,))
 
 
-# ---- reading pgoutput ----------------------------------------------------------------------
+# ---- reading pgoutput (the local Realtime's decoder) ---------------------------------------
 
 
 @dataclass
 class Change:
     op: str
     table: str
-    old: dict[str, str | None] | None = None
-    new: dict[str, str | None] | None = None
-
-
-@dataclass
-class _Reader:
-    data: bytes
-    at: int = 0
-
-    def take(self, n: int) -> bytes:
-        chunk = self.data[self.at : self.at + n]
-        self.at += n
-        return chunk
-
-    def int(self, fmt: str) -> int:
-        (value,) = struct.unpack(fmt, self.take(struct.calcsize(fmt)))
-        return int(value)
-
-    def string(self) -> str:
-        end = self.data.index(b"\0", self.at)
-        text = self.data[self.at : end].decode()
-        self.at = end + 1
-        return text
-
-    def tuple(self, columns: list[str]) -> dict[str, str | None]:
-        values: dict[str, str | None] = {}
-        for name in columns[: self.int("!h")]:
-            kind = self.take(1)
-            values[name] = self.take(self.int("!i")).decode() if kind == b"t" else None
-        return values
-
-
-@dataclass
-class Stream:
-    relations: dict[int, tuple[str, list[str]]] = field(default_factory=dict)
-    changes: list[Change] = field(default_factory=list)
-
-
-def decode(messages: list[bytes]) -> list[Change]:
-    """The row changes of pgoutput (protocol 1) messages: Relation, Insert, Update, Delete."""
-    stream = Stream()
-    ops = {b"I": "INSERT", b"U": "UPDATE", b"D": "DELETE"}
-    for message in messages:
-        kind, reader = message[:1], _Reader(message, 1)
-        if kind == b"R":
-            relid = reader.int("!I")
-            name = f"{reader.string()}.{reader.string()}"
-            reader.take(1)  # replica identity setting
-            columns = []
-            for _ in range(reader.int("!h")):
-                reader.take(1)  # flags
-                columns.append(reader.string())
-                reader.take(8)  # type oid, type modifier
-            stream.relations[relid] = (name, columns)
-        elif kind in ops:
-            name, columns = stream.relations[reader.int("!I")]
-            change = Change(ops[kind], name)
-            tag = reader.take(1)
-            if tag in (b"K", b"O"):  # the old row (all columns with REPLICA IDENTITY FULL)
-                change.old = reader.tuple(columns)
-                tag = reader.take(1) if kind == b"U" else b""
-            if tag == b"N":
-                change.new = reader.tuple(columns)
-            stream.changes.append(change)
-    return stream.changes
+    old: dict[str, object] | None = None
+    new: dict[str, object] | None = None
 
 
 def peek(admin: Conn, slot: str) -> list[Change]:
@@ -124,7 +61,8 @@ def peek(admin: Conn, slot: str) -> list[Change]:
         " 'proto_version', '1', 'publication_names', 'supabase_realtime')",
         (slot,),
     ).fetchall()
-    return decode([bytes(row[0]) for row in rows])
+    decoded = Decoder().feed([bytes(row[0]) for row in rows])
+    return [Change(c.op, f"{c.relation.schema}.{c.relation.table}", c.old, c.new) for c in decoded]
 
 
 # ---- the database side ----------------------------------------------------------------------
