@@ -4,11 +4,14 @@
 own WAL (as Supabase's does); the example signs in with the seed owner's password through the
 local Auth and subscribes through the local Realtime on the same base URL; a task created
 through the `tasks` function reaches it both ways (Postgres Changes and the workspace's
-private broadcast). With no server, the example says so in one line.
+private broadcast); an assignment made through the function reaches the assignee's
+subscription to `notifications` through the database webhook and the `hooks` function. With no
+server, the example says so in one line.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import selectors
 import shutil
@@ -21,7 +24,8 @@ from typing import Any
 
 import httpx
 import pytest
-from supabase import create_client
+from realtime import RealtimeSubscribeStates
+from supabase import acreate_client, create_client
 
 from fnkit.devenv import DEV_PUBLISHABLE_KEY
 from tests.devserver import ROOT, DevServer, running_dev
@@ -116,3 +120,63 @@ def test_the_example_says_in_one_line_when_nothing_answers() -> None:
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith("nothing answers at http://127.0.0.1:9")
     assert "is `make dev`" in result.stderr
+
+
+def test_an_assignment_made_through_the_function_reaches_the_assignees_notifications(
+    dev: DevServer,
+) -> None:
+    """The README's path, all of it local: the owner assigns a task through the `tasks`
+    function; the database webhook `make dev` delivers calls the `hooks` function, which
+    records a notification; the assignee, subscribed to INSERTs on `notifications` with
+    supabase-py, hears it, and only theirs (the SELECT policy decides)."""
+    member_id = "33333333-3333-3333-3333-333333333333"
+
+    async def scenario() -> list[dict[str, Any]]:
+        supabase = await acreate_client(dev.url, DEV_PUBLISHABLE_KEY)
+        await supabase.auth.sign_in_with_password(
+            {"email": "member@example.com", "password": "password123"}
+        )
+        heard: list[dict[str, Any]] = []
+        arrived = asyncio.Event()
+        subscribed = asyncio.Event()
+
+        def on_insert(payload: dict[str, Any]) -> None:
+            heard.append(payload["data"]["record"])
+            arrived.set()
+
+        def on_state(state: Any, _error: Exception | None = None) -> None:
+            if state == RealtimeSubscribeStates.SUBSCRIBED:
+                subscribed.set()
+
+        channel = supabase.channel("my-notifications")
+        channel.on_postgres_changes(
+            "INSERT", on_insert, schema="public", table="notifications",
+            filter=f"user_id=eq.{member_id}",
+        )  # fmt: skip
+        await channel.subscribe(on_state)
+        await asyncio.wait_for(subscribed.wait(), 30)
+
+        owner = create_client(dev.url, DEV_PUBLISHABLE_KEY)
+        session = owner.auth.sign_in_with_password(
+            {"email": "owner@example.com", "password": "password123"}
+        ).session
+        assert session is not None
+        bearer = {"Authorization": f"Bearer {session.access_token}"}
+        async with httpx.AsyncClient(base_url=f"{dev.url}/functions/v1", timeout=30) as http:
+            created = await http.post(
+                "/tasks", json={"project_id": ACME_PROJECT, "title": "For Mia"}, headers=bearer
+            )
+            assert created.status_code == 201, created.text
+            task = created.json()["data"]
+            assigned = await http.patch(
+                f"/tasks/{task['id']}",
+                json={"assignee_id": member_id},
+                headers={**bearer, "If-Match": f'"{task["version"]}"'},
+            )
+            assert assigned.status_code == 200, assigned.text
+        await asyncio.wait_for(arrived.wait(), 60)  # a deadline only: delivery retries
+        await supabase.remove_all_channels()
+        return heard
+
+    heard = asyncio.run(scenario())
+    assert [(n["user_id"], n["kind"]) for n in heard] == [(member_id, "task_assigned")]
