@@ -443,3 +443,19 @@ def test_a_malformed_content_type_is_refused(
         "error": "invalid_mime_type",
         "message": "Invalid Content-Type header",
     }
+
+
+def test_a_connection_the_server_ended_is_replaced_not_a_500(
+    served: Served, db_admin: Any
+) -> None:
+    """After Postgres ends Storage's idle connections (a restart, pg_terminate_backend, as the
+    fault tests do), the next request gets a fresh one."""
+    admin = storage_as(served, "service")
+    assert admin.list_buckets()  # the pool holds a connection now
+    db_admin.execute(
+        "select pg_terminate_backend(pid) from pg_stat_activity"
+        " where datname = current_database() and pid <> pg_backend_pid()"
+        " and application_name = '' and state = 'idle' and backend_type = 'client backend'"
+    )
+    for _ in range(3):  # every connection of the pool, not only the first one handed out
+        assert "attachments" in {bucket.id for bucket in admin.list_buckets()}

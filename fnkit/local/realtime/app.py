@@ -50,6 +50,8 @@ class RealtimeApp:
             min_size=1,
             max_size=8,
             kwargs={"autocommit": True},
+            # a connection the server ended is replaced on checkout, not handed out
+            check=ConnectionPool.check_connection,
             open=True,
             name="fnkit-realtime",
         )

@@ -126,6 +126,9 @@ class Database:
                         },
                         max_idle=60,
                         timeout=10,
+                        # A connection the server ended (a restart, pg_terminate_backend) is
+                        # replaced on checkout instead of failing the next request with a 500.
+                        check=ConnectionPool.check_connection,
                         open=True,
                         name="fnkit-local-storage",
                     )
