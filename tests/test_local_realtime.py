@@ -756,3 +756,27 @@ def test_database_broadcasts_reach_vsn_2_clients_as_binary_frames(
     payload = json.loads(frame[at + meta_size :])
     assert encoding == 1 and meta == {"id": payload["id"]}
     assert payload["record"]["title"] == "Binary"
+
+
+# ---- the supabase-py suite runner's bookkeeping (the run itself: fnkit.local.realtime.suite) --
+
+
+def test_the_suite_counts_only_failed_postgrest_writes_out_of_scope() -> None:
+    """A PostgREST test that failed before its write (in the subscription) is Realtime's
+    failure, not out of scope."""
+    from fnkit.local.realtime.suite import classify
+
+    report = classify({
+        "t.py::test_postgrest_changes": {
+            "outcome": "failed", "message": "Exception: Failed to create todo. Status: 404"},
+        "t.py::test_postgrest_changes_on_different_tables": {
+            "outcome": "failed", "message": "TimeoutError"},
+        "t.py::test_presence": {"outcome": "passed", "message": ""},
+    })  # fmt: skip
+    statuses = {o.name.split("::")[1]: o.status for o in report.outcomes}
+    assert statuses == {
+        "test_postgrest_changes": "out-of-scope",
+        "test_postgrest_changes_on_different_tables": "failed",
+        "test_presence": "passed",
+    }
+    assert report.outcomes[0].reason.startswith("rows written through PostgREST (/rest/v1)")

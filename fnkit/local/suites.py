@@ -1,12 +1,15 @@
-"""`make parity-supabase`: supabase-py's own Auth and Storage suites against the local services.
+"""`make parity-supabase`: supabase-py's own Auth, Storage and Realtime suites against the local
+services.
 
-The suites are the widest check that the local Auth and Storage answer as Supabase's do. None
+The suites are the widest check that the local Auth, Storage and Realtime answer as Supabase's
+do. None
 of supabase-py's code is kept in this repository: the tests come, each run, from where they are:
 
     python -m fnkit.local.suites --checkout <supabase-py checkout>
     python -m fnkit.local.suites --mirror <git dir of supabase/supabase-py> [--ref <tag>]
 
-Each suite runs with its own runner (`fnkit.local.auth.suite`, `fnkit.local.storage.suite`),
+Each suite runs with its own runner (`fnkit.local.auth.suite`, `fnkit.local.storage.suite`,
+`fnkit.local.realtime.suite`),
 which serves the local services on a throwaway database, counts what is out of scope for this
 product apart, and prints the figures. The exit status is non-zero when an in-scope test fails.
 
@@ -15,7 +18,10 @@ version in the suite's pyproject.toml, pip-installed without dependencies into t
 temporary folder ahead of the virtualenv's; `installed` is the lock's. Auth defaults to `tests`
 (the newest snapshot of the tests here, 2.30.0, imports helpers the locked 2.34.1 removed);
 Storage to `installed` (storage3 2.30.0 needs pyiceberg, for analytics buckets that are out of
-scope, and its tests pass with the lock's release).
+scope, and its tests pass with the lock's release); Realtime to `tests` (with the lock's 2.34.1,
+`subscribe` waits for the server's reply to the join, which 2.30.0's
+`test_presence_enabled_when_callbacks_attached` mocks away: that test then hangs until the
+runner's timeout; with 2.30.0 every in-scope test passes).
 """
 
 from __future__ import annotations
@@ -29,10 +35,18 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-SUITES = {"auth": "src/auth/tests", "storage": "src/storage/tests"}
+SUITES = {
+    "auth": "src/auth/tests",
+    "storage": "src/storage/tests",
+    "realtime": "src/realtime/tests",
+}
 # The distribution each suite tests (its folder's pyproject.toml names the release), and which
 # release runs it by default (see the module's doc).
-CLIENTS = {"auth": ("supabase_auth", "tests"), "storage": ("storage3", "installed")}
+CLIENTS = {
+    "auth": ("supabase_auth", "tests"),
+    "storage": ("storage3", "installed"),
+    "realtime": ("realtime", "tests"),
+}
 
 
 @contextlib.contextmanager
@@ -91,9 +105,14 @@ def main(argv: list[str]) -> int:
     )
     args = parser.parse_args(argv)
     from fnkit.local.auth import suite as auth_suite
+    from fnkit.local.realtime import suite as realtime_suite
     from fnkit.local.storage import suite as storage_suite
 
-    runners = {"auth": auth_suite.main, "storage": storage_suite.main}
+    runners = {
+        "auth": auth_suite.main,
+        "storage": storage_suite.main,
+        "realtime": realtime_suite.main,
+    }
     worst = 0
     with checkout_of(args) as root, tempfile.TemporaryDirectory(prefix="fnkit-clients-") as site:
         for name, folder in SUITES.items():
