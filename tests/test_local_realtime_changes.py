@@ -3,7 +3,9 @@
 The machine's Postgres may run with wal_level=replica, so this module runs on the session's
 embedded Postgres with wal_level=logical (the `logical_url` fixture), bootstrapped and
 migrated. Beside the project's published
-tables it gets `rt_probe` (published, no RLS: typed filters) and `rt_hidden` (not published).
+tables it gets `rt_probe` (published, no RLS: typed filters), `rt_todo` (published, RLS letting
+every signed-in user read and write, as the supabase-py suite's `todos`) and `rt_hidden` (not
+published).
 Subscribers are realtime-py and supabase-py (through examples/subscribe.py), served over real
 websockets; changes are committed as the project's users through the runtime's impersonation.
 """
@@ -17,6 +19,7 @@ import re
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -49,7 +52,13 @@ create table public.rt_probe (id int primary key, n int, label text, flag boolea
                               at timestamptz not null default now());
 create table public.rt_hidden (id int primary key);
 grant select on public.rt_probe, public.rt_hidden to anon, authenticated;
-alter publication supabase_realtime add table public.rt_probe;
+create table public.rt_todo (id uuid primary key default gen_random_uuid(), description text,
+                             is_completed boolean default false);
+alter table public.rt_todo enable row level security;
+create policy rt_todo_all on public.rt_todo for all to authenticated using (true)
+  with check (true);
+grant select, insert, update, delete on public.rt_todo to authenticated;
+alter publication supabase_realtime add table public.rt_probe, public.rt_todo;
 """
 
 
@@ -392,3 +401,87 @@ def test_a_refreshed_token_changes_whose_policies_apply(
         insert("Seen")
         message = receive(ws, 5)
         assert message["payload"]["data"]["record"]["title"] == "Seen"
+
+
+# ---- supabase-py's suite, its PostgREST half written in SQL -----------------------------------
+
+
+def test_the_supabase_py_suites_postgres_changes_with_its_rows_written_in_sql(
+    rt: Realtime, logical_url: str
+) -> None:
+    """supabase-py's `test_postgrest_changes` and `..._on_different_tables` write their rows
+    through PostgREST, which is not served locally (`fnkit.local.realtime.suite` counts them
+    out of scope at that write). Their Realtime half, replayed here with the same user's rows
+    written in SQL: one channel's `*`, INSERT, UPDATE and DELETE bindings on a table under RLS,
+    then INSERTs on two tables, each change reaching exactly the callbacks whose bindings
+    match (realtime-py routes by the ids the server puts on each change)."""
+    user = uuid.uuid4()
+
+    def write(sql: str, *params: Any) -> None:
+        with acting_as(settings_for(logical_url), user, commit=True) as tx:
+            tx.execute(sql, params)
+
+    async def one_table() -> dict[str, Listener]:
+        client = rt.client(rt.token(user))
+        heard = {kind: Listener() for kind in ("all", "insert", "update", "delete")}
+        channel = client.channel("test-postgres-changes")
+        for kind, event in (("all", Event.All), ("insert", Event.Insert),
+                            ("update", Event.Update), ("delete", Event.Delete)):  # fmt: skip
+            channel.on_postgres_changes(event, heard[kind].events.append, table="rt_todo")
+        system = Listener()
+        channel.on_system(system.events.append)
+        await channel.subscribe(heard["all"].on_state)
+        # As the suite does: the "Subscribed to PostgreSQL" system message, not the join's
+        # reply, says the changes are heard (Realtime subscribes after it replies).
+        await system.wait(lambda: bool(system.events), 10)
+        todo = uuid.uuid4()
+        write("insert into public.rt_todo (id, description) values (%s, 'Test todo')", todo)
+        await heard["insert"].wait(lambda: bool(heard["insert"].events), 10)
+        write("update public.rt_todo set description = 'Updated todo', is_completed = true"
+              " where id = %s", todo)  # fmt: skip
+        await heard["update"].wait(lambda: bool(heard["update"].events), 10)
+        write("delete from public.rt_todo where id = %s", todo)
+        await heard["delete"].wait(lambda: bool(heard["delete"].events), 10)
+        await client.close()
+        heard["all"].states.append(str(todo))
+        return heard
+
+    heard = run(one_table())
+    state, todo = heard["all"].states
+    assert state == "SUBSCRIBED", heard["all"].errors
+    insert, update, delete = heard["all"].events
+    assert insert["data"]["record"] == {"id": todo, "description": "Test todo",
+                                        "is_completed": False}  # fmt: skip
+    assert update["data"]["record"]["description"] == "Updated todo"
+    assert update["data"]["record"]["is_completed"] is True
+    assert delete["data"]["old_record"] == {"id": todo}
+    assert (heard["insert"].events, heard["update"].events, heard["delete"].events) == (
+        [insert],
+        [update],
+        [delete],
+    )
+
+    async def two_tables() -> tuple[Listener, Listener]:
+        client = rt.client(rt.token(user))
+        every, inserts = Listener(), Listener()
+        channel = client.channel("test-postgres-changes")
+        channel.on_postgres_changes(Event.All, every.events.append, table="rt_todo")
+        channel.on_postgres_changes(Event.Insert, inserts.events.append, table="rt_todo")
+        channel.on_postgres_changes(Event.Insert, inserts.events.append, table="rt_probe")
+        system = Listener()
+        channel.on_system(system.events.append)
+        await channel.subscribe(every.on_state)
+        await system.wait(lambda: bool(system.events), 10)
+        write("insert into public.rt_todo (description) values ('Test todo')")
+        await inserts.wait(lambda: len(inserts.events) == 1, 10)
+        write("insert into public.rt_probe (id, n, label) values (2000, 1, 'Test message')")
+        await inserts.wait(lambda: len(inserts.events) == 2, 10)
+        await asyncio.sleep(0.2)
+        await client.close()
+        return every, inserts
+
+    every, inserts = run(two_tables())
+    assert every.states == ["SUBSCRIBED"], every.errors
+    assert len(every.events) == 1 and inserts.events[0] == every.events[0]
+    assert [e["data"]["table"] for e in inserts.events] == ["rt_todo", "rt_probe"]
+    assert inserts.events[1]["data"]["record"]["label"] == "Test message"
