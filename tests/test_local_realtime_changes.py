@@ -187,6 +187,14 @@ FILTERS = {
     "not": "n=not.eq.5",
     "both": "n=gt.1,label=eq.b",
     "at": "at=gt.2026-06-01T00:00:00Z",
+    "like": "label=like.%b%",
+    "ilike": "label=ilike.B",
+    "match": "label=match.^a$",
+    "imatch": "label=imatch.^A",
+    "is": "flag=is.null",
+    "is-not": "flag=not.is.null",
+    "isdistinct": "n=isdistinct.5",
+    "quoted": 'label=eq."b"',
 }
 
 
@@ -219,9 +227,22 @@ def test_filters_events_and_tables_as_realtime_applies_them(rt: Realtime, admin:
     names = {v: k for k, v in ids.items()}
     heard = {key: {names[i] for i in value} for key, value in got.items()}
     assert heard == {
-        1: {"neq", "lt", "lte", "in", "not"},
-        5: {"eq", "lte", "gte", "in", "label", "both", "at"},
-        9: {"neq", "gt", "gte", "label", "not", "both", "at"},
+        1: {"neq", "lt", "lte", "in", "not", "match", "imatch", "is", "isdistinct"},
+        5: {"eq", "lte", "gte", "in", "label", "both", "at", "like", "ilike", "is", "quoted"},
+        9: {
+            "neq",
+            "gt",
+            "gte",
+            "label",
+            "not",
+            "both",
+            "at",
+            "like",
+            "ilike",
+            "is",
+            "isdistinct",
+            "quoted",
+        },
         -9: {"update"},
     }
 
@@ -233,7 +254,10 @@ def test_unpublished_tables_and_bad_filters_get_realtimes_system_errors(rt: Real
                    " is enabled for the given connect parameters: [event: *, schema: public,"
                    " table: rt_hidden, filters: []]"),
         "bad-op": ({"event": "*", "schema": "public", "table": "rt_probe",
-                    "filter": "n=like.5"}, 'Error parsing `filter` params: ["like", "5"]'),
+                    "filter": "n=foo.5"}, 'Error parsing `filter` params: ["foo", "5"]'),
+        "bad-is": ({"event": "*", "schema": "public", "table": "rt_probe",
+                    "filter": "flag=is.maybe"},
+                   "invalid value for is filter: must be null, true, false, or unknown"),
         "bad-column": ({"event": "*", "schema": "public", "table": "rt_probe",
                         "filter": "nope=eq.1"}, "invalid column for filter nope"),
     }  # fmt: skip

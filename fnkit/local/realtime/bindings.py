@@ -3,13 +3,17 @@
 A binding is `{event, schema, table, filter}`: event `*`, INSERT, UPDATE or DELETE; schema
 `public` when only a table is named; table `*` for every published table of the schema; filter
 `column=op.value` (several joined by commas are ANDed), op one of eq, neq, lt, lte, gt, gte, in
-(`in.(a,b,c)`), each optionally negated with `not.`. The join reply echoes each binding with an
+(`in.(a,b,c)`), like, ilike, match, imatch (POSIX regex), is (`null`, `true`, `false`,
+`unknown`) and isdistinct (NULL-safe inequality), each optionally negated with `not.`, as
+Realtime's `subscriptions.ex` parses them and its `realtime.check_equality_op` applies them; a
+value in double quotes is unquoted (`\\"` for a quote). The join reply echoes each binding with an
 `id` (Realtime's `:erlang.phash2(params)`, here a CRC of the same params in the same range).
 
 Filters are evaluated on the typed record (the JSON values Realtime sends): numbers compare as
 numbers, booleans as booleans, timestamps and dates as moments, everything else as text. An
 INSERT or UPDATE is filtered on its new record, a DELETE on its old one; a column the record
-lacks fails the filter.
+lacks fails the filter, and so does a NULL value, except for `is` and `isdistinct` (SQL's
+comparisons with NULL are NULL, which Realtime counts as not passing, negated or not).
 """
 
 from __future__ import annotations
@@ -24,7 +28,10 @@ from typing import Any
 
 __all__ = ["Binding", "BindingError", "Filter", "parse_binding"]
 
-OPS = ("eq", "neq", "lt", "lte", "gt", "gte", "in")
+OPS = ("eq", "neq", "lt", "lte", "gt", "gte", "in", "like", "ilike", "match", "imatch", "is",
+       "isdistinct")  # fmt: skip
+IS_VALUES = ("null", "true", "false", "unknown")
+_PATTERNS = {"like": 0, "ilike": re.IGNORECASE, "match": 0, "imatch": re.IGNORECASE}
 EVENTS = ("*", "INSERT", "UPDATE", "DELETE")
 _FILTER = re.compile(r"^([^=]+)=(not\.)?([a-z]+)\.(.*)$", re.DOTALL)
 _NUMERIC = {"int2", "int4", "int8", "float4", "float8", "numeric", "oid"}
@@ -43,11 +50,18 @@ class Filter:
     negate: bool = False
 
     def passes(self, record: dict[str, Any], types: dict[str, str]) -> bool:
-        if self.column not in record or record[self.column] is None:
+        if self.column not in record:
             return False
         kind = types.get(self.column, "text")
-        actual = _typed(record[self.column], kind)
-        if self.op == "in":
+        value = record[self.column]
+        if self.op in ("is", "isdistinct"):
+            return _null_safe(self.op, value, self.value, kind) != self.negate
+        if value is None:
+            return False
+        actual = _typed(value, kind)
+        if self.op in _PATTERNS:
+            result = _pattern_matches(self.op, str(value), self.value)
+        elif self.op == "in":
             wanted = [_typed(v, kind) for v in _split_list(self.value)]
             result = actual in wanted
         else:
@@ -128,7 +142,12 @@ def _parse_filters(text: str) -> tuple[Filter, ...]:
         column, negate, op, value = match.groups()
         if op == "in" and not (value.startswith("(") and value.endswith(")")):
             raise BindingError(f"Error parsing `filter` params: {json.dumps([op, value])}")
-        filters.append(Filter(column.strip(), op, value, negate is not None))
+        if op == "is" and value not in IS_VALUES:
+            raise BindingError("invalid value for is filter: must be null, true, false, or unknown")
+        if op == "in":
+            filters.append(Filter(column.strip(), op, value, negate is not None))
+        else:
+            filters.append(Filter(column.strip(), op, _unquoted(value), negate is not None))
     return tuple(filters)
 
 
@@ -198,3 +217,56 @@ def _compare(op: str, a: Any, b: Any) -> bool:
     if op == "gt":
         return bool(a > b)
     return bool(a >= b)
+
+
+def _unquoted(value: str) -> str:
+    """`"a, b"` → `a, b` (a backslash keeps the next character); anything else as it is."""
+    if len(value) < 2 or not value.startswith('"') or not value.endswith('"'):
+        return value
+    out, escaped = [], False
+    for char in value[1:-1]:
+        if escaped:
+            out.append(char)
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == '"':
+            return value  # an unescaped quote inside: not one quoted value
+        else:
+            out.append(char)
+    return value if escaped else "".join(out)
+
+
+def _null_safe(op: str, value: Any, wanted: str, kind: str) -> bool:
+    """`IS null|true|false|unknown` and `IS DISTINCT FROM`, which never give NULL."""
+    if op == "is":
+        if wanted in ("null", "unknown"):
+            return value is None
+        return value is not None and _typed(value, "bool") == (wanted == "true")
+    if value is None:
+        return True  # NULL is distinct from any value written in a filter
+    return bool(_typed(value, kind) != _typed(wanted, kind))
+
+
+def _pattern_matches(op: str, text: str, pattern: str) -> bool:
+    """LIKE / ILIKE (`%`, `_`, backslash escapes) or a POSIX regex (`~`, `~*`)."""
+    flags = _PATTERNS[op]
+    if op in ("match", "imatch"):
+        try:
+            return re.search(pattern, text, flags) is not None
+        except re.error:
+            return False
+    regex, escaped = [], False
+    for char in pattern:
+        if escaped:
+            regex.append(re.escape(char))
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == "%":
+            regex.append(".*")
+        elif char == "_":
+            regex.append(".")
+        else:
+            regex.append(re.escape(char))
+    return re.fullmatch("".join(regex), text, flags | re.DOTALL) is not None
