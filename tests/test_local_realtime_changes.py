@@ -255,6 +255,13 @@ def test_unpublished_tables_and_bad_filters_get_realtimes_system_errors(rt: Real
                    " table: rt_hidden, filters: []]"),
         "bad-op": ({"event": "*", "schema": "public", "table": "rt_probe",
                     "filter": "n=foo.5"}, 'Error parsing `filter` params: ["foo", "5"]'),
+        "select-text": ({"event": "*", "schema": "public", "table": "rt_probe",
+                         "select": "label"},
+                        "Error parsing `select` params: expected a list of column name strings,"
+                        ' e.g. select: ["col1", "col2"]'),
+        "select-wildcard": ({"event": "*", "schema": "public", "select": ["label"]},
+                            "Column selection is not supported for wildcard subscriptions."
+                            " Provide an explicit schema and table name."),
         "bad-is": ({"event": "*", "schema": "public", "table": "rt_probe",
                     "filter": "flag=is.maybe"},
                    "invalid value for is filter: must be null, true, false, or unknown"),
@@ -268,6 +275,29 @@ def test_unpublished_tables_and_bad_filters_get_realtimes_system_errors(rt: Real
             assert receive(ws)["payload"]["status"] == "ok"
             system = receive(ws)["payload"]
             assert (system["status"], system["message"]) == ("error", message), name
+
+
+def test_select_narrows_a_bindings_changes_to_its_columns_and_the_key(
+    rt: Realtime, admin: Conn
+) -> None:
+    """Realtime sends one message per distinct `select` of the channel's matching bindings,
+    each narrowed to those columns and the primary key (realtime-py routes them by ids)."""
+    narrow = {"event": "INSERT", "schema": "public", "table": "rt_probe", "select": ["label"]}
+    full = {"event": "INSERT", "schema": "public", "table": "rt_probe"}
+    with rt.raw() as ws:
+        send(ws, "realtime:select", "phx_join", {"config": {"postgres_changes": [narrow, full]}},
+             "1")  # fmt: skip
+        narrow_id, full_id = (
+            b["id"] for b in receive(ws)["payload"]["response"]["postgres_changes"]
+        )
+        assert receive(ws)["payload"]["message"] == "Subscribed to PostgreSQL"
+        admin.execute("insert into public.rt_probe (id, n, label) values (3000, 7, 'picked')")
+        got = {tuple(m["payload"]["ids"]): m["payload"]["data"] for m in (receive(ws), receive(ws))}
+        assert nothing_more(ws)
+    assert set(got) == {(narrow_id,), (full_id,)}
+    assert got[(narrow_id,)]["record"] == {"id": 3000, "label": "picked"}
+    assert [c["name"] for c in got[(narrow_id,)]["columns"]] == ["id", "label"]
+    assert got[(full_id,)]["record"]["n"] == 7 and "flag" in got[(full_id,)]["record"]
 
 
 # ---- the example subscriber (supabase-py) ---------------------------------------------------

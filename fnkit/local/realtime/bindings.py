@@ -6,8 +6,10 @@ A binding is `{event, schema, table, filter}`: event `*`, INSERT, UPDATE or DELE
 (`in.(a,b,c)`), like, ilike, match, imatch (POSIX regex), is (`null`, `true`, `false`,
 `unknown`) and isdistinct (NULL-safe inequality), each optionally negated with `not.`, as
 Realtime's `subscriptions.ex` parses them and its `realtime.check_equality_op` applies them; a
-value in double quotes is unquoted (`\\"` for a quote). The join reply echoes each binding with an
-`id` (Realtime's `:erlang.phash2(params)`, here a CRC of the same params in the same range).
+value in double quotes is unquoted (`\\"` for a quote). `select` (a list of columns) narrows
+what the binding's changes carry to those columns and the primary key. The join reply echoes
+each binding with an `id` (Realtime's `:erlang.phash2(params)`, here a CRC of the same params
+in the same range).
 
 Filters are evaluated on the typed record (the JSON values Realtime sends): numbers compare as
 numbers, booleans as booleans, timestamps and dates as moments, everything else as text. An
@@ -80,6 +82,8 @@ class Binding:
     table: str
     filters: tuple[Filter, ...]
     params: dict[str, Any]
+    select: tuple[str, ...] | None = None
+    """The columns asked for (`select`); the primary key comes too. None: every column."""
 
     @property
     def id(self) -> int:
@@ -121,7 +125,22 @@ def parse_binding(params: Any) -> Binding:
         if not isinstance(filter_, str):
             raise BindingError(f"Error parsing `filter` params: {filter_!r}")
         filters = _parse_filters(filter_)
-    return Binding(event, schema, table, filters, dict(params))
+    select = _select(params.get("select"))
+    if select is not None and "*" in (schema, table):
+        raise BindingError("Column selection is not supported for wildcard subscriptions."
+                           " Provide an explicit schema and table name.")  # fmt: skip
+    return Binding(event, schema, table, filters, dict(params), select)
+
+
+def _select(columns: Any) -> tuple[str, ...] | None:
+    """`select`: a list of column names (its non-strings ignored, none at all: every column)."""
+    if columns is None:
+        return None
+    if not isinstance(columns, list):
+        raise BindingError("Error parsing `select` params: expected a list of column name"
+                           ' strings, e.g. select: ["col1", "col2"]')  # fmt: skip
+    names = tuple(c for c in columns if isinstance(c, str))
+    return names or None
 
 
 def _shown(params: dict[str, Any]) -> str:

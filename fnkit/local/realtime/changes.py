@@ -233,31 +233,33 @@ class ChangeFeed:
         types = info.types
         matches = []
         for channel, bindings in wanted:
-            ids = [b.id for b in bindings if b.passes(row or {}, types)]
-            if ids:
-                matches.append((channel, ids))
+            passing = [b for b in bindings if b.passes(row or {}, types)]
+            # One message per distinct `select` (Realtime fans out per selected columns), each
+            # with the ids of the bindings it answers.
+            for select in dict.fromkeys(b.select for b in passing):
+                matches.append((channel, select, [b.id for b in passing if b.select == select]))
         if not matches:
             return
         refused = records.refusal(change, info)
-        payloads: dict[str, dict[str, Any]] = {}
+        payloads: dict[tuple[str, tuple[str, ...] | None], dict[str, Any]] = {}
         allowed = []
-        for channel, ids in matches:
+        for channel, select, ids in matches:
             role = role_of(channel.identity.claims)
             error = refused or records.role_refusal(change, info, role)
             if error is None:
-                allowed.append((channel, ids))
+                allowed.append((channel, select, ids))
             else:  # Realtime tells the subscriber why it gets no row
                 channel.push("postgres_changes", {"ids": ids, "data": error})
         if info.rls and change.op != "DELETE" and new is not None and allowed:
-            viewers = [(role_of(c.identity.claims), c.identity.claims_json) for c, _ in allowed]
+            viewers = [(role_of(c.identity.claims), c.identity.claims_json) for c, _, _ in allowed]
             seen = records.visible(conn, change, info, new, viewers)
             allowed = [m for m, ok in zip(allowed, seen, strict=True) if ok]
         frames: dict[tuple[str, str, tuple[int, ...]], dict[str, str | bytes | None]] = {}
-        for channel, ids in allowed:
+        for channel, select, ids in allowed:
             role = role_of(channel.identity.claims)
-            if role not in payloads:
-                payloads[role] = records.build_payload(change, info, role, new, old)
+            if (role, select) not in payloads:
+                payloads[role, select] = records.build_payload(change, info, role, new, old, select)
             message = Message(channel.topic, "postgres_changes",
-                              {"ids": ids, "data": payloads[role]})  # fmt: skip
+                              {"ids": ids, "data": payloads[role, select]})  # fmt: skip
             shared = frames.setdefault((channel.topic, role, tuple(ids)), {})
             channel.session.push(message, shared)  # encoded once for alike subscribers

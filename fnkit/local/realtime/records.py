@@ -110,9 +110,13 @@ def build_payload(
     role: str,
     new: dict[str, Any] | None,
     old: dict[str, Any] | None,
+    select: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
-    """The `data` of a postgres_changes message for a subscriber acting as `role`."""
+    """The `data` of a postgres_changes message for a subscriber acting as `role`, narrowed
+    to the `select`ed columns and the primary key when the binding names some."""
     allowed = info.selectable.get(role, frozenset())
+    if select is not None:
+        allowed = allowed & frozenset((*select, *info.primary_key))
     data: dict[str, Any] = {
         "schema": change.relation.schema,
         "table": change.relation.table,
