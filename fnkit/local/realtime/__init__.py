@@ -12,7 +12,8 @@ change stream and checked against each subscriber's policies. One module a job:
 - `pgoutput` (decoding), `bindings` (postgres_changes params and filters), `records` (payloads
   and RLS checks), `changes` (the slot and dispatch), `dbmessages` (broadcast from the database);
 - `rest` (`POST /api/broadcast`), `app` (`create_app`), `bench` (`python -m
-  fnkit.local.realtime.bench`: COMMIT-to-receipt delay and CPU with 100 subscribers).
+  fnkit.local.realtime.bench`: COMMIT-to-receipt delay and CPU with 100 subscribers), `suite`
+  (`python -m fnkit.local.realtime.suite`: supabase-py's own Realtime tests against it).
 """
 
 from fnkit.local.realtime.app import RealtimeApp, create_app
