@@ -21,12 +21,9 @@ Status: 404"): a failure before it, in the subscription, is a Realtime failure.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -37,9 +34,10 @@ from pathlib import Path
 import psycopg
 
 from fnkit import db
+from fnkit.local import suite_run
 from fnkit.local.config import LocalConfig
 from fnkit.local.keys import KeyRing
-from fnkit.local.storage.suite import PYTEST_INI, REPORT_PLUGIN, Outcome, Report
+from fnkit.local.suite_run import Report, print_report, run_pytest
 
 __all__ = ["main"]
 
@@ -124,54 +122,19 @@ def local_services(database_url: str, data_dir: Path) -> Iterator[LocalConfig]:
 def run_suite(
     tests: Path, config: LocalConfig, deps: list[Path], pytest_args: list[str] | None = None
 ) -> Report:
-    """pytest over a scratch copy of `tests`; outcomes recorded by the report plugin."""
-    with tempfile.TemporaryDirectory(prefix="fnkit-realtime-suite-run-") as scratch:
-        root = Path(scratch)
-        shutil.copytree(tests, root / "tests")
-        (root / "pytest.ini").write_text(PYTEST_INI)
-        shim = root / "shim"
-        shim.mkdir()
-        (shim / "fnkit_suite_report.py").write_text(REPORT_PLUGIN)
-        results = root / "results.json"
-        paths = [str(shim), *map(str, deps), os.environ.get("PYTHONPATH", "")]
-        env = {
-            **os.environ,
-            "SUPABASE_URL": config.base_url,
-            "SUPABASE_PUBLISHABLE_KEY": config.publishable_key,
-            "FNKIT_SUITE_REPORT": str(results),
-            "PYTHONPATH": os.pathsep.join(p for p in paths if p),
-        }
-        command = [sys.executable, "-m", "pytest", "tests", "-q", "-p", "fnkit_suite_report",
-                   "-p", "no:cacheprovider", "-o", f"timeout={TEST_TIMEOUT_S}",
-                   *(pytest_args or [])]  # fmt: skip
-        subprocess.run(command, cwd=root, env=env, check=False)
-        if not results.exists():
-            return Report()
-        return classify(json.loads(results.read_text(encoding="utf-8")))
+    """The suite against the served project, each test bounded by TEST_TIMEOUT_S."""
+    env = {"SUPABASE_URL": config.base_url, "SUPABASE_PUBLISHABLE_KEY": config.publishable_key}
+    bounded = ["-o", f"timeout={TEST_TIMEOUT_S}", *(pytest_args or [])]
+    return run_pytest(tests, env, out_of_scope, deps, bounded)
 
 
 def classify(results: dict[str, dict[str, str]]) -> Report:
     """A failure at the suite's PostgREST write is out of scope; any other is Realtime's."""
-    report = Report()
-    for name, result in results.items():
-        outcome, message = result["outcome"], result.get("message", "")
-        if outcome == "failed" and POSTGREST_FAILURE.search(message):
-            report.outcomes.append(Outcome(name, "out-of-scope", f"{POSTGREST}: {message}"))
-        else:
-            report.outcomes.append(Outcome(name, outcome, message))
-    return report
+    return suite_run.classify(results, out_of_scope)
 
 
-def print_report(report: Report) -> None:
-    print()
-    print(
-        f"supabase-py Realtime suite against the local Realtime: {report.count('passed')}"
-        f" passed, {report.count('failed')} failed, {report.count('out-of-scope')} out of"
-        f" scope, {report.count('skipped')} skipped"
-    )
-    for outcome in report.outcomes:
-        if outcome.status in ("failed", "out-of-scope", "skipped"):
-            print(f"  {outcome.status}: {outcome.name}: {outcome.reason}")
+def out_of_scope(name: str, message: str) -> str | None:
+    return f"{POSTGREST}: {message}" if POSTGREST_FAILURE.search(message) else None
 
 
 def main(argv: list[str]) -> int:
@@ -192,7 +155,7 @@ def main(argv: list[str]) -> int:
         local_services(url, Path(data_dir)) as config,
     ):
         report = run_suite(tests, config, args.deps, args.pytest_args)
-    print_report(report)
+    print_report("supabase-py Realtime suite against the local Realtime", report)
     return 1 if report.count("failed") or not report.outcomes else 0
 
 
