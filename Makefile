@@ -77,8 +77,8 @@ parity: $(STAMP)
 		$(if $(CLIENT_MIRROR),--mirror $(CLIENT_MIRROR)) $(if $(CLIENT_REF),--ref $(CLIENT_REF)) \
 		$(if $(CLIENT),--client $(CLIENT))
 
-# supabase-py's own Auth and Storage suites against the local services (a throwaway database
-# each; ports 9996-9999 for Auth's). Name a checkout (SUPABASE_PY=dir) or a git mirror
+# supabase-py's own Auth, Storage and Realtime suites against the local services (a throwaway
+# database each; ports 9996-9999 for Auth's). Name a checkout (SUPABASE_PY=dir) or a git mirror
 # (SUPABASE_PY_MIRROR=gitdir, SUPABASE_PY_REF=tag) of supabase/supabase-py. See docs/deploy.md.
 parity-supabase: $(STAMP)
 	$(BIN)/python -m fnkit.local.suites $(if $(SUPABASE_PY),--checkout $(SUPABASE_PY)) \
