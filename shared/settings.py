@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import TypeVar
 from urllib.parse import urlsplit
+
+from shared import api_keys
+
+T = TypeVar("T")
 
 GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v3/certs"
 
@@ -140,10 +145,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         upstash_url=_url(env, "UPSTASH_REDIS_REST_URL", ("http", "https")),
         upstash_token=_required(env, "UPSTASH_REDIS_REST_TOKEN"),
         jwt_secret=jwt_secret,
-        publishable_key=_publishable_key(env),
-        secret_keys=_secret_keys(env),
-        anon_key=_legacy_key(env, "SUPABASE_ANON_KEY", "anon"),
-        service_role_key=_legacy_key(env, "SUPABASE_SERVICE_ROLE_KEY", "service_role"),
+        publishable_key=_api_key(api_keys.publishable_key, env, "SUPABASE_PUBLISHABLE_KEY"),
+        secret_keys=_api_key(api_keys.secret_keys, env, "SUPABASE_SECRET_KEY"),
+        anon_key=_api_key(api_keys.anon_key, env, "SUPABASE_ANON_KEY"),
+        service_role_key=_api_key(api_keys.service_role_key, env, "SUPABASE_SERVICE_ROLE_KEY"),
         allowed_origins=_list(env, "ALLOWED_ORIGINS"),
         max_body_bytes=_int(env, "MAX_BODY_BYTES", 1_048_576, minimum=1),
         db_pool_max=_int(env, "DB_POOL_MAX", 4, minimum=1),
@@ -177,85 +182,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     )
 
 
-PUBLISHABLE_PREFIX = "sb_publishable_"
-SECRET_PREFIX = "sb_secret_"
-# Each message names the setting and what kind of value it holds, never the value itself.
-_KINDS = {
-    "publishable": "a publishable key (sb_publishable_...)",
-    "secret": "a secret key (sb_secret_...)",
-    "jwt": "a JWT (a legacy anon or service role key)",
-    "other": "neither an sb_ key nor a JWT",
-}
-
-
-def _key_kind(value: str) -> str:
-    if value.startswith(PUBLISHABLE_PREFIX):
-        return "publishable"
-    if value.startswith(SECRET_PREFIX):
-        return "secret"
-    if value.count(".") == 2 and value.startswith("eyJ"):
-        return "jwt"
-    return "other"
-
-
-def _publishable_key(env: Mapping[str, str]) -> str | None:
-    value = _optional(env, "SUPABASE_PUBLISHABLE_KEY")
-    if value is not None and (kind := _key_kind(value)) != "publishable":
-        where = {
-            "secret": "; a secret key must never be published: it belongs in SUPABASE_SECRET_KEY",
-            "jwt": "; the legacy anon key belongs in SUPABASE_ANON_KEY",
-        }.get(kind, "")
-        raise SettingsError(
-            f"setting SUPABASE_PUBLISHABLE_KEY must be sb_publishable_..., got {_KINDS[kind]}"
-            + where
-        )
-    return value
-
-
-def _secret_keys(env: Mapping[str, str]) -> tuple[str, ...]:
-    """`sb_secret_...` keys separated by commas (several while one is being rotated out)."""
-    keys = tuple(
-        part.strip() for part in env.get("SUPABASE_SECRET_KEY", "").split(",") if part.strip()
-    )
-    for number, key in enumerate(keys, 1):
-        if (kind := _key_kind(key)) != "secret":
-            where = {
-                "publishable": "; a publishable key cannot act as the service role",
-                "jwt": "; the legacy service role key belongs in SUPABASE_SERVICE_ROLE_KEY",
-            }.get(kind, "")
-            label = f"key {number}" if len(keys) > 1 else "the key"
-            raise SettingsError(
-                f"setting SUPABASE_SECRET_KEY: {label} must be sb_secret_..., got {_KINDS[kind]}"
-                + where
-            )
-    return keys
-
-
-def _legacy_key(env: Mapping[str, str], name: str, role: str) -> str | None:
-    """A legacy JWT-based key: a JWT whose `role` claim is `role` (signature not checked here:
-    Supabase checks it, and we only ever compare the value)."""
-    import base64
-    import binascii
-    import json
-
-    value = _optional(env, name)
-    if value is None:
-        return None
-    kind = _key_kind(value)
-    if kind != "jwt":
-        new = "SUPABASE_PUBLISHABLE_KEY" if kind == "publishable" else "SUPABASE_SECRET_KEY"
-        where = f"; it belongs in {new}" if kind in ("publishable", "secret") else ""
-        raise SettingsError(f"setting {name} must be a JWT, got {_KINDS[kind]}{where}")
-    payload = value.split(".")[1]
+def _api_key(parse: Callable[[str | None], T], env: Mapping[str, str], name: str) -> T:
+    """A key setting parsed by `shared.api_keys`; its refusal becomes one SettingsError line."""
     try:
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (binascii.Error, ValueError):
-        claims = None
-    found = claims.get("role") if isinstance(claims, dict) else None
-    if found != role:
-        shown = f"role {found}" if found in ("anon", "service_role", "authenticated") else "no role"
-        raise SettingsError(f"setting {name} must be a JWT with role {role}, got one with {shown}")
-    return value
+        return parse(_optional(env, name))
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 def _hook_secrets(env: Mapping[str, str], name: str) -> tuple[str, ...]:
