@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -46,6 +47,9 @@ class Channel:
     presence_enabled: bool = False
     presence_key: str = ""
     closed: bool = False
+    # When the channel joined: a broadcast the database wrote before it is not sent live (as
+    # Realtime's stream would not), only by replay.
+    joined_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
     def name(self) -> str:

@@ -18,7 +18,7 @@ import json
 import logging
 import threading
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -119,7 +119,9 @@ class MessagePoller:
             self._newest = max(self._newest, inserted_at)
             data = json.dumps(payload, separators=(",", ":")).encode()
             body = BinaryPayload(event, data, json=True, meta={"id": str(id_)})
-            self.hub.broadcast((topic, bool(private)), body)
+            # Supabase's column is `timestamp` (UTC, no zone); the bootstrap's is timestamptz.
+            written = inserted_at if inserted_at.tzinfo else inserted_at.replace(tzinfo=UTC)
+            self.hub.broadcast((topic, bool(private)), body, written_at=written)
             sent += 1
         horizon = self._newest - WINDOW
         if len(self._seen) > 1000 or sent:

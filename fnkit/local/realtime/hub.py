@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from fnkit.local.realtime.presence import PresenceTable
@@ -59,14 +60,23 @@ class Hub:
             return [channel for members in self._topics.values() for channel in members]
 
     def broadcast(
-        self, key: TopicKey, payload: dict[str, Any] | BinaryPayload, sender: Channel | None = None
+        self,
+        key: TopicKey,
+        payload: dict[str, Any] | BinaryPayload,
+        sender: Channel | None = None,
+        written_at: datetime | None = None,
     ) -> int:
-        """Send a broadcast to the topic's readers (the sender only with `self`); how many."""
+        """Send a broadcast to the topic's readers (the sender only with `self`; with
+        `written_at`, a database message, only channels joined before it); how many."""
         return self._fan_out(
             key,
             "broadcast",
             payload,
-            lambda ch: (ch is not sender or ch.self_broadcast) and ch.may_read_broadcast(),
+            lambda ch: (
+                (ch is not sender or ch.self_broadcast)
+                and (written_at is None or ch.joined_at <= written_at)
+                and ch.may_read_broadcast()
+            ),
         )
 
     def presence_diff(self, key: TopicKey, diff: dict[str, Any]) -> int:
