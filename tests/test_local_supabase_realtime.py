@@ -96,8 +96,11 @@ def test_the_example_prints_a_task_created_through_the_function(dev: DevServer) 
             timeout=30,
         )
         assert created.status_code == 201, created.text
-        change = lines.until(lambda line: line.get("via") == "postgres_changes")
-        broadcast = lines.until(lambda line: line.get("via") == "broadcast")
+        # The two arrive in either order.
+        kinds = {"postgres_changes", "broadcast"}
+        lines.until(lambda _: kinds <= {line.get("via") for line in lines.seen})
+        change = next(line for line in lines.seen if line.get("via") == "postgres_changes")
+        broadcast = next(line for line in lines.seen if line.get("via") == "broadcast")
         assert process.wait(timeout=30) == 0
     finally:
         if process.poll() is None:
