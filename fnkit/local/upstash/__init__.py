@@ -1,7 +1,9 @@
 """The Upstash REST protocol served in front of a real Redis (or an embedded fakeredis).
 
-- `bridge`: the HTTP server (`/`, `/pipeline`, `/multi-exec`, tokens, base64 encoding, errors
-  as Upstash words them);
+- `bridge`: serving it (the HTTP server, keep-alive, fault switches, `python -m` entry);
+- `rest_app`: the WSGI app (`/`, `/pipeline`, `/multi-exec`, tokens, read-your-writes);
+- `commands`: a command from JSON to Redis and its reply back (base64, errors as Upstash
+  words them);
 - `compat`: where Redis and Upstash answer differently, the bridge answers as Upstash does;
 - `state`: what the bridge keeps between requests (SCAN pages, scripts per database);
 - `redis_db`: each dev server's own logical Redis database;
