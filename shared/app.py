@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import flask
 
+from shared import tracecontext
 from shared.auth import AuthLevel, TokenVerifier
 from shared.callers import Caller
 from shared.cors import CorsPolicy
@@ -41,6 +42,7 @@ from shared.responses import render
 from shared.routing import Preflight, Route, Router, function_relative
 from shared.settings import Settings, SettingsError, get_settings
 from shared.signatures import resolve_models
+from shared.tracecontext import REQUEST_KEY
 
 F = TypeVar("F", bound=Callable[..., Any])
 _WRITE_METHODS = {"POST", "PUT", "PATCH"}
@@ -62,6 +64,7 @@ class App:
             self.settings = settings or get_settings()
         except SettingsError as exc:
             raise SystemExit(f"{name}: {exc}") from None
+        tracecontext.activate()  # imports OpenTelemetry only when the OTEL_* variables ask
         self.name = name
         self.title = title or name
         self.description = description
@@ -181,8 +184,15 @@ class App:
 
     def handle(self, http: flask.Request) -> flask.Response:
         """Serve one request: route, pipeline, error mapping, response, log line."""
+        telemetry = tracecontext.active
+        if telemetry is not None:  # off: this is the one check a request pays
+            response: flask.Response = telemetry.serve(self.name, http, self._serve)
+            return response
+        return self._serve(http)
+
+    def _serve(self, http: flask.Request) -> flask.Response:
         started = time.perf_counter()
-        request = Request(
+        request = http.environ[REQUEST_KEY] = Request(
             function=self.name,
             method=http.method.upper(),
             path=function_relative(http.path, self.name),

@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from shared import tracecontext
 from shared.envelope import dumpb
 from shared.logs import log
 from shared.request import Request
@@ -47,10 +48,15 @@ def cached(
     except Exception as exc:  # a cache outage costs speed, never correctness
         log("WARNING", "cache unavailable", request_id=request.request_id, error=type(exc).__name__)
         return compute(), False
+    hit = False
     if entry:
         stored = orjson.loads(entry)
-        if stored.get("v") == version:
-            return stored["data"], True
+        hit = stored.get("v") == version
+    telemetry = tracecontext.active
+    if telemetry is not None:
+        telemetry.cache_lookup(request.function, namespace, hit)
+    if hit:
+        return stored["data"], True
     value = compute()
     try:
         upstash.command("SET", key, dumpb({"v": version, "data": value}).decode(), "EX", ttl)

@@ -20,6 +20,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias
 
+from shared import tracecontext
 from shared.settings import Settings
 
 if TYPE_CHECKING:
@@ -164,6 +165,12 @@ class Transaction:
         self.implicit = False
 
     def _run(self, sql: Query, params: Params) -> psycopg.Cursor[Row]:
+        telemetry = tracecontext.active
+        if telemetry is not None:  # a CLIENT span per round trip; off, this one check
+            return telemetry.db_call(self, sql, params, self._timed)
+        return self._timed(sql, params)
+
+    def _timed(self, sql: Query, params: Params) -> psycopg.Cursor[Row]:
         started = time.perf_counter()
         try:
             if self._conn is None:
@@ -272,7 +279,11 @@ class Transaction:
             if self.implicit:
                 pass  # every message was its own implicit transaction
             elif commit:
-                self._commit(conn)
+                telemetry = tracecontext.active
+                if telemetry is not None:
+                    telemetry.db_commit(self, self._commit, conn)
+                else:
+                    self._commit(conn)
             elif not conn.closed:
                 # A broken connection cannot roll back; the pool discards it on putconn.
                 with contextlib.suppress(Exception):

@@ -27,7 +27,7 @@ import urllib.request
 from datetime import UTC, datetime
 from typing import Any
 
-from shared import service_sql
+from shared import service_sql, tracecontext
 from shared.db import Row
 from shared.envelope import dumps
 from shared.logs import log
@@ -54,7 +54,7 @@ update private.outbox o
   from due
  where o.seq = due.seq
 returning o.seq, o.message_id, o.topic, o.key, o.payload, o.sink, o.target, o.attempts,
-          o.created_at
+          o.created_at, o.trace_context
 """
 _DELIVERED = """
 update private.outbox set status = 'delivered', delivered_at = now(), lease_until = null,
@@ -118,11 +118,29 @@ def _post_signed(settings: Settings, url: str, message_id: str, body: str) -> No
             "webhook-signature": signature,
         },
     )
+    telemetry = tracecontext.active
+    if telemetry is not None:  # a CLIENT span, and `traceparent` to the receiver
+        telemetry.webhook_call(request, _send)
+    else:
+        _send(request)
+
+
+class Refused(RuntimeError):
+    """The receiver answered with an HTTP error status."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"the receiver answered HTTP {status}")
+        self.status = status
+
+
+def _send(request: urllib.request.Request) -> int:
     try:
         with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT_S) as response:  # noqa: S310
             response.read()
+            status: int = response.status
+            return status
     except urllib.error.HTTPError as exc:
-        raise RuntimeError(f"the receiver answered HTTP {exc.code}") from None
+        raise Refused(exc.code) from None
 
 
 def dispatch(
@@ -133,6 +151,7 @@ def dispatch(
     budget_s: float = 20.0,
 ) -> dict[str, int]:
     """Deliver due messages (only `ids` when given) until none is due or the budget is spent."""
+    tracecontext.activate()  # the dev worker runs this without creating a function
     totals = {"delivered": 0, "retrying": 0, "dead": 0}
     deadline = time.monotonic() + budget_s
     while time.monotonic() < deadline:
@@ -146,9 +165,13 @@ def dispatch(
             break
         done: list[int] = []
         failed: list[tuple[int, int, str]] = []
+        telemetry = tracecontext.active
         for row in claimed:
             try:
-                deliver(settings, row)
+                if telemetry is not None:  # a span linked to the emitting request's
+                    telemetry.deliver(settings, row, deliver)
+                else:
+                    deliver(settings, row)
                 done.append(row["seq"])
             except Exception as exc:
                 failed.append((row["seq"], row["attempts"], f"{type(exc).__name__}: {exc}"))
@@ -173,8 +196,13 @@ def _mark(
             (settings.outbox_backoff_s, MAX_BACKOFF_S, seqs, attempts, errors),
             "/outbox/dispatch",
         )
+        dead = 0
         for row in rows:
+            dead += row["status"] == "dead"
             totals["dead" if row["status"] == "dead" else "retrying"] += 1
+        telemetry = tracecontext.active
+        if dead and telemetry is not None:
+            telemetry.dead_letters(dead)
 
 
 def dispatch_in_background(settings: Settings, ids: list[str]) -> None:

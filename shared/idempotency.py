@@ -15,6 +15,7 @@ import json
 import re
 from typing import Any
 
+from shared import tracecontext
 from shared.envelope import Answer, Result, dumps
 from shared.errors import BadRequest, IdempotencyKeyInUse, IdempotencyKeyReused
 from shared.pipeline import Next
@@ -65,6 +66,9 @@ def idempotency_step(request: Request, nxt: Next) -> Result:
             raise IdempotencyKeyReused()
         if claim["status_code"] is None:
             raise IdempotencyKeyInUse(headers={"Retry-After": "1"})
+        telemetry = tracecontext.active
+        if telemetry is not None:
+            telemetry.idempotent_replay(request.function, f"{route.method} {route.path}")
         return _replay(claim["status_code"], claim["response"])
     result = nxt(request)
     if result.status < 400:

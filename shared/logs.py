@@ -1,7 +1,11 @@
 """Structured JSON logs, one line per event, in the shape Cloud Logging reads.
 
-`severity` and `message` are Cloud Logging's fields; a trace header, when present, becomes
-`logging.googleapis.com/trace` so request logs group under the trace in the console.
+`severity` and `message` are Cloud Logging's fields. Every line written while a request is
+served carries its trace: `logging.googleapis.com/trace`, `.../spanId` and `.../trace_sampled`,
+so logs group under the trace and sit beside its spans in the console. With telemetry on they
+are the current span's; with it off they come from the request's headers by the rule the server
+span uses for its parent (`shared.tracecontext.parse`: `traceparent`, else
+`X-Cloud-Trace-Context`), so the lines still join the caller's trace.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import orjson
 
+from shared import tracecontext
 from shared.envelope import dumps
 
 if TYPE_CHECKING:
@@ -37,17 +42,40 @@ _PROJECT = os.environ.get("GOOGLE_CLOUD_PROJECT")
 
 
 def trace_field(header_cloud: str | None, header_w3c: str | None) -> str | None:
-    """Cloud Logging's trace reference from `X-Cloud-Trace-Context` or `traceparent`."""
-    trace_id = None
-    if header_cloud:
-        trace_id = header_cloud.split("/", 1)[0]
-    elif header_w3c:
-        parts = header_w3c.split("-")
-        if len(parts) >= 3:
-            trace_id = parts[1]
-    if not trace_id or not trace_id.isalnum() or len(trace_id) > 64:
-        return None
+    """Cloud Logging's trace reference from `traceparent`, else `X-Cloud-Trace-Context`."""
+    ids = tracecontext.parse(header_w3c, header_cloud)
+    return None if ids is None else _trace_name(ids.trace_id)
+
+
+def _trace_name(trace_id: str) -> str:
     return f"projects/{_PROJECT}/traces/{trace_id}" if _PROJECT else trace_id
+
+
+def _add_trace(record: dict[str, Any], environ: Mapping[str, Any] | None) -> None:
+    """The trace fields: the current span's (telemetry on), else the request's headers."""
+    ids = None
+    telemetry = tracecontext.active
+    if telemetry is not None:
+        ids = telemetry.current_ids()
+    if ids is None:
+        if environ is None:
+            environ = _request_environ()
+        if environ is not None:
+            ids = tracecontext.from_environ(environ)
+    if ids is not None:
+        record["logging.googleapis.com/trace"] = _trace_name(ids.trace_id)
+        if ids.span_id is not None:
+            record["logging.googleapis.com/spanId"] = ids.span_id
+        record["logging.googleapis.com/trace_sampled"] = ids.sampled
+
+
+def _request_environ() -> Mapping[str, Any] | None:
+    """The WSGI environ of the request being served on this thread, if any (Flask's)."""
+    flask = sys.modules.get("flask")
+    if flask is None or not flask.has_request_context():
+        return None
+    environ: Mapping[str, Any] = flask.request.environ
+    return environ
 
 
 def log(severity: str, message: str, **fields: Any) -> None:
@@ -63,9 +91,11 @@ def log(severity: str, message: str, **fields: Any) -> None:
     _write(record)
 
 
-def _write(record: dict[str, Any]) -> None:
+def _write(record: dict[str, Any], environ: Mapping[str, Any] | None = None) -> None:
     if "trace" in record:
         record["logging.googleapis.com/trace"] = record.pop("trace")
+    else:
+        _add_trace(record, environ)
     try:
         line = orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE).decode()
     except TypeError:  # a value orjson does not know (the envelope's encoder does)
@@ -103,10 +133,7 @@ def log_request(
         record["user"] = claims.sub
     if error is not None:
         record["error"] = error.code
-    trace = trace_field(environ.get("HTTP_X_CLOUD_TRACE_CONTEXT"), environ.get("HTTP_TRACEPARENT"))
-    if trace is not None:
-        record["trace"] = trace
-    _write(record)
+    _write(record, environ)
 
 
 def log_exception(function: str, request: Request, exc: BaseException, error: ApiError) -> None:

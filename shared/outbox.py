@@ -10,7 +10,8 @@ A `single_statement=True` route commits with its one statement, before a handler
 after it; emitting there makes the route's transaction explicit (`atomic()`), which must
 happen before its first statement (calling `emit` later is refused, loudly, in development).
 Sinks come from the settings: the Upstash channel named by the topic (`OUTBOX_PUBLISH`,
-on by default) and the signed webhook `OUTBOX_WEBHOOK_URL` when set.
+on by default) and the signed webhook `OUTBOX_WEBHOOK_URL` when set. With telemetry on, each
+message keeps the emitting span's `traceparent` (`trace_context`) for its delivery to link to.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from typing import Any
 from shared.db import Transaction
 from shared.envelope import dumps
 from shared.settings import Settings
+from shared.tracecontext import current_traceparent
 
 _TOPIC = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,199}")
-ENQUEUE = "select private.outbox_enqueue(%s::uuid, %s, %s, %s::jsonb, %s, %s, %s)"
+ENQUEUE = "select private.outbox_enqueue(%s::uuid, %s, %s, %s::jsonb, %s, %s, %s, %s)"
 
 
 def sinks(settings: Settings, topic: str) -> list[tuple[str, str]]:
@@ -62,6 +64,8 @@ def enqueue(
             [sink for sink, _ in targets],
             [target for _, target in targets],
             settings.outbox_max_attempts,
+            # The emitting span (telemetry on): the delivery's span links to it.
+            current_traceparent(),
         ),
     )
     return message_id

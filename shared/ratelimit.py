@@ -15,6 +15,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from shared import tracecontext
 from shared.errors import RateLimited, Unavailable
 from shared.logs import log
 from shared.settings import Settings
@@ -75,6 +76,7 @@ class RateLimiter:
         try:
             outcome = self._limiter(policy).limit(identifier)
         except Exception as exc:  # any transport or protocol failure of Upstash
+            self._count(policy, "fail_open" if policy.fail_open else "fail_closed")
             log(
                 "WARNING" if policy.fail_open else "ERROR",
                 "rate limiter unavailable",
@@ -86,6 +88,8 @@ class RateLimiter:
             if policy.fail_open:
                 return {}
             raise Unavailable("The rate limiter is unavailable") from exc
+        if tracecontext.active is not None:
+            self._count(policy, "allowed" if outcome.allowed else "limited")
         reset_in = max(0, math.ceil(outcome.reset - time.time()))
         headers = {
             "RateLimit-Policy": policy.policy_header,
@@ -94,3 +98,9 @@ class RateLimiter:
         if not outcome.allowed:
             raise RateLimited(headers={**headers, "Retry-After": str(max(1, reset_in))})
         return headers
+
+    def _count(self, policy: RatePolicy, decision: str) -> None:
+        """`fnkit.rate_limit.decisions` (telemetry on)."""
+        telemetry = tracecontext.active
+        if telemetry is not None:
+            telemetry.rate_limit(self.function, policy.name, decision)

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from shared import tracecontext
 from shared.http_response import LeanResponse, ResponseHeaders
 from shared.settings import Settings
 
@@ -99,6 +100,12 @@ class KeepAliveTransport:
         self._local = threading.local()
 
     def post(self, url: str, *, headers: dict[str, str], json: Any) -> HttpReply:
+        telemetry = tracecontext.active
+        if telemetry is not None:  # a CLIENT span per call; off, this one check
+            return telemetry.upstash_call(self._post, url, headers, json)
+        return self._post(url, headers, json)
+
+    def _post(self, url: str, headers: dict[str, str], json: Any) -> HttpReply:
         parts = urlsplit(url)
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         conn = self._connection(parts.scheme, parts.netloc)

@@ -1,0 +1,117 @@
+"""The SERVER span of one request, and `http.server.request.duration`.
+
+Named `{method} {route}` by the route template (`POST /tasks/bulk`, `GET /tasks/{task_id}`:
+the function's name, then the route's path), `{method}` alone when no route matched, never by
+the URL. The parent comes from `shared.tracecontext.parse`, the rule the log lines use too:
+`traceparent` (with `tracestate`), else Cloud Run's `X-Cloud-Trace-Context`. Only a 5xx is an
+error (`error.type` is its status code, or the exception's class when none was sent).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import context as context_api
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags, TraceState
+from opentelemetry.trace.status import Status, StatusCode
+
+from shared.tracecontext import REQUEST_KEY, from_environ
+
+if TYPE_CHECKING:
+    import flask
+
+    from shared.telemetry.core import Telemetry
+
+_KNOWN_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
+)
+
+
+def parent_context(environ: Mapping[str, Any]) -> Context | None:
+    """The caller's span as a remote parent, or None (the request starts a trace)."""
+    ids = from_environ(environ)
+    if ids is None or ids.span_id is None:
+        return None
+    state = None
+    tracestate = environ.get("HTTP_TRACESTATE")
+    if ids.w3c and tracestate:
+        state = TraceState.from_header([tracestate])
+    remote = SpanContext(
+        int(ids.trace_id, 16),
+        int(ids.span_id, 16),
+        is_remote=True,
+        trace_flags=TraceFlags(TraceFlags.SAMPLED if ids.sampled else TraceFlags.DEFAULT),
+        trace_state=state,
+    )
+    return trace.set_span_in_context(NonRecordingSpan(remote), Context())
+
+
+def http_route(function: str, request: Any) -> str | None:
+    """The matched route's template as the caller addresses it, or None."""
+    route = getattr(request, "route", None)
+    if route is None:
+        return None
+    return f"/{function}" if route.path == "/" else f"/{function}{route.path}"
+
+
+def serve(
+    tel: Telemetry, function: str, http: flask.Request, handle: Callable[[flask.Request], Any]
+) -> Any:
+    started = time.perf_counter()
+    environ = http.environ
+    method = http.method.upper()
+    if method not in _KNOWN_METHODS:
+        method = "_OTHER"
+    span = tel.tracer.start_span(
+        method,
+        context=parent_context(environ),
+        kind=SpanKind.SERVER,
+        attributes={"http.request.method": method, "url.scheme": http.scheme},
+    )
+    recording = span.is_recording()
+    if recording:
+        host, sep, port = http.host.rpartition(":")
+        if not sep or not port.isdigit():
+            host, port = http.host, ""
+        span.set_attribute("server.address", host)
+        if port:
+            span.set_attribute("server.port", int(port))
+        span.set_attribute("url.path", http.path)
+        agent = environ.get("HTTP_USER_AGENT")
+        if agent:
+            span.set_attribute("user_agent.original", agent)
+    token = context_api.attach(trace.set_span_in_context(span))
+    status: int | None = None
+    error_type: str | None = None
+    try:
+        response = handle(http)
+        status = response.status_code
+        return response
+    except BaseException as exc:
+        error_type = type(exc).__qualname__
+        if recording:
+            span.record_exception(exc)
+        raise
+    finally:
+        context_api.detach(token)
+        route = http_route(function, environ.get(REQUEST_KEY))
+        attributes: dict[str, Any] = {"http.request.method": method}
+        if route is not None:
+            attributes["http.route"] = route
+        if status is not None:
+            attributes["http.response.status_code"] = status
+            if status >= 500:
+                error_type = str(status)
+        if error_type is not None:
+            attributes["error.type"] = error_type
+        if recording:
+            span.update_name(f"{method} {route}" if route is not None else method)
+            span.set_attributes(attributes)
+            if error_type is not None:
+                span.set_status(Status(StatusCode.ERROR))
+        span.end()
+        tel.metrics.http_server_duration.record(time.perf_counter() - started, attributes)
