@@ -9,7 +9,7 @@ UV_COMPILE = $(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes 
 	--python-version 3.11 --quiet -o $(LOCK)
 
 .PHONY: dev test test-browser lint typecheck unit suite bench bench-quick db-reset clean fuzz install \
-	lock lock-upgrade parity parity-supabase supabase-cli
+	lock lock-upgrade parity parity-supabase supabase-cli clients-ts api-check
 
 # Install once, from the lock (pip checks every hash); reinstall when the lock or
 # pyproject.toml changes. The project itself goes in editable, without dependencies.
@@ -53,8 +53,21 @@ $(SUPABASE_CLI): tools/supabase-cli/package-lock.json
 
 supabase-cli: $(SUPABASE_CLI)
 
+# openapi-typescript, openapi-fetch, TypeScript (and supabase-js for the typed invoke example) at
+# the versions tools/clients-ts locks: `fnkit client typescript` and tests/test_clients.py use them.
+CLIENTS_TS := tools/clients-ts/node_modules/.bin/openapi-typescript
+$(CLIENTS_TS): tools/clients-ts/package-lock.json
+	npm ci --prefix tools/clients-ts --no-audit --no-fund --loglevel=error
+	@touch $(CLIENTS_TS)
+
+clients-ts: $(CLIENTS_TS)
+
+# The API documents against the released ones (api/released/): fails listing breaking changes.
+api-check: $(STAMP)
+	$(BIN)/fnkit api check
+
 # Everything but the browser: the unit tests and the integration suite (real Postgres, Redis, HTTP).
-suite: $(STAMP) $(SUPABASE_CLI)
+suite: $(STAMP) $(SUPABASE_CLI) $(CLIENTS_TS)
 	$(BIN)/pytest --ignore=tests/browser
 
 test: lint typecheck suite
@@ -98,4 +111,5 @@ db-reset: $(STAMP)
 # The embedded Postgres outlives `make dev`: stop it before deleting its data folder.
 clean:
 	-@test -x $(BIN)/fnkit && $(BIN)/fnkit db stop
-	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache .fnkit tools/supabase-cli/node_modules
+	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache .fnkit tools/supabase-cli/node_modules \
+		tools/clients-ts/node_modules

@@ -480,6 +480,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--only", help="comma-separated sections (overhead,roundtrips,coldstart,load,growth,hooks)"
     )
     bench.set_defaults(run=cmd_bench)
+    __import__("fnkit.client.command", fromlist=["register_all"]).register_all(sub)
     return parser
 
 

@@ -1,13 +1,33 @@
-"""Optimistic concurrency over HTTP: versions as ETags, `If-Match` to say which one you read."""
+"""Optimistic concurrency over HTTP: versions as ETags, `If-Match` to say which one you read.
+
+RFC 9110 §13.1.1: a request whose `If-Match` names a version that is no longer current fails
+with 412 Precondition Failed (`PreconditionFailed`); a stale `version` in a body is not a
+precondition but a conflict in the data, 409 (`VersionConflict`), as before.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from shared.errors import ValidationFailed, detail
 from shared.request import Request
 
 _IF_MATCH = re.compile(r'(?:W/)?(?:"(\d{1,10})"|(\d{1,10}))')
+_MARK = "__reads_if_match__"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def conditional(endpoint: F) -> F:
+    """Mark a handler that reads `If-Match`, so its OpenAPI operation declares the header and
+    its 412 (`shared.openapi`); the handler still calls `if_match_version` itself."""
+    setattr(endpoint, _MARK, True)  # a plain attribute assignment fails mypy --strict
+    return endpoint
+
+
+def reads_if_match(endpoint: Callable[..., Any]) -> bool:
+    return bool(getattr(endpoint, _MARK, False))
 
 
 def if_match_version(request: Request) -> int | None:

@@ -87,6 +87,13 @@ class VersionConflict(ApiError):
     default_message = "The resource changed since you read it"
 
 
+class PreconditionFailed(ApiError):
+    """A stale `If-Match` (RFC 9110 §13.1.1); a stale `version` in a body is VersionConflict."""
+
+    status, code = 412, "PRECONDITION_FAILED"
+    default_message = "The If-Match version is no longer current"
+
+
 class IdempotencyKeyInUse(ApiError):
     status, code = 409, "IDEMPOTENCY_KEY_IN_USE"
     default_message = "A request with this Idempotency-Key is still in progress"

@@ -10,27 +10,55 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, TypeAdapter
 
+from shared.conditional import reads_if_match
+
 if TYPE_CHECKING:
     from shared.app import App
     from shared.routing import Route
 
 _REF_TEMPLATE = "#/components/schemas/{model}"
 
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": _REF_TEMPLATE.format(model=name)}
+
+
+# The envelope's parts are named components, so a generated client has one readable type for
+# each (`ErrorEnvelope`, not `Error`, which shadows Python's and TypeScript's own names).
+_ERROR_DETAIL: dict[str, Any] = {
+    "type": "object",
+    "description": "One problem: where (`loc`, e.g. body.title), what kind, and a message.",
+    "required": ["loc", "type", "message"],
+    "properties": {
+        "loc": {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
+        "type": {"type": "string"},
+        "message": {"type": "string"},
+    },
+}
+_ERROR_INFO: dict[str, Any] = {
+    "type": "object",
+    "required": ["code", "message"],
+    "properties": {
+        "code": {"type": "string", "description": "Stable, UPPER_SNAKE (VALIDATION_FAILED)"},
+        "message": {"type": "string"},
+        "details": {"type": "array", "items": _ref("ErrorDetail")},
+    },
+}
 _ERROR_ENVELOPE: dict[str, Any] = {
     "type": "object",
     "required": ["success", "error", "meta"],
     "properties": {
         "success": {"const": False},
-        "error": {
-            "type": "object",
-            "required": ["code", "message"],
-            "properties": {
-                "code": {"type": "string"},
-                "message": {"type": "string"},
-                "details": {"type": "array", "items": {"type": "object"}},
-            },
-        },
-        "meta": {"$ref": "#/components/schemas/Meta"},
+        "error": _ref("ErrorInfo"),
+        "meta": _ref("Meta"),
+    },
+}
+_PAGINATION: dict[str, Any] = {
+    "type": "object",
+    "description": "Pass `next_cursor` as `cursor` for the next page; null on the last one.",
+    "properties": {
+        "next_cursor": {"type": ["string", "null"]},
+        "limit": {"type": "integer"},
     },
 }
 _META: dict[str, Any] = {
@@ -38,16 +66,33 @@ _META: dict[str, Any] = {
     "required": ["request_id"],
     "properties": {
         "request_id": {"type": "string"},
-        "pagination": {
-            "type": "object",
-            "properties": {
-                "next_cursor": {"type": ["string", "null"]},
-                "limit": {"type": "integer"},
-            },
-        },
+        "pagination": _ref("Pagination"),
         "cache": {"type": "string", "enum": ["hit", "miss"]},
     },
     "additionalProperties": True,
+}
+_BASE_COMPONENTS = {
+    "Meta": _META,
+    "Pagination": _PAGINATION,
+    "ErrorEnvelope": _ERROR_ENVELOPE,
+    "ErrorInfo": _ERROR_INFO,
+    "ErrorDetail": _ERROR_DETAIL,
+}
+# The headers a route may read, declared where they apply (shared.idempotency for POST, PUT
+# and PATCH that allow it; shared.conditional for routes marked `@conditional`).
+_IDEMPOTENCY_KEY: dict[str, Any] = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Send the same key to retry safely: the first answer is replayed.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x21-\\x7e]+$"},
+}
+_IF_MATCH: dict[str, Any] = {
+    "name": "If-Match",
+    "in": "header",
+    "required": False,
+    "description": 'The version you read, as its ETag: "3". A stale one is 412.',
+    "schema": {"type": "string", "pattern": '^(W/)?("[0-9]{1,10}"|[0-9]{1,10})$'},
 }
 _ERROR_STATUSES = {
     "400": "Bad request or invalid JSON",
@@ -55,6 +100,7 @@ _ERROR_STATUSES = {
     "403": "Forbidden or MFA required",
     "404": "Not found",
     "409": "Conflict",
+    "412": "Precondition failed: the If-Match version is stale",
     "413": "Body too large",
     "415": "Body must be JSON",
     "422": "Validation failed",
@@ -74,14 +120,17 @@ def error_statuses(route: Route) -> set[str]:
     Always: 401 (a token is checked whenever one is sent, public routes too), 403 (RLS),
     404, 500, and 503/504 (the database or Upstash lost or slow). A body may be sent to any
     POST/PUT/PATCH/DELETE (400 invalid JSON, 413, 415). 409 needs a write. 422 needs a model,
-    a path parameter (Postgres refuses a malformed one) or an Idempotency-Key. 429 needs a
-    rate policy. 405 is never an answer of a documented operation.
+    a path parameter (Postgres refuses a malformed one), an Idempotency-Key or an If-Match.
+    412 needs If-Match. 429 needs a rate policy. 405 is never an answer of a documented
+    operation.
     """
     possible = {"401", "403", "404", "500", "503", "504"}
     if route.method in _BODY_METHODS:
         possible |= {"400", "409", "413", "415"}
     if route.idempotent:
         possible |= {"400", "422"}
+    if reads_if_match(route.endpoint):
+        possible |= {"412", "422"}
     if route.path_model or route.query or route.body or route.param_names:
         possible.add("422")
     if route.rate is not None:
@@ -89,31 +138,66 @@ def error_statuses(route: Route) -> set[str]:
     return possible
 
 
+def _model_name(annotation: Any) -> str | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation.__name__
+    return None
+
+
 class _Schemas:
-    """Collects component schemas so models referenced twice are written once."""
+    """Collects component schemas so models referenced twice are written once.
+
+    A route's own request and response models become components too (referenced by `$ref`,
+    not inlined), so generators name them after the model instead of after the operation.
+    """
 
     def __init__(self) -> None:
-        self.components: dict[str, Any] = {"Meta": _META, "Error": _ERROR_ENVELOPE}
+        self.components: dict[str, Any] = dict(_BASE_COMPONENTS)
 
     def of(self, annotation: Any) -> dict[str, Any]:
         schema = TypeAdapter(annotation).json_schema(
             ref_template=_REF_TEMPLATE, mode="serialization"
         )
-        return self._hoist(schema)
+        return self._hoist(schema, _model_name(annotation))
 
     def of_input(self, model: type[BaseModel]) -> dict[str, Any]:
         schema = model.model_json_schema(ref_template=_REF_TEMPLATE, mode="validation")
-        return self._hoist(schema)
+        return self._hoist(schema, model.__name__)
 
-    def _hoist(self, schema: dict[str, Any]) -> dict[str, Any]:
-        for name, definition in schema.pop("$defs", {}).items():
-            self.components.setdefault(name, definition)
-        return schema
+    def inline(self, model: type[BaseModel]) -> dict[str, Any]:
+        """A model's own schema (its fields become parameters), nested models hoisted."""
+        return self._hoist(
+            model.model_json_schema(ref_template=_REF_TEMPLATE, mode="validation"), None
+        )
+
+    def _hoist(self, schema: dict[str, Any], name: str | None) -> dict[str, Any]:
+        for nested, definition in schema.pop("$defs", {}).items():
+            self.components.setdefault(nested, definition)
+        if name is None or "$ref" in schema:
+            return schema
+        self.components.setdefault(name, schema)
+        return _ref(name)
+
+    def envelope(self, data: dict[str, Any]) -> dict[str, Any]:
+        """The success envelope around `data`: `<Model>Envelope` or `<Model>ListEnvelope`
+        when the data is a model or a list of one, inline otherwise."""
+        envelope = {
+            "type": "object",
+            "required": ["success", "data", "meta"],
+            "properties": {"success": {"const": True}, "data": data, "meta": _ref("Meta")},
+        }
+        target = data.get("items", {}) if data.get("type") == "array" else data
+        ref = target.get("$ref", "")
+        if not ref.startswith(_REF_TEMPLATE.format(model="")) or len(target) != 1:
+            return envelope
+        name = ref.rsplit("/", 1)[1] + ("ListEnvelope" if target is not data else "Envelope")
+        self.components.setdefault(name, envelope)
+        return _ref(name)
 
 
 def _parameters(route: Route, schemas: _Schemas) -> list[dict[str, Any]]:
     params: list[dict[str, Any]] = []
-    path_schema = schemas.of_input(route.path_model) if route.path_model else {"properties": {}}
+    path_schema = schemas.inline(route.path_model) if route.path_model else {"properties": {}}
     for name in route.param_names:
         params.append(
             {
@@ -124,7 +208,7 @@ def _parameters(route: Route, schemas: _Schemas) -> list[dict[str, Any]]:
             }
         )
     if route.query is not None:
-        query_schema = schemas.of_input(route.query)
+        query_schema = schemas.inline(route.query)
         required = set(query_schema.get("required", []))
         for name, schema in query_schema.get("properties", {}).items():
             param: dict[str, Any] = {
@@ -138,23 +222,25 @@ def _parameters(route: Route, schemas: _Schemas) -> list[dict[str, Any]]:
             ):
                 param["style"], param["explode"] = "form", True
             params.append(param)
+    if route.idempotent:
+        params.append(_IDEMPOTENCY_KEY)
+    if reads_if_match(route.endpoint):
+        params.append(_IF_MATCH)
     return params
+
+
+def operation_id(app: App, route: Route) -> str:
+    """`<function>_<handler>` (tasks_create_task): stable while the handler keeps its name,
+    unique across functions, so one client for all of them has no clashes."""
+    return f"{app.name}_{route.endpoint.__name__.strip('_').removesuffix('_endpoint')}"
 
 
 def _operation(app: App, route: Route, schemas: _Schemas) -> dict[str, Any]:
     data_schema: dict[str, Any] = schemas.of(route.response) if route.response is not None else {}
     if route.answer != "envelope":
-        success: dict[str, Any] = {"type": "object"}
+        success: dict[str, Any] = {"type": "object", "additionalProperties": True}
     else:
-        success = {
-            "type": "object",
-            "required": ["success", "data", "meta"],
-            "properties": {
-                "success": {"const": True},
-                "data": data_schema,
-                "meta": {"$ref": "#/components/schemas/Meta"},
-            },
-        }
+        success = schemas.envelope(data_schema)
     responses: dict[str, Any] = {
         str(route.status): {"description": "Success"}
         if route.status == 204  # no body, no content
@@ -166,10 +252,10 @@ def _operation(app: App, route: Route, schemas: _Schemas) -> dict[str, Any]:
             continue
         responses[status] = {
             "description": text,
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+            "content": {"application/json": {"schema": _ref("ErrorEnvelope")}},
         }
     operation: dict[str, Any] = {
-        "operationId": f"{app.name}_{route.method.lower()}_{route.endpoint.__name__}",
+        "operationId": operation_id(app, route),
         "summary": route.summary or f"{route.method} {route.path}",
         "tags": [app.name],
         "parameters": _parameters(route, schemas),
@@ -195,20 +281,6 @@ def _operation(app: App, route: Route, schemas: _Schemas) -> dict[str, Any]:
         operation["security"] = [{"bearer": []}]
     else:
         operation["security"] = [{}, {"bearer": []}]
-    if route.idempotent:
-        operation["parameters"].append(
-            {
-                "name": "Idempotency-Key",
-                "in": "header",
-                "required": False,
-                "schema": {
-                    "type": "string",
-                    "minLength": 1,
-                    "maxLength": 255,
-                    "pattern": "^[\\x21-\\x7e]+$",
-                },
-            }
-        )
     if route.body is not None:
         operation["requestBody"] = {
             "required": True,

@@ -185,7 +185,7 @@ def test_delete_with_if_match(served: Served, team: Team, db_admin: Any) -> None
     task = add_task(db_admin, team.project)
     with as_user(served, "owner") as client:
         stale = client.delete(f"/tasks/{task['id']}", headers={"If-Match": '"7"'})
-        assert_error(stale, 409, "VERSION_CONFLICT")
+        assert_error(stale, 412, "PRECONDITION_FAILED")
         assert task_row(db_admin, task["id"]) is not None
         assert_error(
             client.delete(f"/tasks/{task['id']}", headers={"If-Match": "soon"}),
@@ -422,7 +422,7 @@ def test_bad_ids_in_the_path(served: Served) -> None:
 # ---- optimistic concurrency -------------------------------------------------------------------
 
 
-def test_stale_if_match_is_a_409_and_changes_nothing(
+def test_stale_if_match_is_a_412_and_changes_nothing(
     served: Served, team: Team, db_admin: Any
 ) -> None:
     task = add_task(db_admin, team.project, title="original")
@@ -437,7 +437,7 @@ def test_stale_if_match_is_a_409_and_changes_nothing(
             json={"title": "second", "status": "done"},
             headers={"If-Match": '"1"'},
         )
-        body = assert_error(stale, 409, "VERSION_CONFLICT")
+        body = assert_error(stale, 412, "PRECONDITION_FAILED")  # RFC 9110 13.1.1
         assert "version 2" in body["error"]["message"]
         assert "ETag" not in stale.headers
         assert task_row(db_admin, task["id"]) == before
@@ -465,11 +465,13 @@ def test_twenty_concurrent_patches_with_one_version_make_one_change(
     for thread in threads:
         thread.join()
     statuses = sorted(r.status_code for r in responses)
-    assert statuses == [200] + [409] * 19, [
-        r.text for r in responses if r.status_code not in (200, 409)
+    assert statuses == [200] + [412] * 19, [
+        r.text for r in responses if r.status_code not in (200, 412)
     ]
     assert all(
-        r.json()["error"]["code"] == "VERSION_CONFLICT" for r in responses if r.status_code == 409
+        r.json()["error"]["code"] == "PRECONDITION_FAILED"
+        for r in responses
+        if r.status_code == 412
     )
     winner = next(r for r in responses if r.status_code == 200).json()["data"]
     row = task_row(db_admin, task["id"])

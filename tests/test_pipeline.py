@@ -14,6 +14,7 @@ import pytest
 
 from fnkit.devenv import DEV_ANON_KEY, DEV_SERVICE_ROLE_KEY
 from fnkit.tokens import claims
+from tests.contracts import body_schema
 from tests.envelope import assert_error
 from tests.fixtures.server import TEST_ORIGIN, Served
 
@@ -338,7 +339,9 @@ def test_openapi_document_comes_from_the_route_declarations(served: Served) -> N
     assert doc["openapi"] == "3.1.0"
     post = doc["paths"]["/echo"]["post"]
     assert post["x-auth"] == "user"
-    assert set(post["requestBody"]["content"]["application/json"]["schema"]["properties"]) == {
+    body = post["requestBody"]["content"]["application/json"]["schema"]
+    assert body["$ref"].startswith("#/components/schemas/")  # a named model, not inlined
+    assert set(body_schema(doc, post)["properties"]) == {
         "name",
         "count",
         "tags",

@@ -189,9 +189,9 @@ function renderOperation(fn, { path, method, op }) {
     inner.append(el("h4", { text: "Body (JSON)" }), textarea);
   }
   const success = op.responses && op.responses[successCode];
-  const dataSchema = success && success.content && success.content["application/json"] &&
-    success.content["application/json"].schema.properties &&
-    success.content["application/json"].schema.properties.data;
+  const answer = success && success.content && success.content["application/json"] &&
+    resolve(success.content["application/json"].schema);  // a named envelope is a $ref
+  const dataSchema = answer && answer.properties && answer.properties.data;
   if (dataSchema && Object.keys(dataSchema).length) {
     inner.append(el("h4", { text: `Answers ${successCode} with data` }),
       el("pre", { class: "schema", text: JSON.stringify(example(dataSchema), null, 2) }));

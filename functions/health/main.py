@@ -55,7 +55,17 @@ def health(request: Request) -> Result:
     if not all(check.ok for check in checks.values()):
         raise Unavailable(
             "A dependency is down",
-            details=[{"check": name, **check.model_dump()} for name, check in checks.items()],
+            # loc/type/message as every error detail has (ErrorDetail in the OpenAPI document)
+            details=[
+                {
+                    "loc": ["checks", name],
+                    "type": "ok" if check.ok else "unavailable",
+                    "message": f"{name}: {'ok' if check.ok else check.error or 'down'}",
+                    "check": name,
+                    **check.model_dump(),
+                }
+                for name, check in checks.items()
+            ],
         )
     return Result(Health(status="ok", version=request.settings.version, checks=checks))
 

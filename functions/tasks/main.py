@@ -5,7 +5,8 @@ Choices every route shares (the OpenAPI document repeats them per route):
   VALIDATION_FAILED (`loc` names `project_id`) when it is named in a body; a role that may not
   do the action on a task the caller sees is 403 FORBIDDEN.
 * Writes need the version the caller read: `If-Match: "<version>"` (`W/"3"` and `3` are read
-  too) or `version` in the body. Missing → 422 VALIDATION_FAILED; stale → 409 VERSION_CONFLICT
+  too) or `version` in the body. Missing → 422 VALIDATION_FAILED; stale → 412
+  PRECONDITION_FAILED for `If-Match` (RFC 9110), 409 VERSION_CONFLICT for a body's `version`,
   and nothing changes. The answer carries the new `ETag`.
 * Every write moves its workspace's task version (a database trigger); the stats cache follows
   it.
@@ -28,9 +29,17 @@ from psycopg import sql
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from shared import READ, WRITE, App, Model, Request, Result
-from shared.conditional import etag, if_match_version
+from shared.conditional import conditional, etag, if_match_version
 from shared.error_map import diagnostic
-from shared.errors import ApiError, Forbidden, NotFound, ValidationFailed, VersionConflict, detail
+from shared.errors import (
+    ApiError,
+    Forbidden,
+    NotFound,
+    PreconditionFailed,
+    ValidationFailed,
+    VersionConflict,
+    detail,
+)
 from shared.pagination import KeysetSort, page
 
 app = App(
@@ -41,8 +50,9 @@ app = App(
         " A task or project you cannot see is 404 on a task route and 422 (`loc` names"
         " `project_id`) when named in a body; a role that may not do the action is 403. Writes"
         ' need the version you read (`If-Match: "<version>"` or `version` in the body): missing'
-        " is 422, stale is 409 VERSION_CONFLICT and nothing changes; answers carry the new"
-        " `ETag`. Setting `status` to `done` emits `task.completed` after the write commits."
+        " is 422; stale is 412 PRECONDITION_FAILED for `If-Match`, 409 VERSION_CONFLICT for a"
+        " body `version`, and nothing changes; answers carry the new `ETag`. Setting `status`"
+        " to `done` emits `task.completed` after the write commits."
     ),
 )
 
@@ -337,12 +347,14 @@ def get_task(request: Request, path: TaskPath) -> Result:
 
 
 @app.patch("/{id}", response=Task, rate=WRITE, single_statement=True)
+@conditional
 def patch_task(request: Request, path: TaskPath, body: TaskPatch) -> Result:
     """Change some fields of a task, if it is still at the version the caller read.
 
     The version comes from `If-Match: "<n>"` or from `version` in the body (if both, they must
-    agree); neither is a 422 VALIDATION_FAILED. A stale version is 409 VERSION_CONFLICT and
-    changes nothing. Success returns the task and its new `ETag`. An empty patch is a 422.
+    agree); neither is a 422 VALIDATION_FAILED. A stale version changes nothing: 412
+    PRECONDITION_FAILED when it came in `If-Match`, 409 VERSION_CONFLICT from the body.
+    Success returns the task and its new `ETag`. An empty patch is a 422.
     """
     header = if_match_version(request)
     if header is not None and body.version is not None and header != body.version:
@@ -352,18 +364,20 @@ def patch_task(request: Request, path: TaskPath, body: TaskPatch) -> Result:
         raise _invalid(
             ["header", "If-Match"], 'Send If-Match: "<version>" or a body version', "missing"
         )
-    task = _update(request, path.id, version, body, ["path", "id"], ["body"])
+    task = _update(request, path.id, version, body, ["path", "id"], ["body"], header is not None)
     return Result(task, headers=etag(task["version"]))
 
 
 @app.delete("/{id}", response=Deleted, rate=WRITE, single_statement=True)
+@conditional
 def delete_task(request: Request, path: TaskPath) -> Deleted:
     """Delete a task: 200 with `{"id", "deleted": true}`.
 
     Members delete tasks they created, admins and owners any; viewers get 403. An `If-Match`
-    header is optional here; when given, a stale version is 409 and nothing is deleted.
+    header is optional here; when given, a stale version is 412 and nothing is deleted.
     """
-    gone = _delete(request, path.id, if_match_version(request), ["path", "id"])
+    version = if_match_version(request)
+    gone = _delete(request, path.id, version, ["path", "id"], version is not None)
     return Deleted(id=gone["id"], deleted=True)
 
 
@@ -388,7 +402,13 @@ def _create(request: Request, data: TaskCreate, data_at: Loc) -> Row:
 
 
 def _update(
-    request: Request, task_id: UUID, version: int, data: TaskChanges, at: Loc, data_at: Loc
+    request: Request,
+    task_id: UUID,
+    version: int,
+    data: TaskChanges,
+    at: Loc,
+    data_at: Loc,
+    if_match: bool = False,
 ) -> Row:
     changes = data.changes()
     completes = changes.get("status") == "done"
@@ -404,7 +424,7 @@ def _update(
             f"select t.version, {_CAN_EDIT} as allowed from public.tasks t where t.id = %s",
             (task_id,),
         )
-        _explain_miss(found, version, at, "edit tasks")
+        _explain_miss(found, version, at, "edit tasks", if_match)
     assert task is not None
     if completes:
         request.emit("task.completed", _completed(request, task), key=str(task["id"]))
@@ -417,7 +437,9 @@ def _completed(request: Request, task: Row) -> Row:
     return {**{name: task[name] for name in keep}, "completed_by": request.user_id}
 
 
-def _delete(request: Request, task_id: UUID, version: int | None, at: Loc) -> Row:
+def _delete(
+    request: Request, task_id: UUID, version: int | None, at: Loc, if_match: bool = False
+) -> Row:
     gone = request.db.one(
         "delete from public.tasks t where t.id = %s"
         " and t.version = coalesce(%s::integer, t.version) returning t.id, t.workspace_id",
@@ -428,13 +450,16 @@ def _delete(request: Request, task_id: UUID, version: int | None, at: Loc) -> Ro
             f"select t.version, {_CAN_DELETE} as allowed from public.tasks t where t.id = %s",
             (task_id,),
         )
-        _explain_miss(found, version, at, "delete this task")
+        _explain_miss(found, version, at, "delete this task", if_match)
     assert gone is not None
     return gone
 
 
-def _explain_miss(found: Row | None, version: int | None, at: Loc, action: str) -> None:
-    """A write that touched no row: 404 if hidden, 403 if the role forbids it, else 409."""
+def _explain_miss(
+    found: Row | None, version: int | None, at: Loc, action: str, if_match: bool
+) -> None:
+    """A write that touched no row: 404 if hidden, 403 if the role forbids it, else stale:
+    412 when the version came in `If-Match`, 409 when it came in the body."""
     if found is None:
         raise NotFound("Task not found", details=[detail(at, "not_found", "Task not found")])
     if not found["allowed"]:
@@ -444,6 +469,8 @@ def _explain_miss(found: Row | None, version: int | None, at: Loc, action: str) 
         f"The task changed: it is at version {found['version']}, not {version}."
         " Read it again and retry."
     )
+    if if_match:
+        raise PreconditionFailed(message, details=[detail(at, "precondition_failed", message)])
     raise VersionConflict(message, details=[detail(at, "version_conflict", message)])
 
 

@@ -1,0 +1,1 @@
+"""Typed clients from the functions' OpenAPI documents (`fnkit client python|typescript`)."""
