@@ -275,3 +275,63 @@ def test_an_idempotent_replay_is_counted(served: Served, memory: Memory) -> None
     assert again.headers["Idempotent-Replayed"] == "true"
     replays = memory.points("fnkit.idempotency.replays")
     assert [p.attributes["fnkit.route"] for p in replays] == ["POST /"]
+
+
+def test_an_unsampled_parent_is_not_recorded_but_its_ids_reach_the_logs(
+    served: Served, memory: Memory
+) -> None:
+    """Parent-based sampling (the default): a caller's `-00` flags keep the request out."""
+    trace_id = new_trace()
+    stream = io.StringIO()
+    logs.set_stream(stream)
+    try:
+        with served.client() as client:
+            response = client.get(
+                "/health/openapi.json",
+                headers={"traceparent": traceparent(trace_id, PARENT, "00"),
+                         "X-Request-Id": "otel-unsampled"},
+            )  # fmt: skip
+    finally:
+        logs.set_stream(sys.stdout)
+    assert response.status_code == 200
+    assert not [s for s in memory.finished() if f"{s.context.trace_id:032x}" == trace_id]
+    line = next(
+        line
+        for line in map(json.loads, stream.getvalue().splitlines())
+        if line.get("request_id") == "otel-unsampled"
+    )
+    assert line["logging.googleapis.com/trace"].endswith(trace_id)
+    assert line["logging.googleapis.com/trace_sampled"] is False
+    assert line["logging.googleapis.com/spanId"] != PARENT  # the request's own (unsampled) span
+    # Metrics do not depend on sampling.
+    assert any(
+        p.attributes.get("http.route") == "/health/openapi.json"
+        for p in memory.points("http.server.request.duration")
+    )
+
+
+def test_the_standard_variables_choose_sampler_exporters_and_service(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from shared.telemetry.console import ConsoleTree
+    from shared.telemetry.setup import endpoint, from_environment
+
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0.25")
+    monkeypatch.delenv("OTEL_SERVICE_NAME", raising=False)
+    env = {"FNKIT_TRACE_CONSOLE": "1", "K_SERVICE": "tasks"}
+    assert tracecontext.wanted(env) and not tracecontext.wanted({})
+    assert not tracecontext.wanted({**env, "OTEL_SDK_DISABLED": "true"})
+    built = from_environment(env)
+    try:
+        assert "TraceIdRatioBased{0.25}" in built.tracer_provider.sampler.get_description()
+        assert built.tracer_provider.resource.attributes["service.name"] == "tasks"
+        processors = built.tracer_provider._active_span_processor._span_processors
+        assert [type(p) for p in processors] == [ConsoleTree]  # no endpoint: nothing exported
+    finally:
+        built.shutdown()
+    base = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318/"}
+    assert endpoint(base, "traces") == "http://collector:4318/v1/traces"
+    assert endpoint({**base, "OTEL_METRICS_EXPORTER": "none"}, "metrics") is None
+    own = {"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "http://m:4318/custom"}
+    assert endpoint(own, "metrics") == "http://m:4318/custom" and endpoint(own, "traces") is None
