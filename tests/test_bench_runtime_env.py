@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fnkit.bench import coldstart, runtime_env
+from fnkit.bench import coldstart, runtime_env, startup
 from fnkit.bench.services import ROOT
 
 
@@ -75,7 +75,7 @@ def test_dev_venv_on_request(tmp_path, monkeypatch):
 
 
 def test_probe_runs_as_a_file_and_imports_nothing_from_fnkit():
-    argv = [sys.executable, "-P", "-X", "importtime", str(coldstart.PROBE)]
+    argv = [sys.executable, "-P", "-X", "importtime", str(startup.PROBE)]
     argv += ["--source", str(coldstart.HELLO), "--path", "/"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60, check=True)
@@ -86,11 +86,12 @@ def test_probe_runs_as_a_file_and_imports_nothing_from_fnkit():
     assert not [line for line in done.stderr.splitlines() if "| fnkit" in line]
 
 
-def test_cold_starts_run_bundles_with_their_bytecode(tmp_path):
+def test_cold_starts_run_bundles_with_their_bytecode(tmp_path, database_url):
     """The cold-start section launches what `fnkit deploy` uploads: each function's bundle with
     its own shared/ and shipped bytecode, and the hello world and the libraries-only app in
     folders of their own, compiled the same way. The libraries app answers from its folder
-    with the repository off the import path, loading the libraries it names."""
+    with the repository off the import path, loading the libraries it names and querying
+    Postgres through its pool (the floor pays for the first connection as functions do)."""
     built = coldstart.bundles(tmp_path)
     assert {"hello", "libraries", "tasks", "me"} <= set(built)
     for name in ("hello", "libraries", "tasks"):
@@ -99,7 +100,8 @@ def test_cold_starts_run_bundles_with_their_bytecode(tmp_path):
         assert (main.parent / "__pycache__" / "main.cpython-311.pyc").is_file()
     assert (built["tasks"].parent / "shared" / "__pycache__" / "app.cpython-311.pyc").is_file()
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    argv = [sys.executable, "-P", str(coldstart.PROBE), "--source", str(built["libraries"])]
+    env["DATABASE_URL"] = database_url
+    argv = [sys.executable, "-P", str(startup.PROBE), "--source", str(built["libraries"])]
     done = subprocess.run(
         argv, capture_output=True, text=True, env=env, cwd=built["libraries"].parent, timeout=60
     )

@@ -9,15 +9,18 @@ first request also fetches the JWKS). The floor is the bare functions-framework 
 (fnkit/bench/peers/hello.py) launched the same way, and the peer the FastAPI tasks app
 (fnkit/bench/peers/fastapi_tasks.py, one uvicorn worker, HS256) answering its `GET /tasks`,
 in the same rounds (every target once per round, so drift on a shared machine does not land
-on whichever ran first). So is the hello world loading only the libraries a database
-function needs (fnkit/bench/peers/libraries.py): the part of a start no runtime code can
-remove, shown beside what the functions take. The median of the runs is reported.
+on whichever ran first). So is "libraries alone" (fnkit/bench/peers/libraries.py): the hello
+world loading the libraries a database function needs and opening its pool's first
+Postgres connection on the first request, the part of a start no runtime code can remove.
+It is the floor the functions' target is set against. The median of the runs is reported,
+in wall time and in CPU time of the server's processes (steadier on a shared machine).
 
-Imports: a fresh interpreter per function under `python -X importtime` (fnkit/bench/probe.py)
-runs functions-framework's `create_app` and then one request; the top-level modules by
-cumulative time, for the load and for the first request apart, and the Supabase client
-modules loaded at each point (none may be, for functions that do not use
-`shared.supabase_admin`).
+Where the time over libraries alone goes (fnkit/bench/startup.py): a fresh interpreter per
+function under `python -X importtime` (fnkit/bench/probe.py) runs functions-framework's
+`create_app` and then one request, timed apart and the request profiled; set against the
+same probe of libraries alone: the modules loaded beyond it, the load's and the first
+request's CPU differences. Also the Supabase client modules loaded at each point (none may
+be before the first Storage or Auth-admin call).
 
 Memory (in the same process as the first cold start): 1,000 requests from 4 client threads,
 then the resident set size of the worker that served them (psutil, read from this process),
@@ -38,11 +41,8 @@ PYTHONDONTWRITEBYTECODE), which is not what a deployed function pays.
 
 from __future__ import annotations
 
-import json
 import shutil
 import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -53,11 +53,11 @@ import httpx
 
 from fnkit.bench import runtime_env, servers
 from fnkit.bench.services import ACME, ROOT, TASK_WITH_COMMENTS, Services
+from fnkit.bench.startup import beyond, cpu_ms, probe
 from fnkit.bench.stats import median
 
 HELLO = Path(__file__).with_name("peers") / "hello.py"
 LIBRARIES = Path(__file__).with_name("peers") / "libraries.py"
-PROBE = Path(__file__).with_name("probe.py")
 PROBES = {
     "health": "/",
     "me": "/",
@@ -73,6 +73,12 @@ MiB = 1024 * 1024
 BUNDLES_NOTE = (
     "Functions start from their bundles (`fnkit bundle`: own folder, own shared/, shipped "
     "bytecode), as deployed; the hello world from a folder of its own with its bytecode too."
+)
+CPU_NOTE = (
+    "CPU: user + system time of the gunicorn master and its worker from launch to the first "
+    "2xx (median of the runs), steadier than wall time on a shared machine. Where the time "
+    "over libraries alone goes: fnkit/bench/startup.py (one probe in a fresh interpreter, "
+    "the cheapest of its runs)."
 )
 OWNER = "11111111-1111-1111-1111-111111111111"
 # Installed in the dev venv, never a function's requirement: a function process loading one
@@ -186,55 +192,24 @@ def memory(server: servers.Server) -> dict[str, float]:
     }
 
 
-def _top_level(lines: list[str]) -> list[tuple[str, int]]:
-    """(module, cumulative µs) of the imports at depth 0 in `-X importtime` lines."""
-    rows = []
-    for line in lines:
-        if not line.startswith("import time:") or "cumulative" in line:
-            continue
-        _, cumulative, name = line[len("import time:") :].split("|")
-        if not name.startswith("  ", 1):  # depth 0 is " name", deeper ones are indented
-            rows.append((name.strip(), int(cumulative)))
-    return sorted(rows, key=lambda row: -row[1])
-
-
-def probe(
-    source: Path,
-    path: str,
-    token: str | None,
-    env: dict[str, str],
-    top: int = 8,
-    python: str | Path | None = None,
-) -> dict[str, Any]:
-    """Imports at load and on the first request, and the Supabase modules then loaded.
-
-    Run as a file under `-P`, so the function's process imports nothing from fnkit."""
-    from fnkit.bench.probe import MARKS
-
-    argv = [str(python or sys.executable), "-P", "-X", "importtime", str(PROBE)]
-    argv += ["--source", str(source), "--path", path] + (["--token", token] if token else [])
-    done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60, check=True)
-    line = [x for x in done.stdout.splitlines() if x.startswith('{"at_import"')][-1]
-    result: dict[str, Any] = json.loads(line)
-    err = done.stderr.splitlines()
-    at = {mark: err.index(mark) for mark in MARKS}
-    for phase, first, last in (("load", MARKS[0], MARKS[1]), ("request", MARKS[1], MARKS[2])):
-        rows = _top_level(err[at[first] + 1 : at[last]])
-        result[f"{phase}_imports_ms"] = sum(us for _, us in rows) / 1000
-        result[f"{phase}_imports"] = [{"module": m, "ms": us / 1000} for m, us in rows[:top]]
-    return result
-
-
 def measure(services: Services, quick: bool) -> dict[str, Any]:
-    """Full: 5 cold starts each, in rounds, 1,000 requests, probes one at a time.
-    Quick: 1 cold start, 200 requests, and the probe runs while the requests are served
-    (after the cold start was timed, so only the import timings suffer from the overlap)."""
+    """Full: 5 cold starts each, in rounds, 1,000 requests, the probe 3 times each.
+    Quick: 1 cold start, 200 requests, the probe once each. Probes run one at a time after
+    the rounds, so their timings are not disturbed by the requests."""
     with tempfile.TemporaryDirectory(prefix="fnkit-bench-bundles-") as into:
         return _measure(services, quick, bundles(Path(into)))
 
 
+def _start(
+    name: str, source: Path, services: Services, runtime: runtime_env.RuntimeEnv
+) -> servers.Server:
+    return servers.functions_framework(
+        name, source, services, python=runtime.python, python_env=runtime.env(), bundle=True
+    )
+
+
 def _measure(services: Services, quick: bool, built: dict[str, Path]) -> dict[str, Any]:
-    runs, requests = (1, 200) if quick else (5, 1000)
+    runs, requests, repeats = (1, 200, 1) if quick else (5, 1000, 3)
     runtime = runtime_env.ensure()
     owner_token = services.jwks.hs256(OWNER)
     env = services.bundle_env(**runtime.env())
@@ -245,82 +220,60 @@ def _measure(services: Services, quick: bool, built: dict[str, Path]) -> dict[st
     es256 = services.jwks.es256(OWNER)
     es256_runs: dict[str, list[float]] = {name: [] for name in targets if name != "hello"}
     peer_runs: list[float] = []
-    library_runs: list[float] = []
     results: dict[str, Any] = {
         "runs": runs,
         "requests": requests,
         "environment": runtime.environment,
         "python": str(runtime.python),
         "environment_build_s": runtime.build_s,
-        "notes": [runtime.note(), BUNDLES_NOTE],
+        "notes": [runtime.note(), BUNDLES_NOTE, CPU_NOTE],
         "functions": {},
     }
-    # Rounds: every target once per round (hello world included), so drift on a shared
-    # machine spreads over all of them instead of landing on whichever ran first.
-    times: dict[str, list[float]] = {name: [] for name in targets}
+    # Rounds: every target once per round (hello world and libraries alone included), so
+    # drift on a shared machine spreads over all of them instead of landing on whichever ran
+    # first.
+    times: dict[str, list[float]] = {name: [] for name in [*targets, "libraries"]}
+    cpu: dict[str, list[float]] = {name: [] for name in times}
     listening: dict[str, list[float]] = {name: [] for name in targets}
     entries: dict[str, dict[str, Any]] = {
         name: {"probe": path} for name, (_, path, _) in targets.items()
     }
-    probed: dict[str, dict[str, Any]] = {name: {} for name in targets}
     for run in range(runs):
         for name, (source, path, token) in targets.items():
-
-            def run_probe(
-                source: Path = source,
-                path: str = path,
-                token: str | None = token,
-                into: dict[str, Any] = probed[name],
-            ) -> None:
-                into.update(probe(source, path, token, env, python=runtime.python))
-
             services.bridge.flush()
-            server = servers.functions_framework(
-                f"cold-{name}", source, services,
-                python=runtime.python, python_env=runtime.env(), bundle=True,
-            )  # fmt: skip
-            with server:
+            with _start(f"cold-{name}", source, services, runtime) as server:
                 seconds, port_open = first_response(server, path, token)
+                cpu[name].append(cpu_ms(server))
                 times[name].append(seconds * 1000)
                 listening[name].append(port_open * 1000)
                 if run == 0:
-                    prober = threading.Thread(target=run_probe) if quick else None
-                    if prober is not None:
-                        prober.start()
                     tokens: list[str | None] = [token] if token is None else list(services.tokens)
                     entry = entries[name]
                     entry["failed_requests"] = hammer(server, path, tokens, requests)
                     entry.update(memory(server))
-                    if prober is not None:
-                        prober.join()
             if name in es256_runs:
                 services.bridge.flush()
-                server = servers.functions_framework(
-                    f"cold-{name}-es256", source, services,
-                    python=runtime.python, python_env=runtime.env(), bundle=True,
-                )  # fmt: skip
-                with server:
+                with _start(f"cold-{name}-es256", source, services, runtime) as server:
                     es256_runs[name].append(first_response(server, path, es256)[0] * 1000)
         peer_runs.append(peer_cold_start(services, runtime, owner_token))
-        libraries = servers.functions_framework(
-            "cold-libraries", built["libraries"], services,
-            python=runtime.python, python_env=runtime.env(), bundle=True,
-        )  # fmt: skip
-        with libraries:
-            library_runs.append(first_response(libraries, "/", None)[0] * 1000)
-    for name, (source, _, _) in targets.items():
-        if not probed[name]:
-            probed[name].update(
-                probe(source, targets[name][1], targets[name][2], env, python=runtime.python)
-            )
+        with _start("cold-libraries", built["libraries"], services, runtime) as libraries:
+            times["libraries"].append(first_response(libraries, "/", None)[0] * 1000)
+            cpu["libraries"].append(cpu_ms(libraries))
+    floor = probe(built["libraries"], "/", None, env, python=runtime.python, repeats=repeats)
+    for name, (source, path, token) in targets.items():
+        services.bridge.flush()
+        found = probe(source, path, token, env, python=runtime.python, repeats=repeats)
         entry = entries[name]
         entry["cold_ms"] = median(times[name])
+        entry["cpu_ms"] = median(cpu[name])
         entry["listening_ms"] = median(listening[name])
         entry["cold_runs_ms"] = times[name]
+        entry["cpu_runs_ms"] = cpu[name]
         if name in es256_runs:
             entry["cold_es256_ms"] = median(es256_runs[name])
             entry["cold_es256_runs_ms"] = es256_runs[name]
-        entry["imports"] = probed[name]
+        entry["beyond_libraries"] = beyond(found, floor)
+        entry["imports"] = {k: v for k, v in found.items() if k != "module_ms"}
         entry["needs_supabase"] = name != "hello" and needs_supabase(source)
         results["functions"][name] = entry
     results["peer"] = {
@@ -329,9 +282,13 @@ def _measure(services: Services, quick: bool, built: dict[str, Path]) -> dict[st
         "cold_runs_ms": peer_runs,
     }
     results["libraries"] = {
-        "name": "libraries alone (psycopg + pool, pydantic, PyJWT + cryptography), hello world",
-        "cold_ms": median(library_runs),
-        "cold_runs_ms": library_runs,
+        "name": "libraries alone (psycopg + pool and its first connection, pydantic, "
+        "PyJWT + cryptography), hello world",
+        "cold_ms": median(times["libraries"]),
+        "cpu_ms": median(cpu["libraries"]),
+        "cold_runs_ms": times["libraries"],
+        "cpu_runs_ms": cpu["libraries"],
+        "imports": {k: v for k, v in floor.items() if k != "module_ms"},
     }
     leaked = sorted(
         {p for e in results["functions"].values() for p in e["imports"].get("packages", [])}
