@@ -2,6 +2,10 @@
 
 Models become JSON Schema through pydantic; every response is described inside the
 envelope, and every error code a route can produce is listed with the error envelope.
+The documents are also the source of typed clients (`fnkit client`), so they are shaped for
+generators: request and response models and their envelopes are named components referenced by
+`$ref` (not inlined under operation-made names), operation ids are `<function>_<handler>`, and
+the `Idempotency-Key` and `If-Match` headers are declared where a route reads them.
 """
 
 from __future__ import annotations
@@ -11,89 +15,12 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, TypeAdapter
 
 from shared.conditional import reads_if_match
+from shared.openapi_parts import BASE_COMPONENTS, IDEMPOTENCY_KEY, IF_MATCH, REF_TEMPLATE, ref
 
 if TYPE_CHECKING:
     from shared.app import App
     from shared.routing import Route
 
-_REF_TEMPLATE = "#/components/schemas/{model}"
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": _REF_TEMPLATE.format(model=name)}
-
-
-# The envelope's parts are named components, so a generated client has one readable type for
-# each (`ErrorEnvelope`, not `Error`, which shadows Python's and TypeScript's own names).
-_ERROR_DETAIL: dict[str, Any] = {
-    "type": "object",
-    "description": "One problem: where (`loc`, e.g. body.title), what kind, and a message.",
-    "required": ["loc", "type", "message"],
-    "properties": {
-        "loc": {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
-        "type": {"type": "string"},
-        "message": {"type": "string"},
-    },
-}
-_ERROR_INFO: dict[str, Any] = {
-    "type": "object",
-    "required": ["code", "message"],
-    "properties": {
-        "code": {"type": "string", "description": "Stable, UPPER_SNAKE (VALIDATION_FAILED)"},
-        "message": {"type": "string"},
-        "details": {"type": "array", "items": _ref("ErrorDetail")},
-    },
-}
-_ERROR_ENVELOPE: dict[str, Any] = {
-    "type": "object",
-    "required": ["success", "error", "meta"],
-    "properties": {
-        "success": {"const": False},
-        "error": _ref("ErrorInfo"),
-        "meta": _ref("Meta"),
-    },
-}
-_PAGINATION: dict[str, Any] = {
-    "type": "object",
-    "description": "Pass `next_cursor` as `cursor` for the next page; null on the last one.",
-    "properties": {
-        "next_cursor": {"type": ["string", "null"]},
-        "limit": {"type": "integer"},
-    },
-}
-_META: dict[str, Any] = {
-    "type": "object",
-    "required": ["request_id"],
-    "properties": {
-        "request_id": {"type": "string"},
-        "pagination": _ref("Pagination"),
-        "cache": {"type": "string", "enum": ["hit", "miss"]},
-    },
-    "additionalProperties": True,
-}
-_BASE_COMPONENTS = {
-    "Meta": _META,
-    "Pagination": _PAGINATION,
-    "ErrorEnvelope": _ERROR_ENVELOPE,
-    "ErrorInfo": _ERROR_INFO,
-    "ErrorDetail": _ERROR_DETAIL,
-}
-# The headers a route may read, declared where they apply (shared.idempotency for POST, PUT
-# and PATCH that allow it; shared.conditional for routes marked `@conditional`).
-_IDEMPOTENCY_KEY: dict[str, Any] = {
-    "name": "Idempotency-Key",
-    "in": "header",
-    "required": False,
-    "description": "Send the same key to retry safely: the first answer is replayed.",
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x21-\\x7e]+$"},
-}
-_IF_MATCH: dict[str, Any] = {
-    "name": "If-Match",
-    "in": "header",
-    "required": False,
-    "description": 'The version you read, as its ETag: "3". A stale one is 412.',
-    "schema": {"type": "string", "pattern": '^(W/)?("[0-9]{1,10}"|[0-9]{1,10})$'},
-}
 _ERROR_STATUSES = {
     "400": "Bad request or invalid JSON",
     "401": "Missing or invalid token",
@@ -152,22 +79,22 @@ class _Schemas:
     """
 
     def __init__(self) -> None:
-        self.components: dict[str, Any] = dict(_BASE_COMPONENTS)
+        self.components: dict[str, Any] = dict(BASE_COMPONENTS)
 
     def of(self, annotation: Any) -> dict[str, Any]:
         schema = TypeAdapter(annotation).json_schema(
-            ref_template=_REF_TEMPLATE, mode="serialization"
+            ref_template=REF_TEMPLATE, mode="serialization"
         )
         return self._hoist(schema, _model_name(annotation))
 
     def of_input(self, model: type[BaseModel]) -> dict[str, Any]:
-        schema = model.model_json_schema(ref_template=_REF_TEMPLATE, mode="validation")
+        schema = model.model_json_schema(ref_template=REF_TEMPLATE, mode="validation")
         return self._hoist(schema, model.__name__)
 
     def inline(self, model: type[BaseModel]) -> dict[str, Any]:
         """A model's own schema (its fields become parameters), nested models hoisted."""
         return self._hoist(
-            model.model_json_schema(ref_template=_REF_TEMPLATE, mode="validation"), None
+            model.model_json_schema(ref_template=REF_TEMPLATE, mode="validation"), None
         )
 
     def _hoist(self, schema: dict[str, Any], name: str | None) -> dict[str, Any]:
@@ -176,7 +103,7 @@ class _Schemas:
         if name is None or "$ref" in schema:
             return schema
         self.components.setdefault(name, schema)
-        return _ref(name)
+        return ref(name)
 
     def envelope(self, data: dict[str, Any]) -> dict[str, Any]:
         """The success envelope around `data`: `<Model>Envelope` or `<Model>ListEnvelope`
@@ -184,15 +111,15 @@ class _Schemas:
         envelope = {
             "type": "object",
             "required": ["success", "data", "meta"],
-            "properties": {"success": {"const": True}, "data": data, "meta": _ref("Meta")},
+            "properties": {"success": {"const": True}, "data": data, "meta": ref("Meta")},
         }
         target = data.get("items", {}) if data.get("type") == "array" else data
-        ref = target.get("$ref", "")
-        if not ref.startswith(_REF_TEMPLATE.format(model="")) or len(target) != 1:
+        named = target.get("$ref", "")
+        if not named.startswith(REF_TEMPLATE.format(model="")) or len(target) != 1:
             return envelope
-        name = ref.rsplit("/", 1)[1] + ("ListEnvelope" if target is not data else "Envelope")
+        name = named.rsplit("/", 1)[1] + ("ListEnvelope" if target is not data else "Envelope")
         self.components.setdefault(name, envelope)
-        return _ref(name)
+        return ref(name)
 
 
 def _parameters(route: Route, schemas: _Schemas) -> list[dict[str, Any]]:
@@ -223,9 +150,9 @@ def _parameters(route: Route, schemas: _Schemas) -> list[dict[str, Any]]:
                 param["style"], param["explode"] = "form", True
             params.append(param)
     if route.idempotent:
-        params.append(_IDEMPOTENCY_KEY)
+        params.append(IDEMPOTENCY_KEY)
     if reads_if_match(route.endpoint):
-        params.append(_IF_MATCH)
+        params.append(IF_MATCH)
     return params
 
 
@@ -252,7 +179,7 @@ def _operation(app: App, route: Route, schemas: _Schemas) -> dict[str, Any]:
             continue
         responses[status] = {
             "description": text,
-            "content": {"application/json": {"schema": _ref("ErrorEnvelope")}},
+            "content": {"application/json": {"schema": ref("ErrorEnvelope")}},
         }
     operation: dict[str, Any] = {
         "operationId": operation_id(app, route),
