@@ -6,8 +6,12 @@ timeout, sent together with the statement (see `Transaction` for how reads and w
 differ), so a read costs one network round trip per query, a write route declared
 `single_statement=True` one, and any other write one per statement plus the COMMIT.
 
-The pool is opened lazily and uses no server-side prepared statements
-(`prepare_threshold=None`), as Supavisor's transaction pooler requires.
+The pool is opened lazily. Server-side prepared statements follow `DB_PREPARED_STATEMENTS`
+(shared.pooler): off (`prepare_threshold=None`) where DATABASE_URL may be a transaction-mode
+pooler, as Supavisor's transaction mode requires; on a direct connection or Supavisor's session
+mode, every statement is prepared on first use (`prepare_threshold=0`) and reads go as one
+pipeline of the extended protocol instead of one simple-query message: still one round trip,
+and Postgres parses and plans each query once per connection instead of on every request.
 """
 
 from __future__ import annotations
@@ -62,12 +66,15 @@ def _open_pool(settings: Settings) -> ConnectionPool[Any]:
     from psycopg.rows import dict_row
     from psycopg_pool import ConnectionPool
 
+    from shared.pooler import conninfo
+
+    prepare = 0 if settings.db_prepared_statements else None  # 0: prepare on first use
     return ConnectionPool(
-        settings.database_url,
+        conninfo(settings.database_url),
         min_size=1,
         max_size=settings.db_pool_max,
         # Autocommit: `Transaction` sends BEGIN/COMMIT itself, pipelined with the work.
-        kwargs={"prepare_threshold": None, "autocommit": True, "row_factory": dict_row},
+        kwargs={"prepare_threshold": prepare, "autocommit": True, "row_factory": dict_row},
         timeout=settings.db_pool_timeout_s,
         max_idle=300,
         reconnect_timeout=30,
@@ -109,7 +116,9 @@ class Transaction:
     the end (a second). Reads (GET, HEAD) need no COMMIT: each query is sent as one simple-query
     message `impersonation; query`, which Postgres runs as one implicit transaction, so a
     read costs exactly one round trip per query. Under READ COMMITTED that is the same
-    isolation a read transaction would give (each statement sees a fresh snapshot).
+    isolation a read transaction would give (each statement sees a fresh snapshot). With
+    prepared statements on, the message is a pipeline instead (Parse/Bind/Execute of both,
+    one Sync), which Postgres runs as one implicit transaction too.
 
     A write whose work is one statement (`single_statement=True` on the route) goes the way
     reads go: `impersonation; statement` in one message, committed by Postgres when it
@@ -203,6 +212,13 @@ class Transaction:
     def _send(
         self, conn: psycopg.Connection[Row], sql: Query, params: Params, first: bool = False
     ) -> psycopg.Cursor[Row]:
+        if self.implicit and self._settings.db_prepared_statements:
+            # Extended protocol, both statements prepared once per connection, one Sync: one
+            # round trip and one implicit transaction, as the simple-query message below.
+            with conn.pipeline():
+                conn.execute(_IMPERSONATE, self._impersonation)
+                prepared = conn.execute(sql, params)
+            return prepared
         if self.implicit:
             import psycopg
 

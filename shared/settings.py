@@ -45,6 +45,8 @@ class Settings:
     db_pool_max: int = 4
     db_pool_timeout_s: float = 5.0
     db_statement_timeout_ms: int = 8_000
+    # Server-side prepared statements (shared.pooler: DB_PREPARED_STATEMENTS, resolved).
+    db_prepared_statements: bool = False
     redis_timeout_s: float = 1.0
     jwks_min_refresh_s: float = 30.0
     # Known keys are refetched this often, so a key revoked in Supabase stops being accepted.
@@ -154,6 +156,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         db_pool_max=_int(env, "DB_POOL_MAX", 4, minimum=1),
         db_pool_timeout_s=_float(env, "DB_POOL_TIMEOUT_S", 5.0),
         db_statement_timeout_ms=_int(env, "DB_STATEMENT_TIMEOUT_MS", 8_000, minimum=1),
+        db_prepared_statements=_prepared(env),
         redis_timeout_s=_float(env, "UPSTASH_TIMEOUT_S", 1.0),
         jwks_min_refresh_s=_float(env, "JWKS_MIN_REFRESH_S", 30.0),
         jwks_max_age_s=_float(env, "JWKS_MAX_AGE_S", 600.0),
@@ -180,6 +183,17 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         outbox_lease_s=_float(env, "OUTBOX_LEASE_S", 60.0),
         outbox_after_response=_bool(env, "OUTBOX_AFTER_RESPONSE", True),
     )
+
+
+def _prepared(env: Mapping[str, str]) -> bool:
+    """DB_PREPARED_STATEMENTS (auto, on, off) for DATABASE_URL; see shared.pooler."""
+    from shared.pooler import prepared_statements
+
+    setting = env.get("DB_PREPARED_STATEMENTS", "").strip().lower() or "auto"
+    try:
+        return prepared_statements(env.get("DATABASE_URL", "").strip(), setting)
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 def _api_key(parse: Callable[[str | None], T], env: Mapping[str, str], name: str) -> T:
