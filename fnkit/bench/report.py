@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fnkit.bench.telemetry import figures as telemetry_figures
+
 
 @dataclass
 class Figure:
@@ -39,16 +41,31 @@ def _overhead(data: dict[str, Any]) -> list[Figure]:
         ours = data[case]["p50_us"]
         ratio, added = ours / bare, ours - bare
         cached = not case.endswith("_uncached")
-        met = (ratio <= 1.5 and added <= 100) if cached else None
+        # Each repeat's own ratio and difference; the target is judged on the worst of them.
+        repeats = data.get("repeats") or [data]
+        ratios = [r[case]["p50_us"] / r["bare"]["p50_us"] for r in repeats]
+        adds = [r[case]["p50_us"] - r["bare"]["p50_us"] for r in repeats]
+        met = (max(ratios) <= 1.5 and max(adds) <= 100) if cached else None
+        spread = (
+            f"; {len(repeats)} repeats: {min(ratios):.2f}-{max(ratios):.2f}x,"
+            f" +{min(adds):.0f} to +{max(adds):.0f} µs"
+            if len(repeats) > 1
+            else ""
+        )
         out.append(
             Figure(
-                "1. Pipeline overhead, CPU time per request, p50 (in-process WSGI, no network)",
+                "1. Pipeline overhead, CPU time per request, p50 (in-process WSGI, no network;"
+                " the median repeat, judged on the worst)",
                 label,
-                f"{ours:.0f} µs ({ratio:.1f}x, +{added:.0f} µs)",
+                f"{ours:.0f} µs ({ratio:.2f}x, +{added:.0f} µs{spread})",
                 f"bare Flask {bare:.0f} µs",
-                "≤ 1.5x and ≤ +100 µs" if cached else "",
+                "≤ 1.5x and ≤ +100 µs (worst repeat)" if cached else "",
                 met,
                 {
+                    "worst_ratio": max(ratios),
+                    "worst_added_us": max(adds),
+                    "repeat_ratios": ratios,
+                    "repeat_added_us": adds,
                     "ours_us": ours,
                     "bare_us": bare,
                     "ratio": ratio,
@@ -268,6 +285,126 @@ def _load(data: dict[str, Any]) -> list[Figure]:
     return out
 
 
+def _prepared(data: dict[str, Any]) -> list[Figure]:
+    """GET /tasks in the other DB_PREPARED_STATEMENTS mode, beside its own floor."""
+    row = data["get"]
+    if "ours_other" not in row:
+        return []
+    mode = "off" if data.get("prepared") else "on"
+    out = []
+    for name, ours_key, floor_key in (
+        (
+            f"prepared statements {'on' if data.get('prepared') else 'off'} (the run's)",
+            "ours",
+            "floor",
+        ),
+        (f"prepared statements {mode}", "ours_other", "floor_other"),
+    ):
+        ours, floor = row[ours_key], row[floor_key]
+        share = ours["rps"] / floor["rps"] if floor["rps"] else 0.0
+        pg, floor_pg = ours["cpu_ms"].get("postgres", 0.0), floor["cpu_ms"].get("postgres", 0.0)
+        out.append(
+            Figure(
+                "4. Load: GET /tasks?limit=50 by DB_PREPARED_STATEMENTS (same rounds)",
+                name,
+                f"{ours['rps']:.0f} req/s ({share:.0%} of its floor), Postgres {pg:.2f} ms"
+                f" CPU per request, {ours['errors']} errors",
+                f"floor {floor['rps']:.0f} req/s, Postgres {floor_pg:.2f} ms",
+                "",
+                None,
+                {"ours": ours, "floor": floor, "share_of_floor": share},
+            )
+        )
+    return out
+
+
+_PART_NAMES = {
+    "http_server": "HTTP server (gunicorn: parsing, threads, sockets)",
+    "framework": "framework (functions-framework, Flask, werkzeug)",
+    "pipeline": "runtime pipeline (auth, validation, routing, the handler's own code)",
+    "ratelimit": "rate-limit call (client side)",
+    "query": "query: binding, send, wait (client side)",
+    "rows": "row decoding (psycopg, 51 rows as dicts)",
+    "json": "JSON (envelope, orjson)",
+    "log": "log line",
+}
+
+
+def _parts(data: dict[str, Any]) -> list[Figure]:
+    """The CPU table per part of GET /tasks (fnkit/bench/cpuparts.py), in µs per request."""
+    parts = data.get("parts")
+    if not parts:
+        return []
+    ours, floor = data["get"]["ours"]["cpu_ms"], data["get"]["floor"]["cpu_ms"]
+    in_process = parts["in_process_us"]
+    measured = {"http_server": max(0.0, ours.get("server", 0.0) * 1000 - in_process)}
+    measured.update(parts["parts_us"])
+    section = (
+        "4. Load: GET /tasks?limit=50, CPU µs per request by part (server parts in process,"
+        f" {parts['requests']} requests; HTTP server = the load run's server CPU minus them)"
+    )
+    out = [
+        Figure(section, _PART_NAMES[name], f"{us:.0f} µs", "", "", None, {"us": us})
+        for name, us in measured.items()
+    ]
+    out.append(
+        Figure(
+            section,
+            "server in all",
+            f"{ours.get('server', 0.0) * 1000:.0f} µs",
+            f"floor {floor.get('server', 0.0) * 1000:.0f} µs (psycopg, no HTTP, no JSON)",
+            "",
+            None,
+        )
+    )
+    for name, label in (
+        ("postgres", "Postgres"),
+        ("bridge", "Upstash bridge (local stand-in; remote in production)"),
+        ("redis", "Redis behind the bridge"),
+        ("generator", "load generator"),
+    ):
+        theirs = floor.get(name)
+        out.append(
+            Figure(
+                section,
+                label,
+                f"{ours.get(name, 0.0) * 1000:.0f} µs",
+                "" if theirs is None else f"floor {theirs * 1000:.0f} µs",
+                "",
+                None,
+            )
+        )
+    return out
+
+
+def _cost(data: dict[str, Any]) -> list[Figure]:
+    """A million requests on Cloud Run, from the load run's CPU and memory (fnkit/bench/cost)."""
+    from fnkit.bench import cost
+
+    section = (
+        "4. Load: a million requests on Cloud Run at saturation (server CPU and memory measured"
+        f" here; prices from {cost.PRICES_SOURCE}, {cost.PRICES_AS_OF})"
+    )
+    out = []
+    for case, label in (("get", "GET /tasks?limit=50"), ("post", "POST /tasks")):
+        found = cost.estimates(data).get(case, {})
+        if "ours" not in found:
+            continue
+        peer = found.get("peer")
+        out.append(
+            Figure(
+                section,
+                label,
+                cost.describe(found["ours"]),
+                "" if peer is None else f"FastAPI peer {cost.describe(peer)}",
+                "",
+                None,
+                {"ours": found["ours"], "peer": peer},
+            )
+        )
+    return out
+
+
 def _cpu(parts: dict[str, float]) -> str:
     if not parts:
         return ""
@@ -398,10 +535,14 @@ def figures(results: dict[str, Any]) -> list[Figure]:
         ("roundtrips", _trips),
         ("coldstart", _cold),
         ("load", _load),
+        ("load", _prepared),
+        ("load", _parts),
+        ("load", _cost),
         ("growth", _growth),
         ("coldstart", _memory),
         ("outbox", _outbox),
         ("hooks", _hooks),
+        ("telemetry", telemetry_figures),
     ):
         if key in results:
             out.extend(build(results[key]))

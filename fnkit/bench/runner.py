@@ -29,10 +29,11 @@ from fnkit.bench import (
     report,
     roundtrips,
     servers,
+    telemetry,
 )
 from fnkit.bench.services import ROOT, Services
 
-SECTIONS = ("overhead", "roundtrips", "coldstart", "load", "growth", "outbox", "hooks")
+SECTIONS = ("overhead", "roundtrips", "coldstart", "load", "growth", "outbox", "hooks", "telemetry")
 
 
 def _commit() -> str:
@@ -91,6 +92,8 @@ def run(quick: bool = False, json_path: Path | None = None, only: set[str] | Non
                 results[section] = outbox.measure(services, quick)
             elif section == "hooks":
                 results[section] = hooks.measure(services, quick)
+            elif section == "telemetry":
+                results[section] = telemetry.measure(services, quick)
             durations[section] = round(time.perf_counter() - began, 1)
             _say(f"{section} done in {durations[section]:.0f} s")
     finally:
