@@ -8,6 +8,9 @@ get the same concurrency and the same number of Python processes (GIL included).
 
 One "request" is what the runtime does for one call: take a pooled connection, send the
 impersonation and the query in one pipeline, fetch, commit, give the connection back.
+`--prepared` prepares both statements on first use (`prepare_threshold=0`), as the runtime
+does when DB_PREPARED_STATEMENTS resolves to on: the runner passes the function's own setting,
+so floor and function ask Postgres for the same work.
 """
 
 from __future__ import annotations
@@ -69,6 +72,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--project", required=True)
     parser.add_argument("--tokens-file", required=True)
     parser.add_argument("--offset", type=int, default=0)
+    parser.add_argument("--prepared", action="store_true", help="server-side prepared statements")
     args = parser.parse_args(argv)
 
     from psycopg.rows import dict_row
@@ -81,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
         args.url,
         min_size=args.threads,
         max_size=args.threads,
-        kwargs={"prepare_threshold": None, "row_factory": dict_row},
+        kwargs={"prepare_threshold": 0 if args.prepared else None, "row_factory": dict_row},
         open=True,
     )
     pool.wait(10)

@@ -12,6 +12,11 @@ generator in fnkit/bench/loadgen.py in its own process. Either shares the 2 core
 server, Postgres, Redis and the Upstash bridge (a Python process too, which real Upstash is
 not): the figures compare side by side on one machine; they are not capacity numbers.
 Requests rotate over 2,000 bench users' tokens, so no single user hits the rate limits.
+
+Prepared statements: function and floor run with the same DB_PREPARED_STATEMENTS (the bench's
+environment, `auto` by default, resolved for the bench database's URL by shared.pooler: off
+on loopback), so the ratio compares like with like. `GET /tasks` also runs function and floor
+in the other mode, in the same rounds, to show what prepared statements change.
 """
 
 from __future__ import annotations
@@ -208,7 +213,17 @@ def drive(url: str, method: str, body: str | None, tokens: list[str], seconds: f
     )
 
 
-def floor(services: Services, kind: str, seconds: float, warmup: float) -> LoadResult:
+def prepared_setting(services: Services) -> bool:
+    """DB_PREPARED_STATEMENTS of the bench's environment, resolved for its database."""
+    from shared.pooler import prepared_statements
+
+    setting = os.environ.get("DB_PREPARED_STATEMENTS", "").strip().lower() or "auto"
+    return prepared_statements(services.database_url, setting)
+
+
+def floor(
+    services: Services, kind: str, seconds: float, warmup: float, prepared: bool = False
+) -> LoadResult:
     """WORKERS processes x THREADS threads of plain psycopg, merged."""
     tokens_file = servers.LOG_DIR / "tokens.json"
     tokens_file.write_text(json.dumps(services.tokens))
@@ -236,6 +251,7 @@ def floor(services: Services, kind: str, seconds: float, warmup: float) -> LoadR
                 str(tokens_file),
                 "--offset",
                 str(n * 1009),
+                *(["--prepared"] if prepared else []),
             ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -312,25 +328,52 @@ def combine(runs: list[LoadResult]) -> LoadResult:
     )
 
 
+def _rss_mib(server: servers.Server) -> float:
+    """Resident memory of a server's process tree (master and workers), MiB."""
+    root = psutil.Process(server.proc.pid)
+    total = 0
+    for proc in [root, *root.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            total += proc.memory_info().rss
+    return round(total / 2**20, 1)
+
+
+def _setting(on: bool) -> str:
+    return "on" if on else "off"
+
+
 def measure(services: Services, quick: bool) -> dict[str, Any]:
     seconds, warmup, rounds = (3.0, 1.0, 1) if quick else (12.0, 1.0, 3)
     per_round = seconds / rounds
     list_path = f"/tasks?workspace_id={ACME}&limit=50"
     body = json.dumps({"project_id": ACME_PROJECT, "title": "bench task"})
     cases = {"get": ("GET", list_path, None), "post": ("POST", "/tasks", body)}
+    prepared = prepared_setting(services)
     results: dict[str, Any] = {
         "generator": generator(),
         "connections": CONNECTIONS,
         "seconds": seconds,
         "rounds": rounds,
         "layout": f"{WORKERS} workers x {THREADS} threads",
+        "prepared": prepared,
     }
+    source = ROOT / "functions" / "tasks" / "main.py"
     ours = servers.gunicorn(
         "tasks-load",
-        ROOT / "functions" / "tasks" / "main.py",
+        source,
         services,
         workers=WORKERS,
         threads=THREADS,
+        DB_PREPARED_STATEMENTS=_setting(prepared),
+    )
+    # The other mode, for GET /tasks only (function and floor alike).
+    other = servers.gunicorn(
+        "tasks-load-other",
+        source,
+        services,
+        workers=WORKERS,
+        threads=THREADS,
+        DB_PREPARED_STATEMENTS=_setting(not prepared),
     )
     peer = servers.uvicorn(
         "peer",
@@ -341,14 +384,24 @@ def measure(services: Services, quick: bool) -> dict[str, Any]:
     )
     try:
         ours.wait()
+        other.wait()
         peer.wait()
         for kind, (method, path, payload) in cases.items():
             runs: dict[str, list[LoadResult]] = {}
+            targets = [("ours", ours), ("peer", peer)]
+            if kind == "get":
+                targets.append(("ours_other", other))
             # Rounds: each target runs once per round, so a slow spell of the shared machine
             # lands on all of them rather than on whichever ran at that moment.
             for _ in range(rounds):
-                runs.setdefault("floor", []).append(floor(services, kind, per_round, warmup))
-                for name, server in (("ours", ours), ("peer", peer)):
+                runs.setdefault("floor", []).append(
+                    floor(services, kind, per_round, warmup, prepared)
+                )
+                if kind == "get":
+                    runs.setdefault("floor_other", []).append(
+                        floor(services, kind, per_round, warmup, not prepared)
+                    )
+                for name, server in targets:
                     services.bridge.flush()
                     drive(server.url + path, method, payload, services.tokens, warmup)
                     with CpuMeter(services, server.proc.pid) as meter:
@@ -358,9 +411,17 @@ def measure(services: Services, quick: bool) -> dict[str, Any]:
                     result.cpu_ms = meter.per_request(result.requests)
                     runs.setdefault(name, []).append(result)
             results[kind] = {name: asdict(combine(done)) for name, done in runs.items()}
+        # What each server holds after the runs: the memory side of the cost (fnkit/bench/cost).
+        results["rss_mib"] = {"ours": _rss_mib(ours), "peer": _rss_mib(peer)}
+        results["processes"] = {"ours": WORKERS + 1, "peer": WORKERS + 1}
     finally:
         ours.stop()
+        other.stop()
         peer.stop()
+    # Where the function's CPU goes, in process, in the headline mode (fnkit/bench/cpuparts).
+    from fnkit.bench import cpuparts
+
+    results["parts"] = cpuparts.measure(services, quick, DB_PREPARED_STATEMENTS=_setting(prepared))
     return results
 
 

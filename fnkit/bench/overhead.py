@@ -11,7 +11,10 @@ call is the only network I/O of such a route; it is replaced by a local stub ans
 "allowed", so the step's own work (identifier, headers) still counts. There is no switch to
 turn rate limiting off (see the report for the proposal).
 
-Samples are taken in interleaved blocks (bare, ours, bare, ...) so drift hits both alike.
+Samples are taken in interleaved blocks (bare, ours, bare, ...) so drift hits both alike,
+and the whole comparison is repeated (5 times, 3 with --quick): each repeat gives its own
+ratio and difference, the report shows their spread, and the target is judged on the worst
+repeat (a slow minute of a shared machine must not decide it either way).
 Each request is timed twice: by the wall clock and by this thread's CPU clock. The CPU time
 is the figure reported (`p50_us`): on a quiet machine the two agree, and on a busy one the
 CPU clock leaves out the time the process waited for a core, which is not the pipeline's cost.
@@ -166,39 +169,49 @@ def _sample(
 
 
 def measure(quick: bool, jwks: Jwks | None = None) -> dict[str, Any]:
+    """The comparison `repeats` times; the case figures at the top level are the median
+    repeat's (by ratio to bare Flask), `repeats` holds every repeat's."""
     own = jwks is None
     jwks = jwks or Jwks().start()
     try:
         ours = our_app(jwks.url).wsgi_app
         bare = bare_app().wsgi_app
-        per_case, block = (2_000, 250) if quick else (10_000, 500)
-        cases: dict[str, tuple[WSGI, list[dict[str, Any]]]] = {
-            "bare": (bare, [_environ(jwks.hs256(USER))]),
-            "hs256": (ours, [_environ(jwks.hs256(USER))]),
-            "es256": (ours, [_environ(jwks.es256(USER))]),
-            "hs256_uncached": (ours, [_environ(jwks.hs256(USER)) for _ in range(per_case)]),
-            "es256_uncached": (ours, [_environ(jwks.es256(USER)) for _ in range(per_case)]),
-        }
-        for name, (app, environs) in cases.items():
-            status = _call(app, environs[0])
-            if not status.startswith("200"):
-                raise RuntimeError(f"overhead case {name} answered {status}")
-        wall: dict[str, list[float]] = {name: [] for name in cases}
-        cpu: dict[str, list[float]] = {name: [] for name in cases}
-        for start in range(0, per_case, block):
-            for name, (app, environs) in cases.items():
-                # The uncached cases hold one token per request: never a cache hit.
-                _sample(app, environs, start, block, wall[name], cpu[name])
-        result: dict[str, Any] = {"requests_per_case": per_case}
-        for name in cases:
-            w, c = sorted(wall[name]), sorted(cpu[name])
-            result[name] = {
-                "p50_us": percentile(c, 50),
-                "p99_us": percentile(c, 99),
-                "wall_p50_us": percentile(w, 50),
-                "wall_p99_us": percentile(w, 99),
-            }
-        return result
+        count, per_case = (3, 1_000) if quick else (5, 4_000)
+        repeats = [_compare(ours, bare, jwks, per_case) for _ in range(count)]
     finally:
         if own:
             jwks.stop()
+    ordered = sorted(repeats, key=lambda r: r["hs256"]["p50_us"] / r["bare"]["p50_us"])
+    return {**ordered[len(ordered) // 2], "repeats": repeats}
+
+
+def _compare(ours: WSGI, bare: WSGI, jwks: Jwks, per_case: int) -> dict[str, Any]:
+    """One repeat: every case sampled in interleaved blocks."""
+    block = 250
+    cases: dict[str, tuple[WSGI, list[dict[str, Any]]]] = {
+        "bare": (bare, [_environ(jwks.hs256(USER))]),
+        "hs256": (ours, [_environ(jwks.hs256(USER))]),
+        "es256": (ours, [_environ(jwks.es256(USER))]),
+        "hs256_uncached": (ours, [_environ(jwks.hs256(USER)) for _ in range(per_case)]),
+        "es256_uncached": (ours, [_environ(jwks.es256(USER)) for _ in range(per_case)]),
+    }
+    for name, (app, environs) in cases.items():
+        status = _call(app, environs[0])
+        if not status.startswith("200"):
+            raise RuntimeError(f"overhead case {name} answered {status}")
+    wall: dict[str, list[float]] = {name: [] for name in cases}
+    cpu: dict[str, list[float]] = {name: [] for name in cases}
+    for start in range(0, per_case, block):
+        for name, (app, environs) in cases.items():
+            # The uncached cases hold one token per request: never a cache hit.
+            _sample(app, environs, start, block, wall[name], cpu[name])
+    result: dict[str, Any] = {"requests_per_case": per_case}
+    for name in cases:
+        w, c = sorted(wall[name]), sorted(cpu[name])
+        result[name] = {
+            "p50_us": percentile(c, 50),
+            "p99_us": percentile(c, 99),
+            "wall_p50_us": percentile(w, 50),
+            "wall_p99_us": percentile(w, 99),
+        }
+    return result
