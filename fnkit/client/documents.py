@@ -15,11 +15,12 @@ from typing import Any
 
 
 def repo_root() -> Path:
+    """The project around the working directory, else the checkout fnkit is installed from."""
     here = Path.cwd().resolve()
     for candidate in (here, *here.parents):
         if (candidate / "pyproject.toml").exists() and (candidate / "functions").is_dir():
             return candidate
-    return here
+    return Path(__file__).resolve().parents[2]
 
 
 def load_documents(functions_dir: Path | None = None) -> dict[str, dict[str, Any]]:
@@ -28,6 +29,8 @@ def load_documents(functions_dir: Path | None = None) -> dict[str, dict[str, Any
     from fnkit.devserver import discover, load
 
     directory = functions_dir or repo_root() / "functions"
+    if not directory.is_dir():
+        raise FileNotFoundError(f"no functions folder at {directory}")
     unused = "postgresql://postgres@127.0.0.1:5432/unused"
     for key, value in dev_environment(
         unused, "http://127.0.0.1:1", "unused", local_supabase_url()

@@ -18,15 +18,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from fnkit.client.documents import repo_root
-
 _TEMPLATES = Path(__file__).with_name("templates")
 FLAGS = ["--default-non-nullable=false"]
 
 
-def tools_dir(root: Path | None = None) -> Path:
-    """Where `make clients-ts` installs the pinned generator, runtime and compiler."""
-    return (root or repo_root()) / "tools" / "clients-ts"
+def tools_dir() -> Path:
+    """Where `make clients-ts` installs the pinned generator, runtime and compiler (fnkit is
+    installed editable from the checkout, so from any working directory)."""
+    return Path(__file__).resolve().parents[2] / "tools" / "clients-ts"
 
 
 def _tool(name: str) -> Path:
