@@ -30,6 +30,9 @@ def _config() -> str:
     lines = [
         f"project_name_override: {PROJECT}",
         f"package_name_override: {PACKAGE}",
+        # enums as Literal["todo", ...]: `status="done"`, `sort="-created_at"` type-check as
+        # written, instead of members named VALUE_1 for values that are no identifiers
+        "literal_enums: true",
         "post_hooks:",
         *(f"  - {json.dumps(hook)}" for hook in hooks),
     ]
