@@ -151,7 +151,16 @@ def dispatch(
     budget_s: float = 20.0,
 ) -> dict[str, int]:
     """Deliver due messages (only `ids` when given) until none is due or the budget is spent."""
-    tracecontext.activate()  # the dev worker runs this without creating a function
+    telemetry = tracecontext.activate()  # the dev worker runs this without creating a function
+    if telemetry is not None:  # one span over the run: its claims, deliveries and marks
+        with telemetry.internal("outbox dispatch"):
+            return _dispatch(settings, ids, batch, budget_s)
+    return _dispatch(settings, ids, batch, budget_s)
+
+
+def _dispatch(
+    settings: Settings, ids: list[str] | None, batch: int, budget_s: float
+) -> dict[str, int]:
     totals = {"delivered": 0, "retrying": 0, "dead": 0}
     deadline = time.monotonic() + budget_s
     while time.monotonic() < deadline:

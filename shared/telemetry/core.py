@@ -7,6 +7,7 @@ ones); each hook is a thin method over the module that does that job.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from opentelemetry import trace
@@ -71,6 +72,10 @@ class Telemetry:
     ) -> None:
         """One outbox delivery, linked to the request that emitted it."""
         outbox.deliver(self, settings, row, deliver)
+
+    def internal(self, name: str) -> AbstractContextManager[Any]:
+        """An INTERNAL span around some work (the dispatcher's run), current while it runs."""
+        return self.tracer.start_as_current_span(name)
 
     # ---- metrics -------------------------------------------------------------------------
 
