@@ -414,8 +414,8 @@ def test_every_list_query_walks_its_composite_index(
     original = Transaction.all
 
     def spy(self: Transaction, sql: Any, params: Any = None) -> Any:
-        # Composed SQL as text; its identifiers are all lower case, so unquoting keeps it valid.
-        text = sql if isinstance(sql, str) else sql.as_string(None).replace('"', "")
+        # The query's text; its identifiers are all lower case, so unquoting keeps it valid.
+        text = (sql if isinstance(sql, str) else sql.as_string(None)).replace('"', "")
         if "from public.tasks t where" in text:
             seen.append((text, params))
         return original(self, sql, params)
