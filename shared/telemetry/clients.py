@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 if TYPE_CHECKING:
     import urllib.request
@@ -62,20 +62,25 @@ def db_call(
     metric: dict[str, Any] = {"db.system.name": "postgresql", "db.operation.name": operation}
     attributes = {**metric, "db.query.text": text, **_server(tx._settings.database_url, 5432)}
     started = time.perf_counter()
-    with tel.tracer.start_as_current_span(
-        operation, kind=SpanKind.CLIENT, attributes=attributes
-    ) as span:
-        try:
-            return run(sql, params)
-        except Exception as exc:
-            code = getattr(exc, "sqlstate", None)
-            metric["error.type"] = code or type(exc).__qualname__
-            if code:
-                span.set_attribute("db.response.status_code", code)
-            span.set_attribute("error.type", metric["error.type"])
-            raise
-        finally:
-            tel.metrics.db_duration.record(time.perf_counter() - started, metric)
+    # Not made current: nothing runs under a round trip, and attaching costs every call.
+    span = tel.tracer.start_span(operation, kind=SpanKind.CLIENT, attributes=attributes)
+    try:
+        return run(sql, params)
+    except Exception as exc:
+        code = getattr(exc, "sqlstate", None)
+        metric["error.type"] = code or type(exc).__qualname__
+        _failed(span, exc, {"db.response.status_code": code} if code else {}, metric)
+        raise
+    finally:
+        span.end()
+        tel.metrics.db_duration.record(time.perf_counter() - started, metric)
+
+
+def _failed(span: Span, exc: Exception, extra: dict[str, Any], metric: dict[str, Any]) -> None:
+    if span.is_recording():
+        span.record_exception(exc)
+        span.set_attributes({**extra, "error.type": metric["error.type"]})
+        span.set_status(Status(StatusCode.ERROR, f"{type(exc).__qualname__}"))
 
 
 def _command(url: str, body: Any) -> tuple[str, int | None]:
@@ -98,21 +103,21 @@ def upstash_call(
     if batch is not None:
         attributes["db.operation.batch.size"] = batch
     started = time.perf_counter()
-    with tel.tracer.start_as_current_span(
-        operation, kind=SpanKind.CLIENT, attributes=attributes
-    ) as span:
-        try:
-            reply = post(url, headers, body)
-        except Exception as exc:
-            metric["error.type"] = type(exc).__qualname__
-            span.set_attribute("error.type", metric["error.type"])
-            raise
-        finally:
-            tel.metrics.db_duration.record(time.perf_counter() - started, metric)
-        status = getattr(reply, "status_code", None)
-        if isinstance(status, int):
-            span.set_attribute("http.response.status_code", status)
-        return reply
+    span = tel.tracer.start_span(operation, kind=SpanKind.CLIENT, attributes=attributes)
+    try:
+        reply = post(url, headers, body)
+    except Exception as exc:
+        metric["error.type"] = type(exc).__qualname__
+        _failed(span, exc, {}, metric)
+        span.end()
+        raise
+    finally:
+        tel.metrics.db_duration.record(time.perf_counter() - started, metric)
+    status = getattr(reply, "status_code", None)
+    if isinstance(status, int):
+        span.set_attribute("http.response.status_code", status)
+    span.end()
+    return reply
 
 
 def webhook_call(

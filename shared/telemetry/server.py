@@ -66,24 +66,26 @@ def serve(
     method = http.method.upper()
     if method not in _KNOWN_METHODS:
         method = "_OTHER"
+    # One dict at the start: the SDK cleans attributes one call at a time, under a lock.
+    attributes: dict[str, Any] = {
+        "http.request.method": method,
+        "url.scheme": environ.get("wsgi.url_scheme", "http"),
+        "url.path": http.path,
+    }
+    host, sep, port = str(environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "")).rpartition(
+        ":"
+    )
+    if sep and port.isdigit():
+        attributes["server.address"], attributes["server.port"] = host, int(port)
+    elif host or port:
+        attributes["server.address"] = host + sep + port
+    agent = environ.get("HTTP_USER_AGENT")
+    if agent:
+        attributes["user_agent.original"] = agent
     span = tel.tracer.start_span(
-        method,
-        context=parent_context(environ),
-        kind=SpanKind.SERVER,
-        attributes={"http.request.method": method, "url.scheme": http.scheme},
+        method, context=parent_context(environ), kind=SpanKind.SERVER, attributes=attributes
     )
     recording = span.is_recording()
-    if recording:
-        host, sep, port = http.host.rpartition(":")
-        if not sep or not port.isdigit():
-            host, port = http.host, ""
-        span.set_attribute("server.address", host)
-        if port:
-            span.set_attribute("server.port", int(port))
-        span.set_attribute("url.path", http.path)
-        agent = environ.get("HTTP_USER_AGENT")
-        if agent:
-            span.set_attribute("user_agent.original", agent)
     token = context_api.attach(trace.set_span_in_context(span))
     status: int | None = None
     error_type: str | None = None
@@ -99,7 +101,7 @@ def serve(
     finally:
         context_api.detach(token)
         route = http_route(function, environ.get(REQUEST_KEY))
-        attributes: dict[str, Any] = {"http.request.method": method}
+        attributes = {"http.request.method": method}
         if route is not None:
             attributes["http.route"] = route
         if status is not None:
