@@ -125,3 +125,38 @@ def test_the_typescript_client_round_trip(
     cleanup.append(answer)
     assert answer["pages"] == 2 and len(answer["tasks"]) == 3
     assert answer["loc"] == ["body", "title"] and answer["stale"] == 412
+
+
+def test_the_served_documents_are_shaped_for_generators(served: Served) -> None:
+    """What the generators needed (issue 25): no component shadowing a language's `Error`,
+    every request body and success answer a named component, typed error details, operation
+    ids unique across functions, and the headers a route reads declared on it."""
+    names = sorted(p.parent.name for p in (ROOT / "functions").glob("*/main.py"))
+    with served.client() as client:
+        documents = {name: client.get(f"/{name}/openapi.json").json() for name in names}
+    operation_ids: list[str] = []
+    for name, document in documents.items():
+        schemas = document["components"]["schemas"]
+        assert "Error" not in schemas and "ErrorEnvelope" in schemas, name
+        assert schemas["ErrorDetail"]["required"] == ["loc", "type", "message"]
+        for path, operations in document["paths"].items():
+            for method, operation in operations.items():
+                operation_ids.append(operation["operationId"])
+                assert operation["operationId"].startswith(f"{name}_"), (path, method)
+                body = operation.get("requestBody", {}).get("content", {})
+                if body:
+                    assert set(body["application/json"]["schema"]) == {"$ref"}, (path, method)
+                for status, answer in operation["responses"].items():
+                    schema = answer.get("content", {}).get("application/json", {}).get("schema")
+                    if status >= "400":
+                        assert schema == {"$ref": "#/components/schemas/ErrorEnvelope"}
+                    elif schema is not None and operation.get("x-answer") == "envelope":
+                        assert set(schema) == {"$ref"}, (path, method, schema)
+    assert len(operation_ids) == len(set(operation_ids))
+    tasks = documents["tasks"]["paths"]["/tasks/{id}"]
+    for method in ("patch", "delete"):
+        headers = {p["name"] for p in tasks[method]["parameters"] if p["in"] == "header"}
+        assert "If-Match" in headers and "412" in tasks[method]["responses"], method
+    assert "412" not in tasks["get"]["responses"]
+    create = documents["tasks"]["paths"]["/tasks"]["post"]
+    assert any(p["name"] == "Idempotency-Key" for p in create["parameters"])
