@@ -1,9 +1,10 @@
 """`fnkit client python --out DIR`: one installable, typed Python package for every function.
 
 openapi-python-client (pinned by the lock) writes it from the functions' documents combined
-into one (`fnkit.client.documents.combined`). Its default post-hook (`ruff check --fix`
-with its own rule set) rewrites `Any` to `object` in the generated client's context managers,
-which `mypy --strict` then refuses; the hooks here only sort imports and format. Beside the
+into one (`fnkit.client.documents.combined`). Its post-hooks are set here, with the lock's
+ruff by path and only import sorting and formatting: its default `ruff check --fix` applies
+whatever rules a ruff configuration around the output selects (one run here turned the client's
+`*args: Any` into `object`, which `mypy --strict` refuses). Beside the
 generated code goes `paging.py` (hand-written, checked with it): `unwrap` raises the typed
 error envelope, `pages` follows the cursor.
 """
