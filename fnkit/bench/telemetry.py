@@ -2,9 +2,9 @@
 
 * Cold start to the first 2xx of `GET /tasks` (token, rate limit, database), the tasks bundle
   under functions-framework with the bundles' interpreter, as the cold-start section runs it;
-  the three modes in rounds, a fresh process each, the median reported. "On" exports over
-  OTLP/HTTP to a loopback sink that answers 200; "not sampled" is `OTEL_TRACES_SAMPLER=
-  always_off` (metrics are still recorded and exported).
+  the three modes in rounds (each round in another order), a fresh process each, the median
+  reported. "On" exports over OTLP/HTTP to a loopback sink that answers 200; "not sampled" is
+  `OTEL_TRACES_SAMPLER=always_off` (metrics are still recorded and exported).
 * CPU per request: the same process then serves `GET /tasks` sequentially; the CPU time of the
   whole process tree (psutil: user + system, exporter threads included) over the requests,
   divided by their number.
@@ -185,8 +185,8 @@ def measure(services: Services, quick: bool) -> dict[str, Any]:
                        for _ in range(3 if quick else 7)]  # fmt: skip
             cold: dict[str, list[float]] = {mode: [] for mode in MODES}
             cpu: dict[str, list[float]] = {mode: [] for mode in MODES}
-            for _ in range(runs):  # rounds: drift on a shared machine spreads over the modes
-                for mode in MODES:
+            for run in range(runs):  # rounds, each in another order: drift on a shared
+                for mode in MODES[run % 3 :] + MODES[: run % 3]:  # machine spreads over modes
                     ms, us = cold_and_cpu(
                         services, runtime, source, mode_env(mode, sink), tokens, requests
                     )
