@@ -18,6 +18,7 @@ A function file reads as models, routes, handlers::
 
 from shared.app import App
 from shared.auth import Claims
+from shared.conditional import conditional
 from shared.envelope import Result
 from shared.errors import (
     ApiError,
@@ -26,6 +27,7 @@ from shared.errors import (
     Forbidden,
     MfaRequired,
     NotFound,
+    PreconditionFailed,
     Unavailable,
     ValidationFailed,
     VersionConflict,
@@ -48,10 +50,12 @@ __all__ = [
     "MfaRequired",
     "Model",
     "NotFound",
+    "PreconditionFailed",
     "RatePolicy",
     "Request",
     "Result",
     "Unavailable",
     "ValidationFailed",
     "VersionConflict",
+    "conditional",
 ]
