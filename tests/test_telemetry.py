@@ -29,7 +29,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from shared import logs, tracecontext
 from shared.telemetry import Telemetry
 from shared.telemetry.console import render
-from tests.fixtures.server import ACME_PROJECTS, Served, as_user
+from tests.fixtures.server import ACME, ACME_PROJECTS, Served, as_user
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT = "00f067aa0ba902b7"
@@ -249,14 +249,21 @@ def test_only_5xx_is_an_error_and_an_unmatched_path_is_named_by_its_method(
     assert errors and errors[0].explicit_bounds[:3] == (0.005, 0.01, 0.025)
 
 
-def test_metrics_for_the_clients_and_the_rate_limit(served: Served, memory: Memory) -> None:
+def test_metrics_for_the_clients_the_rate_limit_and_the_cache(
+    served: Served, memory: Memory
+) -> None:
     with as_user(served, "member") as client:
         listed = client.get(f"/tasks?project_id={ACME_PROJECTS[0]}&limit=5")
         assert listed.status_code == 200, listed.text
+        for _ in range(2):  # the second read of unchanged stats is a cache hit
+            stats = client.get("/stats", params={"workspace_id": ACME})
+            assert stats.status_code == 200, stats.text
     systems = {
         p.attributes["db.system.name"] for p in memory.points("db.client.operation.duration")
     }
     assert systems == {"postgresql", "redis"}
+    lookups = {p.attributes["fnkit.cache.hit"] for p in memory.points("fnkit.cache.lookups")}
+    assert True in lookups
     decisions = memory.points("fnkit.rate_limit.decisions")
     assert any(
         p.attributes["fnkit.rate_limit.decision"] == "allowed"
