@@ -6,7 +6,15 @@ timeout, sent together with the statement (see `Transaction` for how reads and w
 differ), so a read costs one network round trip per query, a write route declared
 `single_statement=True` one, and any other write one per statement plus the COMMIT.
 
-The pool is opened lazily. Server-side prepared statements follow `DB_PREPARED_STATEMENTS`
+psycopg and psycopg_pool are imported with this module, at load: every function reads
+Postgres on its first real request, and gunicorn (as functions-framework runs it) loads the
+function in its master process and forks the worker that serves. A module imported at load is
+imported once, before the fork; imported on the first request it is imported in the freshly
+forked worker, which measured 40-60 ms more CPU on that request here (`fnkit bench`, cold
+start: `me`, which imported psycopg on its first request, against the same code importing it
+at load). The pool itself is opened lazily, on the first query.
+
+Server-side prepared statements follow `DB_PREPARED_STATEMENTS`
 (shared.pooler): off (`prepare_threshold=None`) where DATABASE_URL may be a transaction-mode
 pooler, as Supavisor's transaction mode requires; on a direct connection or Supavisor's session
 mode, every statement is prepared on first use (`prepare_threshold=0`) and reads go as one
@@ -24,13 +32,15 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias
 
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
 from shared import tracecontext
 from shared.settings import Settings
 
 if TYPE_CHECKING:
-    import psycopg
     from psycopg.sql import SQL, Composed
-    from psycopg_pool import ConnectionPool
 
 Params = Sequence[Any] | Mapping[str, Any] | None
 # Text, or SQL composed with `psycopg.sql` (identifiers quoted by psycopg, never by hand).
@@ -63,9 +73,6 @@ def get_pool(settings: Settings) -> ConnectionPool[Any]:
 
 
 def _open_pool(settings: Settings) -> ConnectionPool[Any]:
-    from psycopg.rows import dict_row
-    from psycopg_pool import ConnectionPool
-
     from shared.pooler import conninfo
 
     prepare = 0 if settings.db_prepared_statements else None  # 0: prepare on first use
@@ -189,8 +196,6 @@ class Transaction:
             self.elapsed += time.perf_counter() - started
 
     def _first(self, sql: Query, params: Params) -> psycopg.Cursor[Row]:
-        import psycopg
-
         pool = self._pool = get_pool(self._settings)
         retry_safe = self.read_only or not self.implicit  # nothing can commit twice
         for attempt in (1, 2):
@@ -220,8 +225,6 @@ class Transaction:
                 prepared = conn.execute(sql, params)
             return prepared
         if self.implicit:
-            import psycopg
-
             cursor = psycopg.ClientCursor(conn)
             if self._prefix is None:
                 self._prefix = cursor.mogrify(_IMPERSONATE, self._impersonation)
