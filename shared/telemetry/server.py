@@ -101,7 +101,7 @@ def serve(
     finally:
         context_api.detach(token)
         route = http_route(function, environ.get(REQUEST_KEY))
-        attributes = {"http.request.method": method}
+        attributes = {"http.request.method": method, "url.scheme": attributes["url.scheme"]}
         if route is not None:
             attributes["http.route"] = route
         if status is not None:
