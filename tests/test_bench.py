@@ -264,7 +264,7 @@ def test_report_renders_every_section(tmp_path):
     assert "≤ libraries alone + 60 ms (HS256 and ES256), supabase-py at first use | met |" in text
     assert "| libraries alone | 880 ms (+80; CPU 310, -20) | hello world 800 ms" in text
     assert (
-        "- tasks: load +12 ms CPU, of which 30 modules libraries alone does not load, 11 ms"
+        "- tasks: create_app +12 ms CPU, of which 30 modules libraries alone does not load, 11 ms"
         " (shared.settings 2.0); not loaded: psycopg_pool; first request +8 ms CPU, +15 ms wall"
         " (its profile, own ms by part: psycopg 4.0)"
     ) in text

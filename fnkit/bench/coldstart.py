@@ -194,7 +194,7 @@ def memory(server: servers.Server) -> dict[str, float]:
 
 def measure(services: Services, quick: bool) -> dict[str, Any]:
     """Full: 5 cold starts each, in rounds, 1,000 requests, the probe 3 times each.
-    Quick: 1 cold start, 200 requests, the probe once each. Probes run one at a time after
+    Quick: 1 cold start, 200 requests, the probe twice each. Probes run one at a time after
     the rounds, so their timings are not disturbed by the requests."""
     with tempfile.TemporaryDirectory(prefix="fnkit-bench-bundles-") as into:
         return _measure(services, quick, bundles(Path(into)))
@@ -209,7 +209,7 @@ def _start(
 
 
 def _measure(services: Services, quick: bool, built: dict[str, Path]) -> dict[str, Any]:
-    runs, requests, repeats = (1, 200, 1) if quick else (5, 1000, 3)
+    runs, requests, repeats = (1, 200, 2) if quick else (5, 1000, 3)
     runtime = runtime_env.ensure()
     owner_token = services.jwks.hs256(OWNER)
     env = services.bundle_env(**runtime.env())

@@ -577,14 +577,14 @@ def _beyond(results: dict[str, Any]) -> list[str]:
         profile = ", ".join(f"{p['part']} {p['ms']:.1f}" for p in more["request_profile"][:5])
         fewer = f"; not loaded: {', '.join(more['not_loaded'])}" if more["not_loaded"] else ""
         lines.append(
-            f"- {name}: load {_signed(more['load_cpu_ms'])} ms CPU, of which"
+            f"- {name}: create_app {_signed(more['load_cpu_ms'])} ms CPU, of which"
             f" {more['extra_modules']} modules libraries alone does not load,"
             f" {more['extra_imports_ms']:.0f} ms"
             f" ({modules}){fewer}; first request {_signed(more['request_cpu_ms'])} ms CPU,"
             f" {_signed(more['request_ms'])} ms wall (its profile, own ms by part: {profile})"
         )
     if lines:
-        lines.insert(0, "Where the time over libraries alone goes (one probe each, ms):")
+        lines.insert(0, "Where the time over libraries alone goes (fnkit/bench/startup.py; ms):")
     return lines
 
 
