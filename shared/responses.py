@@ -34,6 +34,9 @@ class _Response(flask.Response):
     """
 
     default_mimetype = None
+    # `render` writes Content-Length with the other headers: werkzeug's `set_data` would set
+    # it through `Headers.__setitem__`, validating it again (~1 µs), at the same place (last).
+    automatically_set_content_length = False
 
     def get_wsgi_headers(self, environ: Any) -> Headers:
         items = list(self.headers._list)  # type: ignore[attr-defined]  # see trusted_headers
@@ -80,6 +83,7 @@ def render(
     if payload is not None:
         headers["Content-Type"] = "application/json"
     body = b"" if head or payload is None else payload
+    headers["Content-Length"] = str(len(body))
     return _Response(body, status=result.status, headers=trusted_headers(headers))
 
 
