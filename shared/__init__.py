@@ -14,6 +14,23 @@ A function file reads as models, routes, handlers::
         return {"hello": body.name}
 
     handler = app.handler
+
+What loads when (a cold start pays for its imports before its first answer):
+
+- At load, with this package: what every function's first answer needs. Flask (through
+  functions-framework), pydantic, PyJWT with cryptography, orjson, psycopg and its pool
+  (shared/db.py), and the runtime's own modules. Imported at load they are imported once,
+  in gunicorn's master before it forks the worker; deferred to the first request they would
+  be imported in the fresh worker, which measured slower (shared/db.py says by how much).
+- Later, imported inside the code that needs it: what only some functions, routes or
+  settings need. supabase-py (shared/supabase_admin.py: at the first Storage or Auth-admin
+  call), the OpenAPI document (shared/openapi.py: at `/openapi.json`), OpenTelemetry
+  (shared/telemetry/: only when OTEL_* turns it on), the outbox and its dispatcher (at the
+  first `emit`), schedules and the scheduler's token (shared/schedule.py,
+  shared/scheduler_auth.py: when a function declares a scheduled route).
+
+tests/test_cold_imports.py checks both lists per function in a fresh interpreter, and
+`fnkit bench` prints, per function, what its start costs beyond the libraries alone.
 """
 
 from shared.app import App
