@@ -11,6 +11,8 @@ import os
 import sys
 from pathlib import Path
 
+from fnkit.client.command import register_all as register_clients
+
 
 def _repo_root() -> Path:
     here = Path.cwd().resolve()
@@ -477,10 +479,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--quick", action="store_true", help="shorter runs (under 2 minutes)")
     bench.add_argument("--json", default="bench-results.json", help="where to write the figures")
     bench.add_argument(
-        "--only", help="comma-separated sections (overhead,roundtrips,coldstart,load,growth,hooks)"
+        "--only",
+        help="comma-separated sections (overhead,roundtrips,coldstart,load,growth,outbox,hooks,"
+        "telemetry)",
     )
     bench.set_defaults(run=cmd_bench)
-    __import__("fnkit.client.command", fromlist=["register_all"]).register_all(sub)
+    register_clients(sub)  # fnkit client, fnkit api
     return parser
 
 
