@@ -366,6 +366,14 @@ def measure(services: Services, quick: bool) -> dict[str, Any]:
         threads=THREADS,
         DB_PREPARED_STATEMENTS=_setting(prepared),
     )
+    # The hello world under the same server: what HTTP serving and the framework cost alone.
+    hello = servers.gunicorn(
+        "hello-load",
+        ROOT / "fnkit" / "bench" / "peers" / "hello.py",
+        services,
+        workers=WORKERS,
+        threads=THREADS,
+    )
     # The other mode, for GET /tasks only (function and floor alike).
     other = servers.gunicorn(
         "tasks-load-other",
@@ -385,12 +393,13 @@ def measure(services: Services, quick: bool) -> dict[str, Any]:
     try:
         ours.wait()
         other.wait()
+        hello.wait()
         peer.wait()
         for kind, (method, path, payload) in cases.items():
             runs: dict[str, list[LoadResult]] = {}
             targets = [("ours", ours), ("peer", peer)]
             if kind == "get":
-                targets.append(("ours_other", other))
+                targets += [("ours_other", other), ("hello", hello)]
             # Rounds: each target runs once per round, so a slow spell of the shared machine
             # lands on all of them rather than on whichever ran at that moment.
             for _ in range(rounds):
@@ -417,6 +426,7 @@ def measure(services: Services, quick: bool) -> dict[str, Any]:
     finally:
         ours.stop()
         other.stop()
+        hello.stop()
         peer.stop()
     # Where the function's CPU goes, in process, in the headline mode (fnkit/bench/cpuparts).
     from fnkit.bench import cpuparts

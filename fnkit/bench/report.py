@@ -332,7 +332,7 @@ def _prepared(data: dict[str, Any]) -> list[Figure]:
 
 
 _PART_NAMES = {
-    "http_server": "HTTP server (gunicorn: parsing, threads, sockets)",
+    "http_server": "HTTP server (gunicorn), by difference: the load's server CPU minus the rest",
     "framework": "framework (functions-framework, Flask, werkzeug)",
     "pipeline": "runtime pipeline (auth, validation, routing, the handler's own code)",
     "ratelimit": "rate-limit call (client side)",
@@ -360,6 +360,18 @@ def _parts(data: dict[str, Any]) -> list[Figure]:
         Figure(section, _PART_NAMES[name], f"{us:.0f} µs", "", "", None, {"us": us})
         for name, us in measured.items()
     ]
+    hello = data["get"].get("hello")
+    if hello is not None:
+        out.append(
+            Figure(
+                section,
+                "check: the hello world under the same server (HTTP server and framework alone)",
+                f"{hello['cpu_ms'].get('server', 0.0) * 1000:.0f} µs",
+                f"{hello['rps']:.0f} req/s",
+                "",
+                None,
+            )
+        )
     out.append(
         Figure(
             section,
