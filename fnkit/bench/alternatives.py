@@ -15,9 +15,11 @@ from /proc, so Linux only), per page:
 
 Why they are not taken (the session notes hold the figures): `postgres-json` moves CPU from
 the function to the database rather than removing it, and the database is the fixed-size
-resource of a Supabase project; `prepared` cuts the database's planning work, but Supavisor's
-transaction mode, which docs/deploy.md prescribes for functions, does not support prepared
-statements. tests/test_bench_alternatives.py checks that the three return the same page.
+resource of a Supabase project. `prepared` is taken where the connection allows it: the
+runtime's `DB_PREPARED_STATEMENTS` (shared/pooler.py) turns it on for a direct connection or
+Supavisor's session mode and keeps it off for the transaction mode docs/deploy.md prescribes
+for functions, which cannot carry prepared statements. tests/test_bench_alternatives.py checks
+that the three return the same page.
 """
 
 from __future__ import annotations
