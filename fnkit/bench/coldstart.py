@@ -12,7 +12,9 @@ in the same rounds (every target once per round, so drift on a shared machine do
 on whichever ran first). So is "libraries alone" (fnkit/bench/peers/libraries.py): the hello
 world loading the libraries a database function needs and opening its pool's first
 Postgres connection on the first request, the part of a start no runtime code can remove.
-It is the floor the functions' target is set against. The median of the runs is reported,
+It is the floor the functions' target is set against. `hooks` and `housekeeping`, which no
+user calls, are timed to the first 2xx of their machine caller's call instead (a signed Auth
+hook call, the scheduler's secret key: fnkit/bench/machine_calls.py), once per round. The median of the runs is reported,
 in wall time and in CPU time of the server's processes (steadier on a shared machine).
 
 Where the time over libraries alone goes (fnkit/bench/startup.py): a fresh interpreter per
@@ -52,6 +54,7 @@ from typing import Any
 import httpx
 
 from fnkit.bench import runtime_env, servers
+from fnkit.bench.machine_calls import CALLS, MachineCall
 from fnkit.bench.services import ACME, ROOT, TASK_WITH_COMMENTS, Services
 from fnkit.bench.startup import beyond, cpu_ms, probe
 from fnkit.bench.stats import median
@@ -116,9 +119,14 @@ def probe_path(name: str) -> str:
 
 
 def first_response(
-    server: servers.Server, path: str, token: str | None, timeout: float = 30
+    server: servers.Server,
+    path: str,
+    token: str | None,
+    timeout: float = 30,
+    call: MachineCall | None = None,
 ) -> tuple[float, float]:
-    """Seconds from launch to the first 2xx, and to the port accepting connections."""
+    """Seconds from launch to the first 2xx, and to the port accepting connections: of a
+    GET of `path` with `token`, or of a machine caller's `call` (hooks, housekeeping)."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     deadline = time.perf_counter() + timeout
     while time.perf_counter() < deadline:  # the port first: a refused connect costs little
@@ -133,7 +141,10 @@ def first_response(
     with httpx.Client(timeout=10) as client:
         while time.perf_counter() < deadline:
             try:
-                response = client.get(server.url + path, headers=headers)
+                if call is not None:
+                    response = call.send(client, server.url)
+                else:
+                    response = client.get(server.url + path, headers=headers)
             except httpx.TransportError:
                 time.sleep(0.002)
                 continue
@@ -201,10 +212,20 @@ def measure(services: Services, quick: bool) -> dict[str, Any]:
 
 
 def _start(
-    name: str, source: Path, services: Services, runtime: runtime_env.RuntimeEnv
+    name: str,
+    source: Path,
+    services: Services,
+    runtime: runtime_env.RuntimeEnv,
+    call: MachineCall | None = None,
 ) -> servers.Server:
+    settings = call.settings if call is not None else {}
     return servers.functions_framework(
-        name, source, services, python=runtime.python, python_env=runtime.env(), bundle=True
+        name,
+        source,
+        services,
+        python=runtime.python,
+        python_env={**runtime.env(), **settings},
+        bundle=True,
     )
 
 
@@ -218,7 +239,9 @@ def _measure(services: Services, quick: bool, built: dict[str, Path]) -> dict[st
         if name not in ("hello", "libraries"):
             targets[name] = (source, probe_path(name), owner_token)
     es256 = services.jwks.es256(OWNER)
-    es256_runs: dict[str, list[float]] = {name: [] for name in targets if name != "hello"}
+    es256_runs: dict[str, list[float]] = {
+        name: [] for name in targets if name != "hello" and name not in CALLS
+    }
     peer_runs: list[float] = []
     results: dict[str, Any] = {
         "runs": runs,
@@ -238,11 +261,17 @@ def _measure(services: Services, quick: bool, built: dict[str, Path]) -> dict[st
     entries: dict[str, dict[str, Any]] = {
         name: {"probe": path} for name, (_, path, _) in targets.items()
     }
+    for name, machine in CALLS.items():
+        if name in entries:
+            entries[name].update(
+                probe=f"{machine.method} {machine.path}", credential=machine.credential
+            )
     for run in range(runs):
         for name, (source, path, token) in targets.items():
             services.bridge.flush()
-            with _start(f"cold-{name}", source, services, runtime) as server:
-                seconds, port_open = first_response(server, path, token)
+            call = CALLS.get(name)
+            with _start(f"cold-{name}", source, services, runtime, call) as server:
+                seconds, port_open = first_response(server, path, token, call=call)
                 cpu[name].append(cpu_ms(server))
                 times[name].append(seconds * 1000)
                 listening[name].append(port_open * 1000)
