@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
+from typing import NamedTuple
 
 ALLOWED_HEADERS = (
     "authorization, content-type, idempotency-key, if-match, x-request-id, apikey, x-client-info"
@@ -19,8 +19,9 @@ EXPOSED_HEADERS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class CorsPolicy:
+class CorsPolicy(NamedTuple):
+    """The allowed origins; immutable and hashable, so `_headers_for` can cache by it."""
+
     origins: tuple[str, ...]
     max_age: int = 600
 

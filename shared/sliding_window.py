@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from shared.upstash_rest import Script, UpstashRest
 
@@ -54,8 +54,7 @@ return tokens - ( new_value + previous )
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(NamedTuple):
     """upstash-ratelimit's `Response`: the decision, the limit, what is left, the reset time."""
 
     allowed: bool

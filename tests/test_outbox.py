@@ -6,7 +6,6 @@ that verify our Standard Webhooks signature."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import threading
 import uuid
@@ -66,15 +65,14 @@ def receiver() -> Iterator[Receiver]:
 
 
 def settings_with(database_url: str, upstash: Any, **changes: Any) -> Settings:
-    base = dataclasses.replace(
-        settings_for(database_url),
+    base = settings_for(database_url)._replace(
         upstash_url=upstash.url,
         upstash_token=upstash.token,
         outbox_publish=False,
         outbox_backoff_s=0.01,
         outbox_after_response=False,
     )
-    return dataclasses.replace(base, **changes)
+    return base._replace(**changes)
 
 
 def write_and_emit(settings: Settings, topic: str, payload: Any, commit: bool, **kw: Any) -> str:
@@ -233,7 +231,7 @@ def test_the_enqueue_adds_no_round_trip(database_url: str, upstash: Any) -> None
     _, upstream = proxied_database_url(database_url, 0)
     proxy = CountingProxy(upstream, delay=ROUND_TRIP_DELAY_S).start()
     url, _ = proxied_database_url(database_url, proxy.port)
-    settings = dataclasses.replace(settings_with(url, upstash), outbox_publish=True)
+    settings = settings_with(url, upstash)._replace(outbox_publish=True)
     try:
         warm = Transaction(settings, user_claims(MEMBER), "authenticated", "GET", "/", {})
         assert warm.value("select 1") == 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import dataclasses
 
 import pytest
 
@@ -73,8 +72,10 @@ def test_the_minimum_environment_loads_with_the_defaults() -> None:
 
 def test_settings_are_frozen_and_derive_the_auth_urls() -> None:
     settings = load()
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(AttributeError):
         settings.db_pool_max = 9  # type: ignore[misc]
+    changed = settings._replace(db_pool_max=9)
+    assert (changed.db_pool_max, settings.db_pool_max) == (9, 4)
     assert settings.jwt_issuer == "https://abc.supabase.co/auth/v1"
     assert settings.jwks_url == "https://abc.supabase.co/auth/v1/.well-known/jwks.json"
 
