@@ -14,7 +14,9 @@ from typing import Any, TypeVar
 from shared.errors import ValidationFailed, detail
 from shared.request import Request
 
-_IF_MATCH = re.compile(r'(?:W/)?(?:"(\d{1,10})"|(\d{1,10}))')
+# Compiled at first use (re keeps it cached), not at import: few requests carry If-Match,
+# and a cold start's first one hardly ever does.
+_IF_MATCH = r'(?:W/)?(?:"(\d{1,10})"|(\d{1,10}))'
 _MARK = "__reads_if_match__"
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -35,7 +37,7 @@ def if_match_version(request: Request) -> int | None:
     raw = request.headers.get("If-Match")
     if raw is None:
         return None
-    found = _IF_MATCH.fullmatch(raw.strip())
+    found = re.fullmatch(_IF_MATCH, raw.strip())
     number = int(found.group(1) or found.group(2)) if found else 0
     if not 1 <= number < 2**31:
         message = 'If-Match must be one version, e.g. "3"'

@@ -37,10 +37,9 @@ Handler = Callable[[BaseException], ApiError | None]
 
 # Messages a schema's own triggers raise for a missing or foreign parent row (SQLSTATE 23503),
 # "<noun> <uuid> does not exist" or "<noun> <uuid> belongs to another <noun>": they repeat only
-# the caller's input, so they may be shown; any other 23503 text may not.
-_PARENT_MESSAGE = re.compile(
-    r"[a-z_ ]{1,40} [0-9a-f-]{36} (does not exist|belongs to another [a-z_ ]{1,40})"
-)
+# the caller's input, so they may be shown; any other 23503 text may not. Compiled at first
+# use (re keeps it cached): a cold start need not pay for an error it may never see.
+_PARENT_MESSAGE = r"[a-z_ ]{1,40} [0-9a-f-]{36} (does not exist|belongs to another [a-z_ ]{1,40})"
 _CONNECTION_LOST = {
     ("psycopg", "OperationalError"),
     ("psycopg", "InterfaceError"),
@@ -65,7 +64,7 @@ def _foreign_key(exc: BaseException) -> ApiError:
     text = diagnostic(exc, "message_primary")
     if "still referenced" in text + diagnostic(exc, "message_detail"):
         return Conflict("The row is still referenced")
-    if not _PARENT_MESSAGE.fullmatch(text):
+    if not re.fullmatch(_PARENT_MESSAGE, text):
         return ValidationFailed("A referenced row does not exist")
     return ValidationFailed(text[:1].upper() + text[1:])
 

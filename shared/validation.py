@@ -159,7 +159,7 @@ def _has_lone_surrogate(value: Any) -> bool:
     while stack:
         item = stack.pop()
         if isinstance(item, str):
-            if _SURROGATE.search(item):
+            if re.search(_SURROGATE, item):
                 return True
         elif isinstance(item, dict):
             stack.extend(item.keys())
@@ -169,7 +169,7 @@ def _has_lone_surrogate(value: Any) -> bool:
     return False
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE = "[\ud800-\udfff]"  # compiled at first use: only a body with a `\u` escape needs it
 
 
 def _refuse_constant(name: str) -> Any:
