@@ -51,7 +51,7 @@ from shared.errors import (
 )
 from shared.ratelimit import DEFAULT, READ, SENSITIVE, WRITE, RatePolicy
 from shared.request import Request
-from shared.validation import Model
+from shared.validation import Model, Schema
 
 __all__ = [
     "DEFAULT",
@@ -71,6 +71,7 @@ __all__ = [
     "RatePolicy",
     "Request",
     "Result",
+    "Schema",
     "Unavailable",
     "ValidationFailed",
     "VersionConflict",

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
 
 from shared import (
     READ,
@@ -31,6 +31,7 @@ from shared import (
     NotFound,
     Request,
     Result,
+    Schema,
     ValidationFailed,
     supabase_admin,
 )
@@ -114,7 +115,7 @@ class AttachmentPath(Model):
     id: UUID
 
 
-class Attachment(BaseModel):
+class Attachment(Schema):
     id: UUID
     task_id: UUID
     workspace_id: UUID
@@ -127,7 +128,7 @@ class Attachment(BaseModel):
     updated_at: datetime
 
 
-class Upload(BaseModel):
+class Upload(Schema):
     url: str
     token: str
     path: str
@@ -137,7 +138,7 @@ class NewAttachment(Attachment):
     upload: Upload
 
 
-class Download(BaseModel):
+class Download(Schema):
     url: str
     expires_in: int
 
@@ -235,7 +236,7 @@ def delete_attachment(request: Request, path: AttachmentPath) -> Result:
     return Result(status=204)
 
 
-class Purged(BaseModel):
+class Purged(Schema):
     ran: bool
     reason: str | None = None
     removed: int = 0

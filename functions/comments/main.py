@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from shared import (
     READ,
@@ -26,6 +26,7 @@ from shared import (
     NotFound,
     Request,
     Result,
+    Schema,
 )
 from shared.pagination import KeysetSort, page
 
@@ -60,7 +61,7 @@ class CommentPath(Model):
     id: UUID
 
 
-class Comment(BaseModel):
+class Comment(Schema):
     id: UUID
     task_id: UUID
     workspace_id: UUID
@@ -70,7 +71,7 @@ class Comment(BaseModel):
     updated_at: datetime
 
 
-class Deleted(BaseModel):
+class Deleted(Schema):
     id: UUID
     deleted: bool
 

@@ -25,7 +25,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared import App, Forbidden, Request
+from shared import App, Forbidden, Request, Schema
 from shared.envelope import dumps
 from shared.errors import ValidationFailed
 from shared.logs import log
@@ -54,7 +54,7 @@ class AccessTokenEvent(HookModel):
     authentication_method: str | None = None
 
 
-class AccessTokenAnswer(BaseModel):
+class AccessTokenAnswer(Schema):
     claims: dict[str, Any]
 
 
@@ -87,7 +87,7 @@ class TaskChange(HookModel):
     old_record: TaskRecord | None = None
 
 
-class Delivery(BaseModel):
+class Delivery(Schema):
     recorded: bool
     reason: str | None = None
     notification_id: UUID | None = None

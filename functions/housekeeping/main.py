@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
-
-from shared import App, Request
+from shared import App, Request, Schema
 from shared.dispatch import dispatch
 from shared.service_sql import run
 
@@ -37,7 +35,7 @@ OUTBOX_DAYS = 7
 # ---- models ---------------------------------------------------------------------------------
 
 
-class Ran(BaseModel):
+class Ran(Schema):
     ran: bool
     reason: str | None = None
 

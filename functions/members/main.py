@@ -18,7 +18,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 import psycopg.errors
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
 
 from shared import (
     READ,
@@ -32,6 +32,7 @@ from shared import (
     NotFound,
     Request,
     Result,
+    Schema,
     Unavailable,
     supabase_admin,
 )
@@ -78,7 +79,7 @@ class RoleIn(Model):
     role: Role
 
 
-class Member(BaseModel):
+class Member(Schema):
     workspace_id: UUID
     user_id: UUID
     email: str | None

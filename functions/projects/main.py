@@ -16,9 +16,9 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from shared import READ, WRITE, App, Forbidden, Model, NotFound, Request, Result
+from shared import READ, WRITE, App, Forbidden, Model, NotFound, Request, Result, Schema
 
 app = App("projects", title="Projects", description="A workspace's projects.")
 
@@ -74,7 +74,7 @@ class ProjectPath(Model):
     id: UUID
 
 
-class Project(BaseModel):
+class Project(Schema):
     id: UUID
     workspace_id: UUID
     name: str
@@ -86,7 +86,7 @@ class Project(BaseModel):
     updated_at: datetime
 
 
-class Deleted(BaseModel):
+class Deleted(Schema):
     id: UUID
     deleted: bool
 

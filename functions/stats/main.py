@@ -23,9 +23,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel
-
-from shared import READ, App, Model, NotFound, Request, Result
+from shared import READ, App, Model, NotFound, Request, Result, Schema
 from shared.cache import cached
 
 app = App("stats", title="Stats", description="Task statistics of a workspace, cached.")
@@ -42,17 +40,17 @@ class StatsQuery(Model):
     workspace_id: UUID
 
 
-class WeekCount(BaseModel):
+class WeekCount(Schema):
     week_start: date
     count: int
 
 
-class AssigneeCount(BaseModel):
+class AssigneeCount(Schema):
     assignee_id: UUID | None
     count: int
 
 
-class Stats(BaseModel):
+class Stats(Schema):
     workspace_id: UUID
     as_of: date
     total: int

@@ -26,9 +26,9 @@ from uuid import UUID
 
 import psycopg.errors
 from psycopg import sql
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from shared import READ, WRITE, App, Model, Request, Result
+from shared import READ, WRITE, App, Model, Request, Result, Schema
 from shared.conditional import conditional, etag, if_match_version
 from shared.error_map import diagnostic
 from shared.errors import (
@@ -67,7 +67,7 @@ Row = dict[str, Any]
 # ---- models ---------------------------------------------------------------------------------
 
 
-class Task(BaseModel):
+class Task(Schema):
     id: UUID
     workspace_id: UUID
     project_id: UUID
@@ -191,19 +191,19 @@ class BulkIn(Model):
     )
 
 
-class Deleted(BaseModel):
+class Deleted(Schema):
     id: UUID
     deleted: bool
 
 
-class BulkResult(BaseModel):
+class BulkResult(Schema):
     index: int
     op: Literal["create", "update", "delete"]
     id: UUID
     task: Task | None = Field(description="The task after the op; null for a delete")
 
 
-class BulkOut(BaseModel):
+class BulkOut(Schema):
     results: list[BulkResult]
 
 

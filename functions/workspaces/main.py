@@ -6,9 +6,20 @@ import datetime as dt
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from shared import READ, WRITE, App, Forbidden, MfaRequired, Model, NotFound, Request, Result
+from shared import (
+    READ,
+    WRITE,
+    App,
+    Forbidden,
+    MfaRequired,
+    Model,
+    NotFound,
+    Request,
+    Result,
+    Schema,
+)
 from shared.errors import Conflict, ValidationFailed
 
 app = App("workspaces", title="Workspaces", description="Workspaces and the caller's role in each.")
@@ -34,7 +45,7 @@ class WorkspacePath(Model):
     id: UUID
 
 
-class Workspace(BaseModel):
+class Workspace(Schema):
     id: UUID
     name: str
     slug: str
@@ -44,7 +55,7 @@ class Workspace(BaseModel):
     updated_at: dt.datetime
 
 
-class Deleted(BaseModel):
+class Deleted(Schema):
     id: UUID
     deleted: bool
 
