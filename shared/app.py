@@ -25,13 +25,14 @@ from shared.framework import answer_unroutable_requests
 from shared.idempotency import idempotency_step
 from shared.logs import log_exception, log_request
 from shared.pipeline import (
+    BODY_METHODS,
     Middleware,
     Next,
     auth_step,
-    body_step,
     call_endpoint,
     compose,
     rate_limit_step,
+    read_body,
     transaction_step,
     validation_step,
 )
@@ -75,7 +76,9 @@ class App:
         self.verifier = TokenVerifier(self.settings)
         self.limiter = RateLimiter(self.settings, name)
         self._extra_middleware = tuple(middleware)
-        self._chain: Next | None = None
+        # The pipeline composed per route (keyed by the route's id: routes live as long as
+        # the app), with only the steps that route can need.
+        self._chains: dict[int, Next] = {}
         self._openapi: dict[str, Any] | None = None
         self.handler = self._entry_point()
         answer_unroutable_requests(self.handle)
@@ -156,7 +159,7 @@ class App:
                     schedule=plan,
                 )
             )
-            self._chain = None
+            self._chains.clear()
             return endpoint
 
         return register
@@ -192,24 +195,28 @@ class App:
 
     def _serve(self, http: flask.Request) -> flask.Response:
         started = time.perf_counter()
-        request = http.environ[REQUEST_KEY] = Request(
+        environ = http.environ
+        hops = self.settings.trusted_proxy_hops
+        request = environ[REQUEST_KEY] = Request(
             function=self.name,
             method=http.method.upper(),
             path=function_relative(http.path, self.name),
             headers=http.headers,
             query_string=http.query_string,
-            request_id=accept_or_mint(http.headers.get("X-Request-Id")),
+            # Headers straight from the environ, as `Request.header` reads them.
+            request_id=accept_or_mint(environ.get("HTTP_X_REQUEST_ID")),
             client_ip=client_address(
-                http.headers.get("X-Forwarded-For"),
+                environ.get("HTTP_X_FORWARDED_FOR") if hops else None,
                 http.remote_addr,
-                self.settings.trusted_proxy_hops,
+                hops,
             ),
             settings=self.settings,
+            environ=environ,
         )
         head = request.method == "HEAD"
         if head:
             request.method = "GET"
-        origin = request.headers.get("Origin")
+        origin = request.header("Origin")
         error: ApiError | None = None
         try:
             result = self._dispatch(request, http)
@@ -237,26 +244,31 @@ class App:
             started,
             lambda exc, err: log_exception(self.name, request, exc, err),
         )
-        log_request(self.name, request, response.status_code, error, started, http.environ)
+        log_request(self.name, request, response.status_code, error, started, environ)
         return response
 
     def _dispatch(self, request: Request, http: flask.Request) -> Result:
-        request.route, request.path_params = self.router.resolve(request.method, request.path)
-        if self._chain is None:  # composed once, at the first request
-            self._chain = compose(
-                [
-                    auth_step(self.verifier),
-                    rate_limit_step(self.limiter),
-                    validation_step,
-                    *self._extra_middleware,
-                    transaction_step,
-                    idempotency_step,
-                ],
-                call_endpoint,
-            )
-        # The body reader is the request's own; everything else is the composed chain.
-        reader = body_step(lambda limit: http.stream.read(limit), self.settings.max_body_bytes)
-        return reader(request, self._chain)
+        route, request.path_params = self.router.resolve(request.method, request.path)
+        request.route = route
+        if request.method in BODY_METHODS:  # size, type and JSON before anything costly
+            read_body(request, http.stream.read, self.settings.max_body_bytes)
+        chain = self._chains.get(id(route))
+        if chain is None:  # composed once per route, at its first request
+            chain = self._chains[id(route)] = compose(self._steps(route), call_endpoint)
+        return chain(request)
+
+    def _steps(self, route: Route) -> list[Middleware]:
+        """The pipeline's steps for `route`, leaving out those that would do nothing on it
+        (each one also checks for itself): no limit, no model, not idempotent."""
+        steps: list[Middleware] = [auth_step(self.verifier)]
+        if route.rate is not None:
+            steps.append(rate_limit_step(self.limiter))
+        if route.path_model is not None or route.query is not None or route.body is not None:
+            steps.append(validation_step)
+        steps += [*self._extra_middleware, transaction_step]
+        if route.idempotent:
+            steps.append(idempotency_step)
+        return steps
 
     def _entry_point(self) -> Callable[[flask.Request], flask.Response]:
         """functions-framework wants a plain function, not a bound method."""

@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pydantic import BaseModel
-
 from shared.auth import TokenVerifier, require_level
 from shared.envelope import Result
 from shared.errors import ApiError, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
@@ -37,7 +35,7 @@ def _bind(step: Middleware, nxt: Next) -> Next:
     return lambda request: step(request, nxt)
 
 
-_BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def _is_json(content_type: str | None) -> bool:
@@ -49,28 +47,25 @@ def _is_json(content_type: str | None) -> bool:
     )
 
 
-def body_step(read_body: Callable[[int], bytes], max_bytes: int) -> Middleware:
-    """Size (413), content type (415) and JSON (400) before anything costly runs."""
+def read_body(request: Request, read: Callable[[int], bytes], max_bytes: int) -> None:
+    """Size (413), content type (415) and JSON (400) before anything costly runs.
 
-    def step(request: Request, nxt: Next) -> Result:
-        if request.method in _BODY_METHODS:
-            declared = request.headers.get("Content-Length")
-            if declared and declared.isdigit() and int(declared) > max_bytes:
-                raise PayloadTooLarge(f"The body may be at most {max_bytes} bytes")
-            raw = read_body(max_bytes + 1)
-            if len(raw) > max_bytes:
-                raise PayloadTooLarge(f"The body may be at most {max_bytes} bytes")
-            if raw.strip():
-                if not _is_json(request.headers.get("Content-Type")):
-                    raise UnsupportedMediaType()
-                request.raw_body = raw
-                route = request.route
-                if route is None or isinstance(route.auth, str):
-                    request.json = parse_json(raw)
-                # else a machine caller verifies these exact bytes first (auth_step parses)
-        return nxt(request)
-
-    return step
+    The outermost step of a request whose method carries a body (`BODY_METHODS`); the app
+    calls it before the chain, so other requests pay nothing for it."""
+    declared = request.header("Content-Length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise PayloadTooLarge(f"The body may be at most {max_bytes} bytes")
+    raw = read(max_bytes + 1)
+    if len(raw) > max_bytes:
+        raise PayloadTooLarge(f"The body may be at most {max_bytes} bytes")
+    if raw.strip():
+        if not _is_json(request.header("Content-Type")):
+            raise UnsupportedMediaType()
+        request.raw_body = raw
+        route = request.route
+        if route is None or isinstance(route.auth, str):
+            request.json = parse_json(raw)
+        # else a machine caller verifies these exact bytes first (auth_step parses)
 
 
 def auth_step(verifier: TokenVerifier) -> Middleware:
@@ -79,7 +74,7 @@ def auth_step(verifier: TokenVerifier) -> Middleware:
         level = request.route.auth
         if isinstance(level, str):
             request.claims = verifier.claims_for(
-                request.headers.get("Authorization"), request.headers.get("apikey")
+                request.header("Authorization"), request.header("apikey")
             )
             require_level(request.claims, level)
         else:  # a machine caller: verify the raw bytes, then parse them
@@ -107,26 +102,6 @@ def rate_limit_step(limiter: RateLimiter) -> Middleware:
     return step
 
 
-def _inputs(request: Request) -> dict[str, tuple[type[BaseModel], Callable[[], Any], bool]]:
-    """The declared models of the route, where each one's data comes from, and whether that
-    data can hold a NUL character at all (judged from the raw text, see `validate`)."""
-    route = request.route
-    assert route is not None
-    inputs: dict[str, tuple[type[BaseModel], Callable[[], Any], bool]] = {}
-    if route.path_model is not None:
-        inputs["path"] = (route.path_model, lambda: request.path_params, True)
-    if route.query is not None:
-        model = route.query
-        raw = request.query_string
-        nul = b"%00" in raw or b"\x00" in raw
-        inputs["query"] = (model, lambda: query_data(model, request.args), nul)
-    if route.body is not None:
-        # Strict JSON has no raw control characters in strings: a NUL is only `\u0000`.
-        nul = b"\\u0000" in request.raw_body
-        inputs["body"] = (route.body, lambda: _required_body(request), nul)
-    return inputs
-
-
 def _required_body(request: Request) -> Any:
     if request.json is None:
         raise ValidationFailed(
@@ -136,11 +111,32 @@ def _required_body(request: Request) -> Any:
 
 
 def validation_step(request: Request, nxt: Next) -> Result:
-    """Path, query and body models, all problems reported together."""
+    """Path, query and body models, all problems reported together.
+
+    Each model's data is read only when it is validated, and whether that data can hold a
+    NUL character at all is judged from the raw text (see `validate`)."""
+    route = request.route
+    assert route is not None
     problems: list[dict[str, Any]] = []
-    for name, (model, source, nul_possible) in _inputs(request).items():
+    models = request.models
+    if route.path_model is not None:
         try:
-            request.models[name] = validate(model, source(), name, nul_possible)
+            models["path"] = validate(route.path_model, request.path_params, "path", True)
+        except ValidationFailed as exc:
+            problems.extend(exc.details or [])
+    if route.query is not None:
+        raw = request.query_string
+        nul = b"%00" in raw or b"\x00" in raw
+        try:
+            data = query_data(route.query, request.args)
+            models["query"] = validate(route.query, data, "query", nul)
+        except ValidationFailed as exc:
+            problems.extend(exc.details or [])
+    if route.body is not None:
+        # Strict JSON has no raw control characters in strings: a NUL is only `\u0000`.
+        nul = b"\\u0000" in request.raw_body
+        try:
+            models["body"] = validate(route.body, _required_body(request), "body", nul)
         except ValidationFailed as exc:
             problems.extend(exc.details or [])
     if problems:
