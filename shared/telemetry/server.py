@@ -101,19 +101,22 @@ def serve(
     finally:
         context_api.detach(token)
         route = http_route(function, environ.get(REQUEST_KEY))
-        attributes = {"http.request.method": method, "url.scheme": attributes["url.scheme"]}
+        # What only the end knows; the span has the method and scheme already (each attribute
+        # set on a span is checked again, under its lock), the metric gets them below.
+        ending: dict[str, Any] = {}
         if route is not None:
-            attributes["http.route"] = route
+            ending["http.route"] = route
         if status is not None:
-            attributes["http.response.status_code"] = status
+            ending["http.response.status_code"] = status
             if status >= 500:
                 error_type = str(status)
         if error_type is not None:
-            attributes["error.type"] = error_type
+            ending["error.type"] = error_type
         if recording:
             span.update_name(f"{method} {route}" if route is not None else method)
-            span.set_attributes(attributes)
+            span.set_attributes(ending)
             if error_type is not None:
                 span.set_status(Status(StatusCode.ERROR))
         span.end()
-        tel.metrics.http_server_duration.record(time.perf_counter() - started, attributes)
+        ending["http.request.method"], ending["url.scheme"] = method, attributes["url.scheme"]
+        tel.metrics.http_server_duration.record(time.perf_counter() - started, ending)

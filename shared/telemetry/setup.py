@@ -54,9 +54,9 @@ def from_environment(env: Mapping[str, str]) -> Telemetry:
     tracer_provider = TracerProvider(resource=found)
     traces = endpoint(env, "traces")
     if traces is not None:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from shared.telemetry.otlp import LeanSpanExporter  # the stock one, leaner encoding
 
-        tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=traces)))
+        tracer_provider.add_span_processor(BatchSpanProcessor(LeanSpanExporter(endpoint=traces)))
     if env.get(CONSOLE, "").strip().lower() in _TRUE:
         from shared.telemetry.console import ConsoleTree
 
