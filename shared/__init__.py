@@ -24,7 +24,9 @@ What loads when (a cold start pays for its imports before its first answer):
   be imported in the fresh worker, which measured slower (shared/db.py says by how much).
 - Later, imported inside the code that needs it: what only some functions, routes or
   settings need. supabase-py (shared/supabase_admin.py: at the first Storage or Auth-admin
-  call), the OpenAPI document (shared/openapi.py: at `/openapi.json`), OpenTelemetry
+  call), the OpenAPI document (shared/openapi.py: at `/openapi.json`, which also builds
+  the response models declared on `Schema`, and request models on `Model` build at their
+  first validation: both `defer_build`), OpenTelemetry
   (shared/telemetry/: only when OTEL_* turns it on), the outbox and its dispatcher (at the
   first `emit`), schedules and the scheduler's token (shared/schedule.py,
   shared/scheduler_auth.py: when a function declares a scheduled route).
