@@ -105,7 +105,9 @@ class Request:
                 role,
                 self.method,
                 self.path,
-                _safe_headers(self.headers),
+                _safe_headers(self.headers)
+                if self._environ is None
+                else _environ_headers(self._environ),
                 single_statement=self.route is not None and self.route.single_statement,
             )
         return self._tx
@@ -163,6 +165,41 @@ _HIDDEN_HEADERS = {"authorization", "apikey", "cookie"}
 def _safe_headers(headers: Headers | Mapping[str, str]) -> dict[str, str]:
     """Headers as PostgREST passes them to SQL, minus credentials that policies never need."""
     return {k.lower(): v for k, v in headers.items() if k.lower() not in _HIDDEN_HEADERS}
+
+
+_HEADER_NAMES: dict[str, str] = {}  # environ key -> `_safe_headers` name, "" when left out
+
+
+def _header_name(key: str) -> str:
+    """The name `_safe_headers` gives the environ's `key`, as werkzeug's EnvironHeaders lists
+    it ("" for a key that is not a header, or a hidden one)."""
+    if key.startswith("HTTP_") and key not in {"HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"}:
+        name = key[5:].replace("_", "-").title().lower()
+    elif key in {"CONTENT_TYPE", "CONTENT_LENGTH"}:
+        name = key.replace("_", "-").title().lower()
+    else:
+        return ""
+    return "" if name in _HIDDEN_HEADERS else name
+
+
+def _environ_headers(environ: Mapping[str, Any]) -> dict[str, str]:
+    """`_safe_headers(EnvironHeaders(environ))` in one pass over the environ, each key's name
+    worked out once per process (a bounded cache: header names are the caller's choice).
+    Every request that queries pays for it; werkzeug's iteration title-cases each name and
+    `_safe_headers` lowers it again (~4 µs). tests/unit/test_request_header.py holds the two
+    to each other."""
+    names = _HEADER_NAMES
+    headers: dict[str, str] = {}
+    for key, value in environ.items():
+        name = names.get(key)
+        if name is None:
+            name = _header_name(key)
+            if len(names) < 1024:
+                names[key] = name
+        # CONTENT_TYPE and CONTENT_LENGTH are listed only when set (empty is unset).
+        if name and (value or not key.startswith("CONTENT_")):
+            headers[name] = value
+    return headers
 
 
 def _parse_query(raw: bytes) -> dict[str, list[str]]:

@@ -11,7 +11,7 @@ from werkzeug.datastructures import Headers
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request as WerkzeugRequest
 
-from shared.request import Request
+from shared.request import Request, _environ_headers, _safe_headers
 from shared.settings import Settings
 
 SETTINGS = Settings(
@@ -73,3 +73,17 @@ def test_without_environ_it_asks_the_headers(name: str) -> None:
         request_id="r", client_ip="127.0.0.1", settings=SETTINGS,
     )  # fmt: skip
     assert ours.header(name) == headers.get(name)
+
+
+@pytest.mark.parametrize("body", [None, b"{}", b""])
+def test_the_headers_sql_sees_are_werkzeugs(body: bytes | None) -> None:
+    """What `Request.db` hands the transaction (`request.headers` in SQL)."""
+    http, _ = _pair(body, "application/json" if body else None)
+    environ = http.environ
+    environ["HTTP_X_ODD_\xdf\xb5"] = "latin-1 name"  # title() then lower() is not lower()
+    environ["CONTENT_TYPE"] = environ.get("CONTENT_TYPE", "")
+    for _ in range(2):  # the second time from the cached names
+        assert _environ_headers(environ) == _safe_headers(http.headers)
+        assert list(_environ_headers(environ)) == list(_safe_headers(http.headers))
+    assert "authorization" not in _environ_headers(environ)
+    assert "cookie" not in _environ_headers(environ)
