@@ -139,18 +139,13 @@ class WireTransport:
         host, port = model.host, model.port
         shown = f"[{host}]" if ":" in host else host
         host_header = shown if port == model.default_port else f"{shown}:{port}"
-        # An ASCII host goes as bytes: a str is encoded with the `idna` codec by getaddrinfo
-        # and by the TLS handshake, and its first use imports encodings.idna and stringprep,
-        # ~2 ms of CPU on each instance's first Upstash call (an ASCII name encodes to itself).
-        # (`Any`: typeshed says str, the socket and ssl modules take bytes as well.)
-        name: Any = host.encode() if host.isascii() else host
-        sock = socket.create_connection((name, port), self.timeout)
+        sock = socket.create_connection((host, port), self.timeout)
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if https:
                 context = ssl.create_default_context()
                 context.set_alpn_protocols(["http/1.1"])
-                sock = context.wrap_socket(sock, server_hostname=name)
+                sock = context.wrap_socket(sock, server_hostname=host)
         except BaseException:
             sock.close()
             raise
