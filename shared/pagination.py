@@ -24,15 +24,20 @@ from psycopg import sql
 from shared.errors import ValidationFailed
 
 _MAX_CURSOR = 1024
+# The encoders `json.dumps(..., sort_keys=True, default=str)` and
+# `json.dumps(..., default=str, separators=(",", ":"))` build on every call, built once (the
+# same text: json.dumps is the encoder's `encode`); a list page with a next page uses both.
+_SCOPE_JSON = json.JSONEncoder(sort_keys=True, default=str)
+_CURSOR_JSON = json.JSONEncoder(default=str, separators=(",", ":"))
 
 
 def _fingerprint(scope: Any) -> str:
-    return hashlib.sha256(json.dumps(scope, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return hashlib.sha256(_SCOPE_JSON.encode(scope).encode()).hexdigest()[:16]
 
 
 def encode_cursor(scope: Any, values: list[Any]) -> str:
     """Cursor for the page after the row whose sort values are `values`."""
-    raw = json.dumps([_fingerprint(scope), values], default=str, separators=(",", ":"))
+    raw = _CURSOR_JSON.encode([_fingerprint(scope), values])
     return base64.urlsafe_b64encode(raw.encode()).rstrip(b"=").decode()
 
 
