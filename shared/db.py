@@ -33,7 +33,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import psycopg
-from psycopg.rows import dict_row, tuple_row
+from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from shared import tracecontext
@@ -245,19 +245,8 @@ class Transaction:
         return conn.execute(sql, params)
 
     def all(self, sql: Query, params: Params = None) -> list[Row]:
-        """All rows of a query, as dicts.
-
-        Fetched as tuples and made dicts in one comprehension: the connection's `dict_row`
-        gives the same dicts (`dict(zip(names, values))`) through a call per row, ~20 µs
-        more on a 51-row page. tests/test_db_rows.py holds the two to each other."""
-        cursor = self._run(sql, params)
-        description = cursor.description
-        if description is None:  # no result rows to make: psycopg answers (or raises) as ever
-            return cursor.fetchall()
-        names = [column.name for column in description]
-        cursor.row_factory = tuple_row  # type: ignore[assignment]  # dicts are made below
-        values: list[tuple[Any, ...]] = cursor.fetchall()  # type: ignore[assignment]
-        return [dict(zip(names, row, strict=True)) for row in values]
+        """All rows of a query, as dicts."""
+        return self._run(sql, params).fetchall()
 
     def one(self, sql: Query, params: Params = None) -> Row | None:
         """The first row of a query, or None."""
