@@ -1,10 +1,12 @@
-"""The steps every request passes, as `(request, next)` middleware composed once at import.
+"""The steps every request passes, as `(request, next)` middleware composed once per route.
 
 Order (outer to inner): body → auth → rate limit → validation → the app's own middleware →
 transaction → idempotency → handler. The transaction wraps idempotency so that the key's
-record commits or rolls back with the handler's work. Routing (with CORS preflights), request
-ids, error mapping, the response and the log line wrap the chain in `shared.app`, because
-they must also cover requests that match no route.
+record commits or rolls back with the handler's work. `shared.app` composes each route's
+chain at its first request, leaving out the steps that would do nothing on it, and checks
+the body (`read_body`) before the chain only for the methods that carry one. Routing (with
+CORS preflights), request ids, error mapping, the response and the log line wrap the chain
+in `shared.app`, because they must also cover requests that match no route.
 """
 
 from __future__ import annotations
