@@ -8,7 +8,6 @@ run delivers them to the Upstash bridge (PUBLISH), messages per second of wall t
 
 from __future__ import annotations
 
-import dataclasses
 import statistics
 import time
 from typing import Any
@@ -43,7 +42,7 @@ def measure(services: Services, quick: bool) -> dict[str, Any]:
     settings = load_settings({**services.env, "OUTBOX_AFTER_RESPONSE": "0"})
     target, params = postgres_target(services.database_url)
     proxy = CountingProxy(target).start()
-    counted = dataclasses.replace(settings, database_url=proxied_url(params, proxy.port))
+    counted = settings._replace(database_url=proxied_url(params, proxy.port))
     n = 20 if quick else 100
     trips: dict[str, float] = {}
     try:
