@@ -11,7 +11,9 @@ to a receiver on loopback: the same bodies (gzip too), the same headers, the sam
 from __future__ import annotations
 
 import gzip
+import os
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -39,6 +41,7 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request as WRequest
 from werkzeug.wrappers import Response as WResponse
 
+from shared.telemetry.batch import EncodingBatchProcessor
 from shared.telemetry.otlp import Encoder, LeanSpanExporter, varint
 
 REMOTE = SpanContext(
@@ -156,3 +159,44 @@ def test_the_lean_exporter_posts_what_the_stock_one_posts(
     lean.shutdown()
     stock.shutdown()
     assert lean.export(spans) == stock.export(spans) == SpanExportResult.FAILURE
+
+
+def test_the_batch_processor_posts_the_sampled_spans(receiver: Receiver) -> None:
+    """Spans encoded as they end, posted in batches of `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` and on
+    flush: what arrives is the stock request for the spans the SDK finished, sampled only."""
+    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+    memory = InMemorySpanExporter()
+    os.environ["OTEL_BSP_MAX_EXPORT_BATCH_SIZE"] = "4"
+    try:
+        processor = EncodingBatchProcessor(LeanSpanExporter(receiver.url))
+    finally:
+        del os.environ["OTEL_BSP_MAX_EXPORT_BATCH_SIZE"]
+    provider = TracerProvider(sampler=ParentBased(TraceIdRatioBased(0.5)), shutdown_on_exit=False)
+    provider.add_span_processor(processor)
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracer = provider.get_tracer("fnkit")
+    for n in range(40):
+        with tracer.start_as_current_span(f"GET /t{n}", kind=SpanKind.SERVER):
+            tracer.start_span("SELECT", kind=SpanKind.CLIENT).end()
+    finished = list(memory.get_finished_spans())  # the sampled ones only
+    assert 0 < len(finished) < 80
+    deadline = time.monotonic() + 30
+    while len(receiver.bodies) < len(finished) // 4 and time.monotonic() < deadline:
+        time.sleep(0.05)  # full batches leave without a flush
+    assert len(receiver.bodies) >= len(finished) // 4
+    provider.force_flush()
+    received = [ExportTraceServiceRequest.FromString(body) for _, body in receiver.bodies]
+    assert all(len(r.resource_spans[0].scope_spans[0].spans) <= 4 for r in received)
+    merged = ExportTraceServiceRequest()
+    for request in received:
+        merged.MergeFrom(request)
+    spans = [s for r in merged.resource_spans for ss in r.scope_spans for s in ss.spans]
+    stock = [s for r in encode_spans(finished).resource_spans for ss in r.scope_spans
+             for s in ss.spans]  # fmt: skip
+    assert spans == stock
+    posted = len(receiver.bodies)
+    provider.shutdown()
+    tracer.start_span("after").end()  # after shutdown: not queued, not posted
+    processor.force_flush()
+    assert len(receiver.bodies) == posted

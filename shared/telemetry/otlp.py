@@ -32,6 +32,8 @@ _HAS_IS_REMOTE, _IS_REMOTE = 0x100, 0x200
 _FLAGS_LOCAL = b"\x85\x01" + _FIXED32(_HAS_IS_REMOTE)  # Span.flags (field 16, fixed32)
 _FLAGS_REMOTE = b"\x85\x01" + _FIXED32(_HAS_IS_REMOTE | _IS_REMOTE)
 _CACHE_LIMIT = 4096
+# A span encoded, with its resource and scope (the request groups spans by them).
+Entry = tuple[Any, Any, bytes]
 
 
 def varint(n: int) -> bytes:
@@ -171,18 +173,25 @@ class Encoder:
         return cached[1]
 
     def request(self, spans: Sequence[ReadableSpan]) -> bytes:
-        """The `ExportTraceServiceRequest`: spans grouped by resource, then by scope, in order
-        of first appearance (as the stock encoder groups them; equal objects are one group)."""
+        """The `ExportTraceServiceRequest` for these spans."""
+        return self.assemble([self.entry(span) for span in spans])
+
+    def entry(self, span: ReadableSpan) -> Entry:
+        """One span encoded (its `ScopeSpans.spans` field) with what groups it."""
+        return span.resource, span.instrumentation_scope or None, field(b"\x12", self.span(span))
+
+    def assemble(self, entries: Sequence[Entry]) -> bytes:
+        """The request from encoded spans: grouped by resource, then by scope, in order of
+        first appearance (as the stock encoder groups them; equal objects are one group)."""
         by_id: dict[tuple[int, int], tuple[Any, Any, list[bytes]]] = {}
-        for span in spans:
-            resource, scope = span.resource, span.instrumentation_scope or None
+        for resource, scope, encoded in entries:
             group = by_id.get((id(resource), id(scope)))
             if group is None:
                 group = by_id[id(resource), id(scope)] = (resource, scope, [])
-            group[2].append(field(b"\x12", self.span(span)))
+            group[2].append(encoded)
         grouped: dict[Any, dict[Any, list[bytes]]] = {}
-        for resource, scope, encoded in by_id.values():  # hashed once per group, not per span
-            grouped.setdefault(resource, {}).setdefault(scope, []).extend(encoded)
+        for resource, scope, spans in by_id.values():  # hashed once per group, not per span
+            grouped.setdefault(resource, {}).setdefault(scope, []).extend(spans)
         out = []
         for resource, scopes in grouped.items():
             body = [field(b"\x0a", self.resource(resource))]
@@ -217,6 +226,13 @@ class LeanSpanExporter(OTLPSpanExporter):
             data = self._encoder.request(spans)
         except Exception as error:
             _logger.error("Failed to encode span batch: %s", error)
+            return SpanExportResult.FAILURE
+        return self.post(data)
+
+    def post(self, data: bytes) -> SpanExportResult:
+        """Send an encoded request as the stock exporter sends its own."""
+        if self._shutdown:
+            _logger.warning("Exporter already shutdown, ignoring batch")
             return SpanExportResult.FAILURE
         if 0 < self._max_request_size < len(data):
             _logger.warning("Dropping span batch: %d bytes exceeds max_request_size", len(data))

@@ -10,8 +10,8 @@
   `OTEL_RESOURCE_ATTRIBUTES` adds to the resource.
 * `FNKIT_TRACE_CONSOLE=1`: each request's span tree on stderr (`make dev`).
 
-Spans leave in batches (`OTEL_BSP_*`), metrics every `OTEL_METRIC_EXPORT_INTERVAL` ms (60 s by
-default); both flush when the process exits.
+Spans leave in batches (`OTEL_BSP_*`; `shared.telemetry.batch`), metrics every
+`OTEL_METRIC_EXPORT_INTERVAL` ms (60 s by default); both flush when the process exits.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from shared.telemetry.core import Telemetry
 from shared.tracecontext import CONSOLE
@@ -54,9 +53,10 @@ def from_environment(env: Mapping[str, str]) -> Telemetry:
     tracer_provider = TracerProvider(resource=found)
     traces = endpoint(env, "traces")
     if traces is not None:
+        from shared.telemetry.batch import EncodingBatchProcessor
         from shared.telemetry.otlp import LeanSpanExporter  # the stock one, leaner encoding
 
-        tracer_provider.add_span_processor(BatchSpanProcessor(LeanSpanExporter(endpoint=traces)))
+        tracer_provider.add_span_processor(EncodingBatchProcessor(LeanSpanExporter(traces)))
     if env.get(CONSOLE, "").strip().lower() in _TRUE:
         from shared.telemetry.console import ConsoleTree
 
