@@ -109,8 +109,11 @@ def test_varints_as_protobuf_writes_them() -> None:
 
     for n in (0, 1, 127, 128, 300, 2**31, 2**63 - 1, -1, -(2**63)):
         assert b"\x18" + varint(n) == AnyValue(int_value=n).SerializeToString()
-    with pytest.raises(ValueError):
-        varint(2**64)
+    for wrong in (2**63, -(2**63) - 1):
+        with pytest.raises(ValueError):
+            varint(wrong)
+        with pytest.raises(ValueError):
+            AnyValue(int_value=wrong)
 
 
 class Receiver:

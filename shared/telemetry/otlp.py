@@ -1,9 +1,9 @@
 """OTLP/HTTP span export with the request body encoded by hand (protobuf wire format).
 
 The stock `OTLPSpanExporter` builds a tree of protobuf objects for every batch (a `KeyValue` and
-an `AnyValue` per attribute, a `Span` per span) and serializes it: ~27 µs of CPU per span, more
+an `AnyValue` per attribute, a `Span` per span) and serializes it: ~25 µs of CPU per span, more
 than the span itself costs to record, paid by the process for every sampled span. This module
-writes the same `ExportTraceServiceRequest` bytes directly (~4 µs a span; the attribute
+writes the same `ExportTraceServiceRequest` bytes directly (~6 µs a span; the attribute
 `KeyValue`s that repeat, such as `db.query.text` or `http.route`, are encoded once and reused).
 `LeanSpanExporter` is the stock exporter with only that step replaced: the HTTP part (headers,
 compression, timeout, retries, TLS) and the variables it reads are the stock exporter's own.
@@ -37,12 +37,13 @@ Entry = tuple[Any, Any, bytes]
 
 
 def varint(n: int) -> bytes:
+    """An int64 (or a length) as a protobuf varint."""
     if 0 <= n < 128:
         return _SMALL[n]
+    if not -(1 << 63) <= n < 1 << 63:
+        raise ValueError(f"Value out of range: {n}")  # as protobuf refuses it
     if n < 0:
-        n += 1 << 64  # int64: two's complement, ten bytes
-    if not 0 <= n < 1 << 64:
-        raise ValueError(f"Value out of range: {n}")
+        n += 1 << 64  # two's complement, ten bytes
     out = bytearray()
     while n >= 0x80:
         out.append((n & 0x7F) | 0x80)
