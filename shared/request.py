@@ -66,7 +66,9 @@ class Request:
             return self.headers.get(name)
         key = _WSGI_KEYS.get(name)
         if key is None:
-            key = _WSGI_KEYS[name] = _wsgi_key(name)
+            key = _wsgi_key(name)
+            if len(_WSGI_KEYS) < 256:  # the names code asks for; bounded all the same
+                _WSGI_KEYS[name] = key
         value = environ.get(key)
         return value if isinstance(value, str) else None
 
