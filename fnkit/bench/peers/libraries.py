@@ -1,7 +1,8 @@
 """The hello world plus what a database function cannot skip before its first answer.
 
 At load: psycopg and its pool, pydantic (one model with a constrained field, built), PyJWT
-with cryptography (ES256 needs it, and PyJWT loads it for HS256 too). On the first request:
+with cryptography (ES256 needs it, and PyJWT loads it for HS256 too), with the garbage
+collector off while they load, as `shared` loads them. On the first request:
 the pool opens its one connection to `DATABASE_URL` (as `shared.db` opens it, no prepared
 statements, autocommit) and one `select 1` runs; the model validates. Every function that
 reads Postgres pays for that connection (TCP, startup, password exchange) on its first
@@ -15,14 +16,25 @@ and the database take and how much is left to `shared/` and the function itself.
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 from typing import Any
 
-import jwt
-import psycopg
-import psycopg_pool
-from pydantic import BaseModel, Field
+# As shared/__init__.py does around the same imports (the collector off while they load, what
+# they leave frozen): the floor gets the same switch, so the gap to it stays the runtime's own.
+_collecting = gc.isenabled()
+gc.disable()
+try:
+    import jwt
+    import psycopg
+    import psycopg_pool
+    from pydantic import BaseModel, Field
+
+    gc.freeze()
+finally:
+    if _collecting:
+        gc.enable()
 
 
 class Query(BaseModel):
