@@ -14,8 +14,9 @@ world loading the libraries a database function needs and opening its pool's fir
 Postgres connection on the first request, the part of a start no runtime code can remove.
 It is the floor the functions' target is set against. `hooks` and `housekeeping`, which no
 user calls, are timed to the first 2xx of their machine caller's call instead (a signed Auth
-hook call, the scheduler's secret key: fnkit/bench/machine_calls.py), once per round. The median of the runs is reported,
-in wall time and in CPU time of the server's processes (steadier on a shared machine).
+hook call, the scheduler's secret key: fnkit/bench/machine_calls.py), once per round. The
+median of the runs is reported, in wall time and in CPU time of the server's processes
+(steadier on a shared machine).
 
 Where the time over libraries alone goes (fnkit/bench/startup.py): a fresh interpreter per
 function under `python -X importtime` (fnkit/bench/probe.py) runs functions-framework's
