@@ -125,7 +125,9 @@ def wire(database_url: str) -> Iterator[tuple[ProtocolProxy, CountingProxy, str]
     """The protocol proxy in front of the counting proxy in front of the test database; the
     base URL through both (no TLS, so the proxy can read the messages)."""
     _, upstream = proxied_database_url(database_url, 0)
-    counting = CountingProxy(upstream, delay=ROUND_TRIP_DELAY_S).start()
+    # Two proxies in a row: the reader's own relay adds a thread hop between a pipeline's
+    # sends, so the counting proxy holds replies longer than the other round-trip tests.
+    counting = CountingProxy(upstream, delay=ROUND_TRIP_DELAY_S * 3).start()
     reader = ProtocolProxy(("127.0.0.1", counting.port))
     url, _ = proxied_database_url(database_url, reader.port)
     yield reader, counting, f"{url}?sslmode=disable&gssencmode=disable"
