@@ -102,6 +102,6 @@ class EncodingBatchProcessor(SpanProcessor):
             return
         self._shutdown = True
         self._wake.set()
-        self._thread.join()
+        self._thread.join(30)  # an export under way may be retrying (the SDK's bound, too)
         self._export()
         self.exporter.shutdown()  # type: ignore[no-untyped-call]
