@@ -92,8 +92,10 @@ class HttpReply:
         return orjson.loads(self.body)
 
 
-class KeepAliveTransport:
-    """`post()` over one keep-alive connection per thread (http.client is not thread-safe)."""
+class ThreadTransport:
+    """What the Upstash transports share: `post(url, headers=, json=)`, the one method
+    upstash-redis calls, over one connection per thread with `timeout`, and a CLIENT span per
+    call when telemetry is on. Subclasses write and read the HTTP (`_post`)."""
 
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
@@ -104,6 +106,13 @@ class KeepAliveTransport:
         if telemetry is not None:  # a CLIENT span per call; off, this one check
             return telemetry.upstash_call(self._post, url, headers, json)
         return self._post(url, headers, json)
+
+    def _post(self, url: str, headers: dict[str, str], json: Any) -> HttpReply:
+        raise NotImplementedError
+
+
+class KeepAliveTransport(ThreadTransport):
+    """`post()` over one keep-alive connection per thread (http.client is not thread-safe)."""
 
     def _post(self, url: str, headers: dict[str, str], json: Any) -> HttpReply:
         parts = urlsplit(url)

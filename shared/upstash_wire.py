@@ -23,15 +23,13 @@ import http.client
 import select
 import socket
 import ssl
-import threading
 from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
 
-from shared import tracecontext
 from shared.http_response import ResponseHeaders
-from shared.redis_client import HttpReply
+from shared.redis_client import HttpReply, ThreadTransport
 
 _MAX_LINE = 65536  # http.client's _MAXLINE
 _MAX_HEADERS = 100  # http.client's _MAXHEADERS
@@ -89,18 +87,8 @@ class _Connection:
         self.host_header = host_header
 
 
-class WireTransport:
+class WireTransport(ThreadTransport):
     """`post(url, headers=, json=)` as `KeepAliveTransport` offers it, one socket per thread."""
-
-    def __init__(self, timeout: float) -> None:
-        self.timeout = timeout
-        self._local = threading.local()
-
-    def post(self, url: str, *, headers: dict[str, str], json: Any) -> HttpReply:
-        telemetry = tracecontext.active
-        if telemetry is not None:  # a CLIENT span per call; off, this one check
-            return telemetry.upstash_call(self._post, url, headers, json)
-        return self._post(url, headers, json)
 
     def _post(self, url: str, headers: dict[str, str], json: Any) -> HttpReply:
         parts = urlsplit(url)
